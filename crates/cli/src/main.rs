@@ -1,0 +1,2 @@
+//! The `netcore` command.
+fn main() {}
