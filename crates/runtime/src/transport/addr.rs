@@ -1,0 +1,977 @@
+//! Text form of transport addresses (the one the CLI uses).
+//!
+//! Grammar (`[..]` optional, options in any order, values percent-encoded when needed):
+//!
+//! ```text
+//! tcp://HOST:PORT[?nodelay=BOOL&notsent_lowat=BYTES]
+//! tls://HOST:PORT[?ca=PATH&cert=PATH&key=PATH&server_name=NAME&nodelay=BOOL&notsent_lowat=BYTES]
+//! unix://PATH                      e.g. unix:///tmp/x.sock
+//! serial://PATH[?baud=N&parity=none|odd|even&flow=none|software|hardware&data_bits=5..8&stop_bits=1|2]
+//! stdio:
+//! mem://NAME[?buffer=BYTES]
+//! sim://NAME[?rate=BYTES_PER_S&latency=DURATION&drop=P&flip=P&insert=P&seed=N&buffer=BYTES]
+//! ```
+//!
+//! `HOST` is a name, an IPv4 address or a bracketed IPv6 address (`[::1]`). `DURATION` is an
+//! integer with a unit `ns`, `us`, `ms` or `s`. `P` is a probability in `0..=1`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::sim::SimConfig;
+use super::tcp::TcpOptions;
+
+/// Parsed transport address. [`FromStr`] and [`Display`](fmt::Display) round-trip.
+///
+/// ```
+/// use netcore_runtime::transport::TransportAddr;
+/// for text in [
+///     "tcp://127.0.0.1:7000",
+///     "unix:///tmp/x.sock",
+///     "serial:///dev/ttyUSB0?baud=115200&parity=none&flow=none&data_bits=8&stop_bits=1",
+///     "stdio:",
+///     "mem://test",
+///     "sim://link?rate=1000000&latency=1ms&drop=0.001",
+/// ] {
+///     let addr: TransportAddr = text.parse()?;
+///     assert_eq!(addr.to_string().parse::<TransportAddr>()?, addr);
+/// }
+/// # Ok::<(), netcore_runtime::transport::AddrParseError>(())
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportAddr {
+    /// `tcp://HOST:PORT`
+    Tcp(TcpAddr),
+    /// `tls://HOST:PORT?...` (needs the `tls` feature to connect or listen)
+    Tls(TlsAddr),
+    /// `unix://PATH`
+    Unix(UnixAddr),
+    /// `serial://PATH?baud=...`
+    Serial(SerialConfig),
+    /// `stdio:`
+    Stdio,
+    /// `mem://NAME`: in-process listener and connections.
+    Mem(MemAddr),
+    /// `sim://NAME?rate=...`: in-process listener whose connections run over a simulated link.
+    Sim(SimAddr),
+}
+
+/// A TCP endpoint: host, port and socket options.
+///
+/// ```
+/// use netcore_runtime::transport::{TcpAddr, TransportAddr};
+/// let a = TcpAddr::new("127.0.0.1", 7000);
+/// assert_eq!(TransportAddr::Tcp(a).to_string(), "tcp://127.0.0.1:7000");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpAddr {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port (0 to let the OS pick one when listening).
+    pub port: u16,
+    /// Socket options.
+    pub options: TcpOptions,
+}
+
+impl TcpAddr {
+    /// Endpoint with default options (`TCP_NODELAY` on).
+    ///
+    /// ```
+    /// use netcore_runtime::transport::TcpAddr;
+    /// assert!(TcpAddr::new("localhost", 1).options.nodelay);
+    /// ```
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        TcpAddr {
+            host: host.into(),
+            port,
+            options: TcpOptions::default(),
+        }
+    }
+
+    /// `host:port` text suitable for name resolution (brackets around IPv6).
+    ///
+    /// ```
+    /// use netcore_runtime::transport::TcpAddr;
+    /// assert_eq!(TcpAddr::new("::1", 80).host_port(), "[::1]:80");
+    /// ```
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A TLS-over-TCP endpoint with the files and name TLS needs.
+///
+/// Connecting needs `ca` (PEM file of trusted roots); `cert` + `key` add a client certificate.
+/// Listening needs `cert` + `key` (PEM); `ca` makes the server require client certificates.
+///
+/// ```
+/// use netcore_runtime::transport::TransportAddr;
+/// let a: TransportAddr = "tls://example.com:7443?ca=/etc/ca.pem".parse()?;
+/// let TransportAddr::Tls(t) = a else { unreachable!() };
+/// assert_eq!(t.tcp.host, "example.com");
+/// assert_eq!(t.ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+/// # Ok::<(), netcore_runtime::transport::AddrParseError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsAddr {
+    /// The TCP endpoint under TLS.
+    pub tcp: TcpAddr,
+    /// PEM file of CA certificates to trust (client) or to verify client certificates (server).
+    pub ca: Option<PathBuf>,
+    /// PEM certificate chain of this side.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of this side.
+    pub key: Option<PathBuf>,
+    /// Name to verify the server certificate against (default: the host).
+    pub server_name: Option<String>,
+}
+
+impl TlsAddr {
+    /// TLS endpoint with no files set.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::{TcpAddr, TlsAddr};
+    /// let t = TlsAddr::new(TcpAddr::new("localhost", 7443));
+    /// assert!(t.ca.is_none());
+    /// ```
+    pub fn new(tcp: TcpAddr) -> Self {
+        TlsAddr {
+            tcp,
+            ca: None,
+            cert: None,
+            key: None,
+            server_name: None,
+        }
+    }
+}
+
+/// A Unix domain socket path.
+///
+/// ```
+/// use netcore_runtime::transport::{TransportAddr, UnixAddr};
+/// let a = TransportAddr::Unix(UnixAddr::new("/tmp/x.sock"));
+/// assert_eq!(a.to_string(), "unix:///tmp/x.sock");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixAddr {
+    /// Socket file path.
+    pub path: PathBuf,
+}
+
+impl UnixAddr {
+    /// Address of the socket at `path`.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::UnixAddr;
+    /// assert_eq!(UnixAddr::new("/a").path, std::path::PathBuf::from("/a"));
+    /// ```
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        UnixAddr { path: path.into() }
+    }
+}
+
+/// Name of an in-process endpoint (`mem://NAME`) and the pipe buffer size.
+///
+/// ```
+/// use netcore_runtime::transport::{MemAddr, TransportAddr};
+/// assert_eq!(TransportAddr::Mem(MemAddr::new("x")).to_string(), "mem://x");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemAddr {
+    /// Listener name.
+    pub name: String,
+    /// Bytes buffered in each direction before writers wait.
+    pub buffer: usize,
+}
+
+impl MemAddr {
+    /// Default pipe buffer (64 KiB).
+    pub const DEFAULT_BUFFER: usize = 64 * 1024;
+
+    /// `mem://name` with the default buffer.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::MemAddr;
+    /// assert_eq!(MemAddr::new("a").buffer, MemAddr::DEFAULT_BUFFER);
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        MemAddr {
+            name: name.into(),
+            buffer: Self::DEFAULT_BUFFER,
+        }
+    }
+}
+
+/// Name of an in-process simulated-link endpoint and the link's impairments.
+///
+/// ```
+/// use netcore_runtime::transport::{SimAddr, SimConfig, TransportAddr};
+/// let a = SimAddr::new("l", SimConfig::default());
+/// assert_eq!(TransportAddr::Sim(a).to_string(), "sim://l");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SimAddr {
+    /// Listener name.
+    pub name: String,
+    /// Link parameters (taken from the connecting side's address).
+    pub config: SimConfig,
+}
+
+impl SimAddr {
+    /// `sim://name` with the given link parameters.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::{SimAddr, SimConfig};
+    /// assert_eq!(SimAddr::new("x", SimConfig::default()).name, "x");
+    /// ```
+    pub fn new(name: impl Into<String>, config: SimConfig) -> Self {
+        SimAddr {
+            name: name.into(),
+            config,
+        }
+    }
+}
+
+/// Serial parity.
+///
+/// ```
+/// use netcore_runtime::transport::Parity;
+/// assert_eq!("even".parse::<Parity>().unwrap(), Parity::Even);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Parity {
+    /// No parity bit.
+    #[default]
+    None,
+    /// Odd parity.
+    Odd,
+    /// Even parity.
+    Even,
+}
+
+/// Serial flow control.
+///
+/// ```
+/// use netcore_runtime::transport::FlowControl;
+/// assert_eq!("hardware".parse::<FlowControl>().unwrap(), FlowControl::Hardware);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FlowControl {
+    /// None.
+    #[default]
+    None,
+    /// XON/XOFF.
+    Software,
+    /// RTS/CTS.
+    Hardware,
+}
+
+/// Serial data bits per character.
+///
+/// ```
+/// use netcore_runtime::transport::DataBits;
+/// assert_eq!("7".parse::<DataBits>().unwrap(), DataBits::Seven);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DataBits {
+    /// 5 bits.
+    Five,
+    /// 6 bits.
+    Six,
+    /// 7 bits.
+    Seven,
+    /// 8 bits.
+    #[default]
+    Eight,
+}
+
+/// Serial stop bits.
+///
+/// ```
+/// use netcore_runtime::transport::StopBits;
+/// assert_eq!("2".parse::<StopBits>().unwrap(), StopBits::Two);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StopBits {
+    /// One stop bit.
+    #[default]
+    One,
+    /// Two stop bits.
+    Two,
+}
+
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, $($var:ident => $text:literal),+) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self { $($ty::$var => $text),+ })
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($ty::$var),)+
+                    _ => Err(format!(concat!("expected ", $what, " one of: {}"),
+                        [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+text_enum!(Parity, "parity", None => "none", Odd => "odd", Even => "even");
+text_enum!(FlowControl, "flow control", None => "none", Software => "software", Hardware => "hardware");
+text_enum!(DataBits, "data bits", Five => "5", Six => "6", Seven => "7", Eight => "8");
+text_enum!(StopBits, "stop bits", One => "1", Two => "2");
+
+impl DataBits {
+    fn count(self) -> u32 {
+        match self {
+            DataBits::Five => 5,
+            DataBits::Six => 6,
+            DataBits::Seven => 7,
+            DataBits::Eight => 8,
+        }
+    }
+}
+
+/// Serial port settings: device path, baud rate, parity, flow control, data and stop bits.
+///
+/// ```
+/// use netcore_runtime::transport::SerialConfig;
+/// let c = SerialConfig::new("/dev/ttyUSB0", 9600);
+/// assert_eq!(c.bytes_per_sec(), 960);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SerialConfig {
+    /// Device path (`/dev/ttyUSB0`, `COM3`).
+    pub path: String,
+    /// Baud rate.
+    pub baud: u32,
+    /// Parity.
+    pub parity: Parity,
+    /// Flow control.
+    pub flow: FlowControl,
+    /// Data bits.
+    pub data_bits: DataBits,
+    /// Stop bits.
+    pub stop_bits: StopBits,
+}
+
+impl SerialConfig {
+    /// Default baud rate when the address gives none.
+    pub const DEFAULT_BAUD: u32 = 115_200;
+
+    /// 8N1 without flow control at `baud`.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::{Parity, SerialConfig};
+    /// assert_eq!(SerialConfig::new("/dev/ttyS0", 115_200).parity, Parity::None);
+    /// ```
+    pub fn new(path: impl Into<String>, baud: u32) -> Self {
+        SerialConfig {
+            path: path.into(),
+            baud,
+            parity: Parity::None,
+            flow: FlowControl::None,
+            data_bits: DataBits::Eight,
+            stop_bits: StopBits::One,
+        }
+    }
+
+    /// Payload bytes per second the line carries: baud / bits per character (start, data,
+    /// parity, stop).
+    ///
+    /// ```
+    /// use netcore_runtime::transport::SerialConfig;
+    /// assert_eq!(SerialConfig::new("x", 115_200).bytes_per_sec(), 11_520);
+    /// ```
+    pub fn bytes_per_sec(&self) -> u64 {
+        let bits = 1
+            + self.data_bits.count()
+            + u32::from(self.parity != Parity::None)
+            + match self.stop_bits {
+                StopBits::One => 1,
+                StopBits::Two => 2,
+            };
+        u64::from(self.baud) / u64::from(bits)
+    }
+}
+
+/// Why an address text could not be parsed; every message shows a correct example.
+///
+/// ```
+/// use netcore_runtime::transport::{AddrParseError, TransportAddr};
+/// let err = "tcp://127.0.0.1".parse::<TransportAddr>().unwrap_err();
+/// assert!(matches!(err, AddrParseError::BadHostPort { .. }));
+/// assert!(err.to_string().contains("tcp://127.0.0.1:7000"));
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrParseError {
+    /// No `scheme:` prefix.
+    #[error("transport address {input:?} has no scheme; start it with one of tcp://, tls://, unix://, serial://, stdio:, mem://, sim:// (e.g. tcp://127.0.0.1:7000)")]
+    MissingScheme {
+        /// The text given.
+        input: String,
+    },
+    /// Unknown scheme.
+    #[error("transport address {input:?}: unknown scheme {scheme:?}; use one of tcp, tls, unix, serial, stdio, mem, sim (e.g. tcp://127.0.0.1:7000)")]
+    UnknownScheme {
+        /// The text given.
+        input: String,
+        /// The scheme found.
+        scheme: String,
+    },
+    /// `HOST:PORT` part is missing or malformed.
+    #[error("transport address {input:?}: {reason}; expected HOST:PORT, e.g. {example}")]
+    BadHostPort {
+        /// The text given.
+        input: String,
+        /// What is wrong.
+        reason: String,
+        /// A correct address of the same scheme.
+        example: &'static str,
+    },
+    /// The path or name part is missing.
+    #[error("transport address {input:?}: missing {what}; e.g. {example}")]
+    MissingPath {
+        /// The text given.
+        input: String,
+        /// What is missing ("socket path", "device path", "name").
+        what: &'static str,
+        /// A correct address of the same scheme.
+        example: &'static str,
+    },
+    /// An option has an invalid value.
+    #[error(
+        "transport address {input:?}: option {key}={value:?} is invalid: {reason}; e.g. {example}"
+    )]
+    BadOption {
+        /// The text given.
+        input: String,
+        /// Option name.
+        key: String,
+        /// Option value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+        /// A correct address of the same scheme.
+        example: &'static str,
+    },
+    /// An option this scheme does not know.
+    #[error("transport address {input:?}: unknown option {key:?} for {scheme}:; allowed: {allowed}; e.g. {example}")]
+    UnknownOption {
+        /// The text given.
+        input: String,
+        /// Scheme.
+        scheme: &'static str,
+        /// Option name.
+        key: String,
+        /// The options this scheme knows.
+        allowed: &'static str,
+        /// A correct address of the same scheme.
+        example: &'static str,
+    },
+    /// Text after `stdio:`.
+    #[error(
+        "transport address {input:?}: stdio takes nothing after the colon; write exactly `stdio:`"
+    )]
+    TrailingText {
+        /// The text given.
+        input: String,
+    },
+}
+
+const EX_TCP: &str = "tcp://127.0.0.1:7000";
+const EX_TLS: &str = "tls://example.com:7443?ca=/etc/netcore/ca.pem";
+const EX_UNIX: &str = "unix:///tmp/x.sock";
+const EX_SERIAL: &str =
+    "serial:///dev/ttyUSB0?baud=115200&parity=none&flow=none&data_bits=8&stop_bits=1";
+const EX_MEM: &str = "mem://test?buffer=65536";
+const EX_SIM: &str =
+    "sim://link?rate=11520&latency=1ms&drop=0.0001&flip=0.0001&insert=0.0001&seed=7";
+
+struct Ctx<'a> {
+    input: &'a str,
+    scheme: &'static str,
+    example: &'static str,
+    allowed: &'static str,
+}
+
+impl Ctx<'_> {
+    fn bad(&self, key: &str, value: &str, reason: impl Into<String>) -> AddrParseError {
+        AddrParseError::BadOption {
+            input: self.input.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.into(),
+            example: self.example,
+        }
+    }
+
+    fn unknown(&self, key: &str) -> AddrParseError {
+        AddrParseError::UnknownOption {
+            input: self.input.to_owned(),
+            scheme: self.scheme,
+            key: key.to_owned(),
+            allowed: self.allowed,
+            example: self.example,
+        }
+    }
+
+    fn missing(&self, what: &'static str) -> AddrParseError {
+        AddrParseError::MissingPath {
+            input: self.input.to_owned(),
+            what,
+            example: self.example,
+        }
+    }
+
+    fn num<T: FromStr>(&self, key: &str, value: &str) -> Result<T, AddrParseError> {
+        value
+            .parse()
+            .map_err(|_| self.bad(key, value, "expected a non-negative integer"))
+    }
+
+    fn boolean(&self, key: &str, value: &str) -> Result<bool, AddrParseError> {
+        match value {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.bad(key, value, "expected true or false")),
+        }
+    }
+
+    fn prob(&self, key: &str, value: &str) -> Result<f64, AddrParseError> {
+        match value.parse::<f64>() {
+            Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+            _ => Err(self.bad(key, value, "expected a probability between 0 and 1")),
+        }
+    }
+
+    fn enumerated<T: FromStr<Err = String>>(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<T, AddrParseError> {
+        value.parse().map_err(|e| self.bad(key, value, e))
+    }
+
+    fn tcp_option(
+        &self,
+        opts: &mut TcpOptions,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, AddrParseError> {
+        match key {
+            "nodelay" => opts.nodelay = self.boolean(key, value)?,
+            "notsent_lowat" => opts.notsent_lowat = Some(self.num(key, value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Splits `rest` into the part before `?` and decoded `(key, value)` options.
+fn split_query(
+    rest: &str,
+    ctx: &Ctx<'_>,
+) -> Result<(String, Vec<(String, String)>), AddrParseError> {
+    let (body, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let mut opts = Vec::new();
+    for pair in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = decode(k).ok_or_else(|| ctx.bad(k, v, "bad percent-encoding"))?;
+        let v = decode(v).ok_or_else(|| ctx.bad(&k, v, "bad percent-encoding"))?;
+        if v.is_empty() {
+            return Err(ctx.bad(&k, &v, "missing value after `=`"));
+        }
+        opts.push((k, v));
+    }
+    let body = decode(body).ok_or_else(|| ctx.bad("(path)", body, "bad percent-encoding"))?;
+    Ok((body, opts))
+}
+
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes everything but unreserved characters and `/`, `:`, `.`, `-`, `_`, `~`.
+fn encode(s: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"/:.-_~@+,[]".contains(&b) {
+            write!(f, "{}", b as char)?;
+        } else {
+            write!(f, "%{b:02X}")?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_host_port(body: &str, ctx: &Ctx<'_>) -> Result<TcpAddr, AddrParseError> {
+    let bad = |reason: &str| AddrParseError::BadHostPort {
+        input: ctx.input.to_owned(),
+        reason: reason.to_owned(),
+        example: ctx.example,
+    };
+    let body = body.trim_end_matches('/');
+    let (host, port) = if let Some(rest) = body.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed `[` in IPv6 host"))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad("missing `:PORT` after the host"))?;
+        (h, port)
+    } else {
+        let (h, p) = body
+            .rsplit_once(':')
+            .ok_or_else(|| bad("missing `:PORT` after the host"))?;
+        if h.contains(':') {
+            return Err(bad(
+                "IPv6 hosts must be written in brackets, e.g. [::1]:7000",
+            ));
+        }
+        (h, p)
+    };
+    if host.is_empty() {
+        return Err(bad("missing host"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad(&format!("port {port:?} is not a number in 0..=65535")))?;
+    Ok(TcpAddr::new(host, port))
+}
+
+/// Parses `N` + unit (`ns`, `us`, `ms`, `s`).
+fn parse_duration(v: &str) -> Option<Duration> {
+    let split = v.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ns" => Some(Duration::from_nanos(n)),
+        "us" => Some(Duration::from_micros(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        _ => None,
+    }
+}
+
+struct DurationText(Duration);
+
+impl fmt::Display for DurationText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        if ns % 1_000_000_000 == 0 {
+            write!(f, "{}s", ns / 1_000_000_000)
+        } else if ns % 1_000_000 == 0 {
+            write!(f, "{}ms", ns / 1_000_000)
+        } else if ns % 1_000 == 0 {
+            write!(f, "{}us", ns / 1_000)
+        } else {
+            write!(f, "{ns}ns")
+        }
+    }
+}
+
+impl FromStr for TransportAddr {
+    type Err = AddrParseError;
+
+    fn from_str(input: &str) -> Result<Self, AddrParseError> {
+        let input = input.trim();
+        let (scheme, rest) =
+            input
+                .split_once(':')
+                .ok_or_else(|| AddrParseError::MissingScheme {
+                    input: input.to_owned(),
+                })?;
+        let scheme_lc = scheme.to_ascii_lowercase();
+        if scheme_lc == "stdio" {
+            return if rest.is_empty() || rest == "//" {
+                Ok(TransportAddr::Stdio)
+            } else {
+                Err(AddrParseError::TrailingText {
+                    input: input.to_owned(),
+                })
+            };
+        }
+        let (sch, example, allowed): (&'static str, &'static str, &'static str) =
+            match scheme_lc.as_str() {
+                "tcp" => ("tcp", EX_TCP, "nodelay, notsent_lowat"),
+                "tls" => (
+                    "tls",
+                    EX_TLS,
+                    "ca, cert, key, server_name, nodelay, notsent_lowat",
+                ),
+                "unix" => ("unix", EX_UNIX, "(none)"),
+                "serial" => (
+                    "serial",
+                    EX_SERIAL,
+                    "baud, parity, flow, data_bits, stop_bits",
+                ),
+                "mem" => ("mem", EX_MEM, "buffer"),
+                "sim" => (
+                    "sim",
+                    EX_SIM,
+                    "rate, latency, drop, flip, insert, seed, buffer",
+                ),
+                _ if scheme.contains('/') || scheme.is_empty() => {
+                    return Err(AddrParseError::MissingScheme {
+                        input: input.to_owned(),
+                    })
+                }
+                _ => {
+                    return Err(AddrParseError::UnknownScheme {
+                        input: input.to_owned(),
+                        scheme: scheme.to_owned(),
+                    })
+                }
+            };
+        let ctx = Ctx {
+            input,
+            scheme: sch,
+            example,
+            allowed,
+        };
+        // `scheme://rest`; tolerate `scheme:rest` for names and paths.
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (body, opts) = split_query(rest, &ctx)?;
+        match sch {
+            "tcp" => {
+                let mut a = parse_host_port(&body, &ctx)?;
+                for (k, v) in &opts {
+                    if !ctx.tcp_option(&mut a.options, k, v)? {
+                        return Err(ctx.unknown(k));
+                    }
+                }
+                Ok(TransportAddr::Tcp(a))
+            }
+            "tls" => {
+                let mut a = TlsAddr::new(parse_host_port(&body, &ctx)?);
+                for (k, v) in &opts {
+                    match k.as_str() {
+                        "ca" => a.ca = Some(PathBuf::from(v)),
+                        "cert" => a.cert = Some(PathBuf::from(v)),
+                        "key" => a.key = Some(PathBuf::from(v)),
+                        "server_name" => a.server_name = Some(v.clone()),
+                        _ if ctx.tcp_option(&mut a.tcp.options, k, v)? => {}
+                        _ => return Err(ctx.unknown(k)),
+                    }
+                }
+                Ok(TransportAddr::Tls(a))
+            }
+            "unix" => {
+                if body.is_empty() {
+                    return Err(ctx.missing("socket path"));
+                }
+                if let Some((k, _)) = opts.first() {
+                    return Err(ctx.unknown(k));
+                }
+                Ok(TransportAddr::Unix(UnixAddr::new(body)))
+            }
+            "serial" => {
+                if body.is_empty() {
+                    return Err(ctx.missing("device path"));
+                }
+                let mut c = SerialConfig::new(body, SerialConfig::DEFAULT_BAUD);
+                for (k, v) in &opts {
+                    match k.as_str() {
+                        "baud" => {
+                            c.baud = ctx.num(k, v)?;
+                            if c.baud == 0 {
+                                return Err(ctx.bad(k, v, "baud must be above 0"));
+                            }
+                        }
+                        "parity" => c.parity = ctx.enumerated(k, v)?,
+                        "flow" => c.flow = ctx.enumerated(k, v)?,
+                        "data_bits" => c.data_bits = ctx.enumerated(k, v)?,
+                        "stop_bits" => c.stop_bits = ctx.enumerated(k, v)?,
+                        _ => return Err(ctx.unknown(k)),
+                    }
+                }
+                Ok(TransportAddr::Serial(c))
+            }
+            "mem" => {
+                if body.is_empty() {
+                    return Err(ctx.missing("name"));
+                }
+                let mut m = MemAddr::new(body);
+                for (k, v) in &opts {
+                    match k.as_str() {
+                        "buffer" => {
+                            m.buffer = ctx.num(k, v)?;
+                            if m.buffer == 0 {
+                                return Err(ctx.bad(k, v, "buffer must be at least 1 byte"));
+                            }
+                        }
+                        _ => return Err(ctx.unknown(k)),
+                    }
+                }
+                Ok(TransportAddr::Mem(m))
+            }
+            _ => {
+                if body.is_empty() {
+                    return Err(ctx.missing("name"));
+                }
+                let mut c = SimConfig::default();
+                for (k, v) in &opts {
+                    match k.as_str() {
+                        "rate" => c.rate_bytes_per_sec = ctx.num(k, v)?,
+                        "latency" => {
+                            c.one_way_latency = parse_duration(v).ok_or_else(|| {
+                                ctx.bad(k, v, "expected an integer with unit ns, us, ms or s")
+                            })?
+                        }
+                        "drop" => c.drop_prob = ctx.prob(k, v)?,
+                        "flip" => c.flip_prob = ctx.prob(k, v)?,
+                        "insert" => c.insert_prob = ctx.prob(k, v)?,
+                        "seed" => c.seed = ctx.num(k, v)?,
+                        "buffer" => {
+                            c.buffer_limit = ctx.num(k, v)?;
+                            if c.buffer_limit == 0 {
+                                return Err(ctx.bad(k, v, "buffer must be at least 1 byte"));
+                            }
+                        }
+                        _ => return Err(ctx.unknown(k)),
+                    }
+                }
+                Ok(TransportAddr::Sim(SimAddr::new(body, c)))
+            }
+        }
+    }
+}
+
+struct Query<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    first: bool,
+}
+
+impl Query<'_, '_> {
+    fn opt(&mut self, key: &str, value: &dyn fmt::Display) -> fmt::Result {
+        let sep = if self.first { '?' } else { '&' };
+        self.first = false;
+        write!(self.f, "{sep}{key}=")?;
+        encode(&value.to_string(), self.f)
+    }
+
+    fn tcp(&mut self, o: &TcpOptions) -> fmt::Result {
+        let d = TcpOptions::default();
+        if o.nodelay != d.nodelay {
+            self.opt("nodelay", &o.nodelay)?;
+        }
+        if let Some(n) = o.notsent_lowat {
+            self.opt("notsent_lowat", &n)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TransportAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportAddr::Tcp(a) => {
+                write!(f, "tcp://")?;
+                encode(&a.host_port(), f)?;
+                Query { f, first: true }.tcp(&a.options)
+            }
+            TransportAddr::Tls(a) => {
+                write!(f, "tls://")?;
+                encode(&a.tcp.host_port(), f)?;
+                let mut q = Query { f, first: true };
+                for (k, v) in [("ca", &a.ca), ("cert", &a.cert), ("key", &a.key)] {
+                    if let Some(p) = v {
+                        q.opt(k, &p.display())?;
+                    }
+                }
+                if let Some(n) = &a.server_name {
+                    q.opt("server_name", n)?;
+                }
+                q.tcp(&a.tcp.options)
+            }
+            TransportAddr::Unix(a) => {
+                write!(f, "unix://")?;
+                encode(&a.path.to_string_lossy(), f)
+            }
+            TransportAddr::Serial(c) => {
+                write!(f, "serial://")?;
+                encode(&c.path, f)?;
+                write!(
+                    f,
+                    "?baud={}&parity={}&flow={}&data_bits={}&stop_bits={}",
+                    c.baud, c.parity, c.flow, c.data_bits, c.stop_bits
+                )
+            }
+            TransportAddr::Stdio => f.write_str("stdio:"),
+            TransportAddr::Mem(m) => {
+                write!(f, "mem://")?;
+                encode(&m.name, f)?;
+                if m.buffer != MemAddr::DEFAULT_BUFFER {
+                    write!(f, "?buffer={}", m.buffer)?;
+                }
+                Ok(())
+            }
+            TransportAddr::Sim(s) => {
+                write!(f, "sim://")?;
+                encode(&s.name, f)?;
+                let c = &s.config;
+                let d = SimConfig::default();
+                let mut q = Query { f, first: true };
+                if c.rate_bytes_per_sec != d.rate_bytes_per_sec {
+                    q.opt("rate", &c.rate_bytes_per_sec)?;
+                }
+                if c.one_way_latency != d.one_way_latency {
+                    q.opt("latency", &DurationText(c.one_way_latency))?;
+                }
+                for (k, v, dv) in [
+                    ("drop", c.drop_prob, d.drop_prob),
+                    ("flip", c.flip_prob, d.flip_prob),
+                    ("insert", c.insert_prob, d.insert_prob),
+                ] {
+                    if v != dv {
+                        q.opt(k, &v)?;
+                    }
+                }
+                if c.seed != d.seed {
+                    q.opt("seed", &c.seed)?;
+                }
+                if c.buffer_limit != d.buffer_limit {
+                    q.opt("buffer", &c.buffer_limit)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

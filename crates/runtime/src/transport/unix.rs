@@ -1,0 +1,71 @@
+//! Unix domain stream sockets.
+
+use std::path::{Path, PathBuf};
+
+use tokio::net::{UnixListener, UnixStream};
+
+use super::{LinkHint, Transport, TransportError, TransportInfo, TransportKind, UnixAddr};
+
+/// Connects to the Unix socket at `addr.path`.
+///
+/// ```
+/// use netcore_runtime::transport::{connect_unix, UnixAddr};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("netcore-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("u.sock");
+/// let _ = std::fs::remove_file(&path);
+/// let _l = tokio::net::UnixListener::bind(&path)?;
+/// let t = connect_unix(&UnixAddr::new(&path)).await?;
+/// assert_eq!(t.info().peer.as_deref(), Some(path.to_str().unwrap()));
+/// # std::fs::remove_file(&path)?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_unix(addr: &UnixAddr) -> Result<Transport, TransportError> {
+    let stream = UnixStream::connect(&addr.path)
+        .await
+        .map_err(|e| TransportError::io(format!("connect to unix://{}", addr.path.display()), e))?;
+    let info = TransportInfo::new(TransportKind::Unix)
+        .with_peer(addr.path.to_string_lossy())
+        .with_link_hint(LinkHint::reliable());
+    Ok(Transport::new(stream, info))
+}
+
+/// A bound Unix listener that removes its socket file when dropped.
+pub(crate) struct UnixServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl UnixServer {
+    pub(crate) fn bind(path: &Path) -> Result<Self, TransportError> {
+        let listener = UnixListener::bind(path)
+            .map_err(|e| TransportError::io(format!("listen on unix://{}", path.display()), e))?;
+        Ok(UnixServer {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(crate) async fn accept(&self) -> Result<Transport, TransportError> {
+        let (stream, _) = self.listener.accept().await.map_err(|e| {
+            TransportError::io(format!("accept on unix://{}", self.path.display()), e)
+        })?;
+        let info = TransportInfo::new(TransportKind::Unix)
+            .with_local(self.path.to_string_lossy())
+            .with_link_hint(LinkHint::reliable());
+        Ok(Transport::new(stream, info))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UnixServer {
+    fn drop(&mut self) {
+        // Only our own socket file; ignore failure (already removed, or replaced).
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
