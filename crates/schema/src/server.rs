@@ -1,0 +1,530 @@
+//! Typed server over TCP and UDP (tokio), speaking binary_protocol's wire format.
+//!
+//! This module owns dispatch (one handler per message type, a default handler that
+//! answers NOT_FOUND, like Python's `BinaryServer`), the per-connection TCP loop and the
+//! UDP datagram loop. Per-message errors (bad checksum, invalid UTF-8, failed
+//! validation, oversized payload, handler failure) go to the configured error handler
+//! and the connection keeps going; only errors that break framing (truncated stream,
+//! timeout mid-message, I/O) close that one connection. Every connection is its own
+//! task, so one peer never stalls another.
+//!
+//! Responses are buffered while more complete requests are already in the read buffer
+//! and written in one batch, so pipelined clients cost one write per batch.
+
+use crate::codec::{Codec, Frame, Reply};
+use crate::config::{ErrorContext, ProtocolConfig};
+use crate::error::{Result, SchemaError};
+use crate::layout::Value;
+use crate::schema::Schema;
+use crate::typed::TypedMessage;
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Error type handlers may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// What a handler returns: an optional reply, or an error for the error handler.
+pub type HandlerResult = std::result::Result<Option<Reply>, BoxError>;
+type BoxFut = Pin<Box<dyn Future<Output = Result<Option<Reply>>> + Send>>;
+type Handler = Arc<dyn Fn(Request) -> BoxFut + Send + Sync>;
+
+/// One received message handed to a handler.
+///
+/// ```
+/// # async fn f(req: netcore_schema::Request) {
+/// let id = req.type_id();
+/// let values = req.values();
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request {
+    type_id: u64,
+    payload: Bytes,
+    peer: SocketAddr,
+    schema: Arc<Schema>,
+}
+
+impl Request {
+    /// Message type id (for unknown types: the id received; the payload is empty).
+    pub fn type_id(&self) -> u64 {
+        self.type_id
+    }
+    /// Raw payload (a slice of the read buffer, no copy).
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    /// Decodes as a typed message.
+    pub fn decode<T: TypedMessage>(&self) -> Result<T> {
+        if self.type_id != T::TYPE_ID {
+            return Err(SchemaError::UnknownType {
+                type_id: self.type_id,
+            });
+        }
+        T::decode(&self.payload)
+    }
+    /// Decodes into dynamic values with the schema.
+    pub fn values(&self) -> Result<Vec<Value>> {
+        let t = self.schema.get(self.type_id).ok_or(SchemaError::UnknownType {
+            type_id: self.type_id,
+        })?;
+        t.layout().decode(&self.payload)
+    }
+}
+
+struct Shared {
+    codec: Codec,
+    dense: Vec<Option<Handler>>,
+    sparse: HashMap<u64, Handler>,
+    default: Handler,
+}
+
+/// Builds a [`Server`].
+///
+/// ```
+/// netcore_schema::message! { pub struct Ping = 1 { pub n: u32 [">I"] } }
+/// use netcore_schema::{ProtocolConfig, Reply, Schema, Server};
+/// let schema = Schema::builder().message::<Ping>().build().unwrap();
+/// let server = Server::builder(schema, ProtocolConfig::default())
+///     .on(|p: Ping, _peer| async move { Ok(Some(Reply::typed(&Ping { n: p.n + 1 })?)) })
+///     .build()
+///     .unwrap();
+/// ```
+#[must_use]
+pub struct ServerBuilder {
+    codec: Codec,
+    handlers: Vec<(u64, Handler, Option<Option<usize>>)>,
+    default: Handler,
+}
+
+fn not_found_handler() -> Handler {
+    Arc::new(|_req| Box::pin(async { Ok(Some(Reply::not_found())) }))
+}
+
+fn handler_err(type_id: u64, e: BoxError) -> SchemaError {
+    match e.downcast::<SchemaError>() {
+        Ok(se) => *se,
+        Err(e) => SchemaError::Handler {
+            type_id,
+            reason: e.to_string(),
+        },
+    }
+}
+
+impl ServerBuilder {
+    /// Registers a handler for the typed message `T`; it gets the decoded message and
+    /// the peer address. A payload that fails to decode goes to the error handler.
+    ///
+    /// ```
+    /// netcore_schema::message! { pub struct Log = 3 { pub line: String [text] } }
+    /// let s = netcore_schema::Schema::builder().message::<Log>().build().unwrap();
+    /// let b = netcore_schema::Server::builder(s, Default::default())
+    ///     .on(|l: Log, peer| async move { println!("{peer}: {}", l.line); Ok(None) });
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub fn on<T, F, Fut>(mut self, f: F) -> Self
+    where
+        T: TypedMessage,
+        F: Fn(T, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let h: Handler = Arc::new(move |req: Request| {
+            let f = f.clone();
+            Box::pin(async move {
+                let msg = T::decode(&req.payload)?;
+                f(msg, req.peer).await.map_err(|e| handler_err(T::TYPE_ID, e))
+            })
+        });
+        self.handlers.push((T::TYPE_ID, h, Some(T::FIXED_SIZE)));
+        self
+    }
+
+    /// Registers a handler for type `type_id` receiving the raw [`Request`] (dynamic
+    /// schemas, or zero-copy access to the payload).
+    ///
+    /// ```
+    /// use netcore_schema::{Field, FieldKind, Schema, Server};
+    /// let s = Schema::builder().dynamic(1, "T", vec![Field::new("t", FieldKind::Text)]).build().unwrap();
+    /// let b = Server::builder(s, Default::default())
+    ///     .on_request(1, |req| async move { let _v = req.values()?; Ok(None) });
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub fn on_request<F, Fut>(mut self, type_id: u64, f: F) -> Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let h: Handler = Arc::new(move |req: Request| {
+            let f = f.clone();
+            Box::pin(async move { f(req).await.map_err(|e| handler_err(type_id, e)) })
+        });
+        self.handlers.push((type_id, h, None));
+        self
+    }
+
+    /// Replaces the default handler, called for unknown types (empty payload) and for
+    /// known types without a handler. The default answers NOT_FOUND.
+    ///
+    /// ```
+    /// let s = netcore_schema::Schema::builder().build().unwrap();
+    /// let b = netcore_schema::Server::builder(s, Default::default()).default_handler(|_req| async { Ok(None) });
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub fn default_handler<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.default = Arc::new(move |req: Request| {
+            let f = f.clone();
+            let id = req.type_id;
+            Box::pin(async move { f(req).await.map_err(|e| handler_err(id, e)) })
+        });
+        self
+    }
+
+    /// Checks that every handled type is in the schema (with the same layout kind).
+    ///
+    /// ```
+    /// netcore_schema::message! { pub struct A = 1 {} }
+    /// let s = netcore_schema::Schema::builder().build().unwrap();
+    /// let b = netcore_schema::Server::builder(s, Default::default()).on(|_a: A, _| async { Ok(None) });
+    /// assert!(b.build().is_err());
+    /// ```
+    pub fn build(self) -> Result<Server> {
+        let schema = self.codec.schema().clone();
+        let mut dense: Vec<Option<Handler>> = Vec::new();
+        let mut sparse = HashMap::new();
+        for (id, h, fixed) in self.handlers {
+            let t = schema.get(id).ok_or_else(|| {
+                SchemaError::InvalidSchema(format!(
+                    "a handler is registered for type id {id}, which the schema does not define"
+                ))
+            })?;
+            if let Some(fixed) = fixed {
+                if t.layout().fixed_size() != fixed {
+                    return Err(SchemaError::InvalidSchema(format!(
+                        "type {} (id {id}) has a different layout in the schema than its Rust type",
+                        t.name()
+                    )));
+                }
+            }
+            if id < 4096 {
+                if dense.len() <= id as usize {
+                    dense.resize(id as usize + 1, None);
+                }
+                dense[id as usize] = Some(h);
+            } else {
+                sparse.insert(id, h);
+            }
+        }
+        Ok(Server {
+            shared: Arc::new(Shared {
+                codec: self.codec,
+                dense,
+                sparse,
+                default: self.default,
+            }),
+        })
+    }
+}
+
+/// A typed server; clone-free, serve it on any number of listeners/sockets.
+///
+/// ```no_run
+/// # async fn run() -> netcore_schema::Result<()> {
+/// netcore_schema::message! { pub struct Ping = 1 { pub n: u32 [">I"] } }
+/// use netcore_schema::{Reply, Schema, Server};
+/// let schema = Schema::builder().message::<Ping>().build()?;
+/// let server = Server::builder(schema, Default::default())
+///     .on(|p: Ping, _| async move { Ok(Some(Reply::typed(&p)?)) })
+///     .build()?;
+/// let handle = server.bind_tcp("127.0.0.1:0").await?;
+/// println!("listening on {}", handle.local_addr());
+/// handle.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+/// A running listener; dropping it keeps the server running, [`shutdown`](Self::shutdown)
+/// stops it and its connections.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+    /// Stops accepting, closes connections and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl Server {
+    /// Starts a builder; the default handler answers NOT_FOUND.
+    ///
+    /// ```
+    /// let s = netcore_schema::Schema::builder().build().unwrap();
+    /// assert!(netcore_schema::Server::builder(s, Default::default()).build().is_ok());
+    /// ```
+    pub fn builder(schema: impl Into<Arc<Schema>>, config: impl Into<Arc<ProtocolConfig>>) -> ServerBuilder {
+        ServerBuilder {
+            codec: Codec::new(schema, config),
+            handlers: Vec::new(),
+            default: not_found_handler(),
+        }
+    }
+
+    /// Binds a TCP listener and serves it in a background task.
+    pub async fn bind_tcp(&self, addr: impl ToSocketAddrs) -> Result<ServerHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_tcp(listener)
+    }
+
+    /// Serves an existing TCP listener in a background task.
+    pub fn serve_tcp(&self, listener: TcpListener) -> Result<ServerHandle> {
+        let local_addr = listener.local_addr()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = self.shared.clone();
+        let limit = Arc::new(Semaphore::new(shared.codec.config().max_connections().max(1)));
+        let task = tokio::spawn(async move {
+            let mut stop_rx = stop_rx;
+            loop {
+                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let accepted = tokio::select! {
+                    r = listener.accept() => r,
+                    _ = stop_rx.changed() => return,
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let shared = shared.clone();
+                        let stop_rx = stop_rx.clone();
+                        tokio::spawn(async move {
+                            serve_conn(&shared, stream, peer, stop_rx).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+        Ok(ServerHandle { local_addr, stop, task })
+    }
+
+    /// Binds a UDP socket and serves it in a background task.
+    pub async fn bind_udp(&self, addr: impl ToSocketAddrs) -> Result<ServerHandle> {
+        let sock = UdpSocket::bind(addr).await?;
+        self.serve_udp(sock)
+    }
+
+    /// Serves an existing UDP socket: one datagram is one message; replies go to the
+    /// sender. Handlers run concurrently (bounded by `max_concurrent_datagrams`).
+    pub fn serve_udp(&self, sock: UdpSocket) -> Result<ServerHandle> {
+        let local_addr = sock.local_addr()?;
+        let (stop, mut stop_rx) = watch::channel(false);
+        let shared = self.shared.clone();
+        let sock = Arc::new(sock);
+        let limit = Arc::new(Semaphore::new(shared.codec.config().max_concurrent_datagrams().max(1)));
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let (n, peer) = tokio::select! {
+                    r = sock.recv_from(&mut buf) => match r {
+                        Ok(x) => x,
+                        Err(e) => { tracing::debug!("udp recv error: {e}"); continue; }
+                    },
+                    _ = stop_rx.changed() => return,
+                };
+                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                let shared = shared.clone();
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    let mut out = Vec::new();
+                    shared.handle_datagram(data, peer, &mut out).await;
+                    if out.len() > 65507 {
+                        let e = SchemaError::DatagramTooLarge { size: out.len() };
+                        tracing::warn!("reply to {peer} dropped: {e}");
+                    } else if !out.is_empty() {
+                        if let Err(e) = sock.send_to(&out, peer).await {
+                            tracing::debug!("udp send to {peer} failed: {e}");
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        Ok(ServerHandle { local_addr, stop, task })
+    }
+}
+
+impl Shared {
+    fn handler(&self, id: u64) -> &Handler {
+        let h = if id < self.dense.len() as u64 {
+            self.dense[id as usize].as_ref()
+        } else {
+            self.sparse.get(&id)
+        };
+        h.unwrap_or(&self.default)
+    }
+
+    async fn dispatch(&self, frame: Frame<Bytes>, peer: SocketAddr, out: &mut Vec<u8>) {
+        let (type_id, payload) = match frame {
+            Frame::NotFound => return,
+            Frame::Unknown { type_id } => (type_id, Bytes::new()),
+            Frame::Message { type_id, payload } => (type_id, payload),
+        };
+        let req = Request {
+            type_id,
+            payload,
+            peer,
+            schema: self.codec.schema().clone(),
+        };
+        match (self.handler(type_id))(req).await {
+            Ok(Some(reply)) => {
+                if let Err(e) = self.codec.encode_reply(&reply, out) {
+                    tracing::warn!("cannot encode reply to {peer}: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.on_error(&e, Some(peer), Some(type_id), out),
+        }
+    }
+
+    fn on_error(&self, e: &SchemaError, peer: Option<SocketAddr>, type_id: Option<u64>, out: &mut Vec<u8>) {
+        tracing::debug!("message from {peer:?} dropped: {e}");
+        if let Some(h) = self.codec.config().error_handler() {
+            if let Some(reply) = h(e, &ErrorContext { peer, type_id }) {
+                if let Err(e2) = self.codec.encode_reply(&reply, out) {
+                    tracing::warn!("cannot encode error reply: {e2}");
+                }
+            }
+        }
+    }
+
+    async fn handle_datagram(&self, data: Bytes, peer: SocketAddr, out: &mut Vec<u8>) {
+        let frame = match self.codec.decode_datagram(&data) {
+            Ok(Frame::Message { type_id, payload }) => Frame::Message {
+                type_id,
+                payload: data.slice_ref(payload),
+            },
+            Ok(Frame::NotFound) => Frame::NotFound,
+            Ok(Frame::Unknown { type_id }) => Frame::Unknown { type_id },
+            Err(e) => {
+                let id = self.codec.schema().header().read(&data);
+                return self.on_error(&e, Some(peer), id, out);
+            }
+        };
+        self.dispatch(frame, peer, out).await;
+    }
+}
+
+fn error_type_id(e: &SchemaError) -> Option<u64> {
+    match *e {
+        SchemaError::BadChecksum { type_id }
+        | SchemaError::ValidationFailed { type_id, .. }
+        | SchemaError::WrongLength { type_id, .. }
+        | SchemaError::Handler { type_id, .. } => Some(type_id),
+        _ => None,
+    }
+}
+
+async fn serve_conn(shared: &Shared, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let config = shared.codec.config().clone();
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut dec = shared.codec.stream_decoder();
+    loop {
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(frame)) => shared.dispatch(frame, peer, &mut out).await,
+                Err(e) => shared.on_error(&e, Some(peer), error_type_id(&e), &mut out),
+            }
+            if out.len() >= 64 * 1024 {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            match tokio::time::timeout(config.write_timeout(), wr.write_all(&out)).await {
+                Ok(Ok(())) => out.clear(),
+                Ok(Err(e)) => {
+                    tracing::debug!("write to {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("write to {peer} timed out");
+                    return;
+                }
+            }
+            // More complete frames may still be buffered (we stopped at 64 KiB).
+            if !buf.is_empty() && !dec.is_discarding() {
+                continue;
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        let mid = dec.is_mid_message(&buf);
+        let limit = if mid { Some(config.read_timeout()) } else { config.idle_timeout() };
+        let read = async {
+            match limit {
+                Some(t) => tokio::time::timeout(t, rd.read_buf(&mut buf)).await.ok(),
+                None => Some(rd.read_buf(&mut buf).await),
+            }
+        };
+        let res = tokio::select! {
+            r = read => r,
+            _ = stop.changed() => return,
+        };
+        match res {
+            Some(Ok(0)) => {
+                if mid {
+                    let e = SchemaError::Truncated { needed: 1, available: buf.len() };
+                    shared.on_error(&e, Some(peer), None, &mut Vec::new());
+                }
+                return;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!("read from {peer} failed: {e}");
+                return;
+            }
+            None => {
+                let e = SchemaError::Timeout {
+                    op: if mid { "reading the rest of a message" } else { "waiting for the next message" },
+                    after: limit.unwrap_or_default(),
+                };
+                shared.on_error(&e, Some(peer), None, &mut Vec::new());
+                return;
+            }
+        }
+    }
+}
