@@ -748,7 +748,10 @@ impl FromStr for TransportAddr {
                     EX_SIM,
                     "rate, latency, drop, flip, insert, seed, buffer",
                 ),
-                _ if scheme.contains('/') || scheme.is_empty() => {
+                _ if scheme.is_empty()
+                    || !scheme.chars().all(|c| c.is_ascii_alphabetic())
+                    || rest.parse::<u16>().is_ok() =>
+                {
                     return Err(AddrParseError::MissingScheme {
                         input: input.to_owned(),
                     })
