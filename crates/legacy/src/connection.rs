@@ -311,13 +311,24 @@ impl LegacyConnection {
                     Some(mid) => mid,
                     None => {
                         self.next_python_id += 1;
-                        alnum_id(self.next_python_id - 1, self.config.id_seed.rotate_left(17), 8)
+                        alnum_id(
+                            self.next_python_id - 1,
+                            self.config.id_seed.rotate_left(17),
+                            8,
+                        )
                     }
                 };
-                (Info::request(head.route.as_deref().unwrap_or(""), &mid), Some(mid))
+                (
+                    Info::request(head.route.as_deref().unwrap_or(""), &mid),
+                    Some(mid),
+                )
             }
             Reply::To(to) => {
-                let mid = self.answerable.get(&to).cloned().ok_or(SendError::NotAnswerable(to))?;
+                let mid = self
+                    .answerable
+                    .get(&to)
+                    .cloned()
+                    .ok_or(SendError::NotAnswerable(to))?;
                 (Info::response(head.route.as_deref(), &mid), None)
             }
             Reply::ToPythonId(mid) => (Info::response(head.route.as_deref(), &mid), None),
@@ -558,7 +569,8 @@ impl LegacyConnection {
             None
         };
         if let Some(error) = reject {
-            self.events.push_back(Event::MessageRejected { head, error });
+            self.events
+                .push_back(Event::MessageRejected { head, error });
             return;
         }
         let id = self.alloc_id();

@@ -146,7 +146,8 @@ impl PacketDecoder {
                     let Some(len) = self.read_len(input) else {
                         return Ok(None);
                     };
-                    let len = self.check_len(LengthField::Extension, len, self.limits.max_header_len)?;
+                    let len =
+                        self.check_len(LengthField::Extension, len, self.limits.max_header_len)?;
                     self.state = State::Ext { len };
                 }
                 State::Ext { len } => {
@@ -187,7 +188,9 @@ impl PacketDecoder {
                     self.skipped = 0;
                     let meta = std::mem::take(&mut self.buf);
                     return match kind? {
-                        Kind::Mission => packet::parse_mission(&meta).map(|h| Some(Packet::Mission(h))),
+                        Kind::Mission => {
+                            packet::parse_mission(&meta).map(|h| Some(Packet::Mission(h)))
+                        }
                         Kind::Data(extension) => Ok(Some(Packet::Data {
                             extension,
                             payload: meta,
@@ -214,12 +217,21 @@ impl PacketDecoder {
         Some(self.order.read_i32(self.len_buf))
     }
 
-    fn check_len(&mut self, field: LengthField, len: i32, limit: usize) -> Result<usize, DecodeError> {
+    fn check_len(
+        &mut self,
+        field: LengthField,
+        len: i32,
+        limit: usize,
+    ) -> Result<usize, DecodeError> {
         let err = match u32::try_from(len) {
             Err(_) => DecodeError::NegativeLength { field, len },
             Ok(n) => match usize::try_from(n) {
                 Ok(n) if n <= limit => return Ok(n),
-                _ => DecodeError::LengthTooLarge { field, len: n, limit },
+                _ => DecodeError::LengthTooLarge {
+                    field,
+                    len: n,
+                    limit,
+                },
             },
         };
         self.buf = Vec::new();

@@ -236,6 +236,9 @@ mod tests {
     fn empty_containers() {
         assert_eq!(dumps(&json!({})), "{}");
         assert_eq!(dumps(&json!([])), "[]");
-        assert_eq!(dumps(&json!({"x": {}, "y": [[]]})), r#"{"x": {}, "y": [[]]}"#);
+        assert_eq!(
+            dumps(&json!({"x": {}, "y": [[]]})),
+            r#"{"x": {}, "y": [[]]}"#
+        );
     }
 }

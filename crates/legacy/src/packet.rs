@@ -295,13 +295,17 @@ impl<'de> Deserialize<'de> for RawInfo {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawInfo, A::Error> {
-                let obj = OrderedObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let obj =
+                    OrderedObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(RawInfo::Object(obj))
             }
             fn visit_unit<E>(self) -> Result<RawInfo, E> {
                 Ok(RawInfo::Null)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawInfo, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawInfo, A::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
                 Ok(RawInfo::Other)
             }
@@ -332,7 +336,11 @@ fn invalid_json(part: JsonPart, e: &serde_json::Error) -> DecodeError {
     }
 }
 
-fn string_field(part: JsonPart, field: &'static str, v: Option<Value>) -> Result<String, DecodeError> {
+fn string_field(
+    part: JsonPart,
+    field: &'static str,
+    v: Option<Value>,
+) -> Result<String, DecodeError> {
     match v {
         Some(Value::String(s)) => Ok(s),
         _ => Err(DecodeError::InvalidField {
@@ -351,7 +359,11 @@ pub(crate) fn parse_ext(bytes: &[u8]) -> Result<Kind, DecodeError> {
     match kind.as_str() {
         "mission" => Ok(Kind::Mission),
         "data" => Ok(Kind::Data(string_field(part, "extension", raw.extension)?)),
-        "cancel" => Ok(Kind::Cancel(string_field(part, "extension", raw.extension)?)),
+        "cancel" => Ok(Kind::Cancel(string_field(
+            part,
+            "extension",
+            raw.extension,
+        )?)),
         _ => Err(DecodeError::UnknownPacketType {
             type_name: kind.chars().take(64).collect(),
         }),
@@ -386,8 +398,14 @@ pub(crate) fn parse_mission(bytes: &[u8]) -> Result<MissionHead, DecodeError> {
     };
     for (field, ok) in [
         ("route", info.get("route").is_none_or(Value::is_string)),
-        ("message_id", info.get("message_id").is_none_or(Value::is_string)),
-        ("is_response", info.get("is_response").is_none_or(Value::is_boolean)),
+        (
+            "message_id",
+            info.get("message_id").is_none_or(Value::is_string),
+        ),
+        (
+            "is_response",
+            info.get("is_response").is_none_or(Value::is_boolean),
+        ),
     ] {
         if !ok {
             return Err(DecodeError::InvalidField {

@@ -212,14 +212,19 @@ impl Sender {
     }
 
     pub fn write(&mut self, id: MessageId, data: &[u8]) -> Result<usize, SendError> {
-        let msg = self.msgs.get_mut(&id).ok_or(SendError::UnknownMessage(id))?;
+        let msg = self
+            .msgs
+            .get_mut(&id)
+            .ok_or(SendError::UnknownMessage(id))?;
         if data.len() as u64 > msg.length - msg.written {
             return Err(SendError::TooLong {
                 id,
                 declared: msg.length,
             });
         }
-        let n = data.len().min(self.max_buffer.saturating_sub(msg.buf.len()));
+        let n = data
+            .len()
+            .min(self.max_buffer.saturating_sub(msg.buf.len()));
         msg.buf.extend(data.iter().take(n));
         msg.written += n as u64;
         if !msg.in_rr && msg.ready(self.chunk) {
@@ -231,7 +236,10 @@ impl Sender {
 
     /// Marks the body complete; returns true if it was already all sent.
     pub fn finish(&mut self, id: MessageId) -> Result<bool, SendError> {
-        let msg = self.msgs.get_mut(&id).ok_or(SendError::UnknownMessage(id))?;
+        let msg = self
+            .msgs
+            .get_mut(&id)
+            .ok_or(SendError::UnknownMessage(id))?;
         if msg.written < msg.length {
             return Err(SendError::Incomplete {
                 id,
@@ -257,9 +265,11 @@ impl Sender {
         }
         if msg.head.is_some() {
             // The peer never heard of it: send nothing at all.
-            self.control.retain(|c| !matches!(c, Control::Head(h) if *h == id));
+            self.control
+                .retain(|c| !matches!(c, Control::Head(h) if *h == id));
         } else {
-            self.control.push_back(Control::Cancel(msg.extension.clone()));
+            self.control
+                .push_back(Control::Cancel(msg.extension.clone()));
         }
         self.remove(id);
         Ok(())
@@ -355,9 +365,12 @@ mod tests {
 
     #[test]
     fn ids_are_alphanumeric_distinct_and_sized() {
-        let ids: std::collections::HashSet<String> = (0..10_000).map(|n| alnum_id(n, 42, 6)).collect();
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|n| alnum_id(n, 42, 6)).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric())));
+        assert!(ids
+            .iter()
+            .all(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric())));
         assert_eq!(alnum_id(u64::MAX, u64::MAX, 8).len(), 8);
     }
 }
