@@ -408,6 +408,11 @@ impl Drop for Adapter {
 ///   are retried; other errors end the stream and are reported to the reader.
 /// * `send(data)` blocks until all of `data` is sent.
 ///
+/// Two threads run `recv` and `send`. When the transport is dropped, the send thread
+/// finishes what was already accepted and exits; the receive thread exits when its current
+/// `recv` returns, so a `recv` that can block forever should time out now and then.
+/// [`adapter_threads_alive`] counts the threads still running.
+///
 /// Fails only if a thread cannot be started.
 ///
 /// ```
@@ -465,9 +470,9 @@ where
 /// Makes a transport from blocking `Read` and `Write` handles (for example two clones of a
 /// serial port or socket handle, from `try_clone`).
 ///
-/// Each `write` to the transport ends in `write_all` + `flush` on `writer`. See the
-/// [module docs](self) for how the threads end; give `reader` a read timeout so the
-/// receive thread notices a dropped transport promptly.
+/// Each chunk written to the transport ends in `write_all` + `flush` on `writer`. The
+/// threads end as described for [`from_fns`]; give `reader` a read timeout so the receive
+/// thread notices a dropped transport promptly.
 ///
 /// ```
 /// use netcore_runtime::transport::{from_blocking, BlockingOptions};

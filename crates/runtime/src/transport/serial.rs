@@ -43,6 +43,14 @@ pub fn open_serial(config: &SerialConfig) -> Result<Transport, TransportError> {
             StopBits::One => tokio_serial::StopBits::One,
             StopBits::Two => tokio_serial::StopBits::Two,
         });
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(TransportError::Serial {
+            path: config.path.clone(),
+            message: "async serial ports must be opened inside a tokio runtime; use \
+                      from_blocking with a blocking port handle outside one"
+                .into(),
+        });
+    }
     let port = builder
         .open_native_async()
         .map_err(|e| TransportError::Serial {

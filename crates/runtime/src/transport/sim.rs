@@ -327,7 +327,8 @@ const MAX_WRITE: usize = 64 * 1024;
 struct SimEnd {
     tx: Arc<Mutex<Dir>>,
     rx: Arc<Mutex<Dir>>,
-    sleep: Pin<Box<Sleep>>,
+    /// Timer for the next segment's arrival, created on first use (inside the runtime).
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl AsyncRead for SimEnd {
@@ -370,10 +371,13 @@ impl AsyncRead for SimEnd {
                 }
                 Some(front) => {
                     let at = front.at;
-                    if this.sleep.deadline() != at {
-                        this.sleep.as_mut().reset(at);
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
                     }
-                    if this.sleep.as_mut().poll(cx).is_pending() {
+                    if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     // The deadline passed: deliver in the next round.
@@ -510,6 +514,15 @@ impl SimStats {
 }
 
 /// Two transports connected by a simulated link, and its counters.
+///
+/// ```
+/// use netcore_runtime::transport::{SimConfig, SimLink, SimPair};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let SimPair { a, b, stats, .. } = SimLink::pair(SimConfig::default());
+/// # let _ = (a, b, stats);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct SimPair {
@@ -544,8 +557,9 @@ pub struct SimPair {
 pub struct SimLink;
 
 impl SimLink {
-    /// Creates two transports connected by a link with the given parameters. Must be called
-    /// inside a tokio runtime (it reads tokio's clock).
+    /// Creates two transports connected by a link with the given parameters. The transports
+    /// must be used inside a tokio runtime with the time driver enabled (they use tokio
+    /// timers, so they follow a paused test clock).
     ///
     /// ```
     /// use netcore_runtime::transport::{SimConfig, SimLink, TransportKind};
@@ -564,7 +578,7 @@ impl SimLink {
             let io = SimEnd {
                 tx: tx.clone(),
                 rx: rx.clone(),
-                sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+                sleep: None,
             };
             let info = TransportInfo::new(TransportKind::Sim)
                 .with_local(me)
@@ -584,6 +598,15 @@ impl SimLink {
 ///
 /// Build it with [`sim_proxy`], read counters with [`SimProxy::stats`] while it runs, and
 /// drive it with [`SimProxy::run`].
+///
+/// ```
+/// use netcore_runtime::transport::{mem_pair, sim_proxy, SimConfig, SimProxy};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let proxy: SimProxy = sim_proxy(mem_pair(64).1, mem_pair(64).0, SimConfig::default());
+/// let _task = tokio::spawn(proxy.run());
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SimProxy {
     a: Transport,
