@@ -356,7 +356,7 @@ impl Codec {
     pub fn decode_datagram<'a>(&self, data: &'a [u8]) -> Result<Frame<&'a [u8]>> {
         let hs = self.schema.header().size();
         let type_id = self.schema.header().read(data).ok_or(SchemaError::Truncated {
-            needed: hs - data.len(),
+            needed: hs.saturating_sub(data.len()),
             available: data.len(),
         })?;
         if type_id == self.schema.not_found() {

@@ -30,6 +30,13 @@ pub enum FieldKind {
     Text,
     /// Raw bytes with a `u32` big-endian length prefix.
     Bytes,
+    /// What a `FixedText(n)` field becomes inside a variable layout: binary_protocol
+    /// ignores `fixed_length` there and sends the text with a `u32` BE length prefix,
+    /// unpadded. We also require at most `n` bytes. Produced by [`FieldKind::in_layout`].
+    BoundedText(usize),
+    /// What a `FixedBytes(n)` field becomes inside a variable layout (see
+    /// [`FieldKind::BoundedText`]).
+    BoundedBytes(usize),
 }
 
 impl FieldKind {
@@ -42,7 +49,26 @@ impl FieldKind {
         match self {
             FieldKind::Num(f) => Some(f.width()),
             FieldKind::FixedText(n) | FieldKind::FixedBytes(n) => Some(n),
-            FieldKind::Text | FieldKind::Bytes => None,
+            FieldKind::Text
+            | FieldKind::Bytes
+            | FieldKind::BoundedText(_)
+            | FieldKind::BoundedBytes(_) => None,
+        }
+    }
+
+    /// The kind actually used on the wire: inside a variable layout, fixed-length
+    /// text/bytes are sent length-prefixed (binary_protocol's `_serialize_variable`).
+    ///
+    /// ```
+    /// use netcore_schema::FieldKind;
+    /// assert_eq!(FieldKind::FixedText(4).in_layout(true), FieldKind::BoundedText(4));
+    /// assert_eq!(FieldKind::FixedText(4).in_layout(false), FieldKind::FixedText(4));
+    /// ```
+    pub const fn in_layout(self, variable_layout: bool) -> FieldKind {
+        match self {
+            FieldKind::FixedText(n) if variable_layout => FieldKind::BoundedText(n),
+            FieldKind::FixedBytes(n) if variable_layout => FieldKind::BoundedBytes(n),
+            k => k,
         }
     }
 
@@ -50,9 +76,9 @@ impl FieldKind {
     pub(crate) const fn bit(self) -> u32 {
         match self {
             FieldKind::Num(f) => f.kind().bit(),
-            FieldKind::FixedText(_) => 1 << 16,
+            FieldKind::FixedText(_) | FieldKind::BoundedText(_) => 1 << 16,
             FieldKind::Text => 1 << 17,
-            FieldKind::FixedBytes(_) => 1 << 18,
+            FieldKind::FixedBytes(_) | FieldKind::BoundedBytes(_) => 1 << 18,
             FieldKind::Bytes => 1 << 19,
         }
     }
@@ -235,8 +261,9 @@ impl Layout {
         if let Some(n) = self.fixed_size {
             out.reserve(n);
         }
+        let variable = self.fixed_size.is_none();
         for (f, v) in self.fields.iter().zip(values) {
-            v.encode_field(f.kind, &f.name, out)?;
+            v.encode_field(f.kind.in_layout(variable), &f.name, out)?;
         }
         Ok(())
     }
@@ -276,8 +303,9 @@ impl Layout {
         }
         let mut r = Reader::new(payload);
         let mut out = Vec::with_capacity(self.fields.len());
+        let variable = self.fixed_size.is_none();
         for f in &self.fields {
-            out.push(r.read_ref(f.kind, &f.name)?);
+            out.push(r.read_ref(f.kind.in_layout(variable), &f.name)?);
         }
         r.finish()?;
         Ok(out)
@@ -370,6 +398,8 @@ impl<'a> Reader<'a> {
             FieldKind::FixedBytes(n) => ValueRef::Bytes(self.take(n)?),
             FieldKind::Text => ValueRef::Text(utf8(self.take_prefixed()?, field)?),
             FieldKind::Bytes => ValueRef::Bytes(self.take_prefixed()?),
+            FieldKind::BoundedText(n) => ValueRef::Text(utf8(bounded(self.take_prefixed()?, n, field)?, field)?),
+            FieldKind::BoundedBytes(n) => ValueRef::Bytes(bounded(self.take_prefixed()?, n, field)?),
         })
     }
 
@@ -385,6 +415,17 @@ impl<'a> Reader<'a> {
         let n = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize;
         self.take(n)
     }
+}
+
+fn bounded<'a>(b: &'a [u8], n: usize, field: &str) -> Result<&'a [u8]> {
+    if b.len() > n {
+        return Err(SchemaError::TooLong {
+            field: field.to_owned(),
+            len: b.len(),
+            max: n,
+        });
+    }
+    Ok(b)
 }
 
 fn utf8<'a>(b: &'a [u8], field: &str) -> Result<&'a str> {
@@ -440,6 +481,7 @@ pub(crate) fn put_text(s: &str, kind: FieldKind, field: &str, out: &mut Vec<u8>)
             put_fixed(s.as_bytes(), n, field, out)
         }
         FieldKind::Text => put_prefixed(s.as_bytes(), field, out),
+        FieldKind::BoundedText(n) => put_prefixed(bounded(s.as_bytes(), n, field)?, field, out),
         _ => Err(SchemaError::invalid_value(field, "text given for a non-text field")),
     }
 }
@@ -450,6 +492,7 @@ pub(crate) fn put_bytes(b: &[u8], kind: FieldKind, field: &str, out: &mut Vec<u8
     match kind {
         FieldKind::FixedBytes(n) => put_fixed(b, n, field, out),
         FieldKind::Bytes => put_prefixed(b, field, out),
+        FieldKind::BoundedBytes(n) => put_prefixed(bounded(b, n, field)?, field, out),
         _ => Err(SchemaError::invalid_value(field, "bytes given for a non-bytes field")),
     }
 }
@@ -544,14 +587,14 @@ impl Value {
                 }
                 r
             }
-            (FieldKind::FixedText(_) | FieldKind::Text, Value::Text(s)) => {
+            (FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_), Value::Text(s)) => {
                 put_text(s, kind, field, out)
             }
-            (FieldKind::FixedBytes(_) | FieldKind::Bytes, Value::Bytes(b)) => {
+            (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), Value::Bytes(b)) => {
                 put_bytes(b, kind, field, out)
             }
             // Text accepted for bytes fields (its UTF-8 bytes), as Python users often do.
-            (FieldKind::FixedBytes(_) | FieldKind::Bytes, Value::Text(s)) => {
+            (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), Value::Text(s)) => {
                 put_bytes(s.as_bytes(), kind, field, out)
             }
             (k, _) => Err(SchemaError::invalid_value(

@@ -237,9 +237,9 @@ fn json_to_value(f: &Field, j: &serde_json::Value) -> Result<Value> {
                 Value::Float(n.as_f64().ok_or_else(bad)?)
             }
         }
-        (FieldKind::FixedText(_) | FieldKind::Text, serde_json::Value::String(s)) => Value::Text(s.clone()),
-        (FieldKind::FixedBytes(_) | FieldKind::Bytes, serde_json::Value::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
-        (FieldKind::FixedBytes(_) | FieldKind::Bytes, serde_json::Value::Array(a)) => Value::Bytes(
+        (FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_), serde_json::Value::String(s)) => Value::Text(s.clone()),
+        (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), serde_json::Value::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
+        (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), serde_json::Value::Array(a)) => Value::Bytes(
             a.iter()
                 .map(|x| x.as_u64().and_then(|u| u8::try_from(u).ok()).ok_or_else(bad))
                 .collect::<Result<Vec<u8>>>()?,

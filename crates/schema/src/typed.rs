@@ -203,13 +203,18 @@ impl<const N: usize> FieldValue for [u8; N] {
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
         match kind {
             FieldKind::FixedBytes(n) => put_fixed(self, n, field, out),
+            FieldKind::BoundedBytes(_) => put_bytes(self, kind, field, out),
             _ => Err(SchemaError::invalid_value(field, "[u8; N] needs a fixed bytes field")),
         }
     }
     #[inline]
     fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
-        let raw = r.take(kind.fixed_width().unwrap_or(usize::MAX))?;
-        <[u8; N]>::try_from(raw).map_err(|_| SchemaError::invalid_value(field, "size mismatch"))
+        match r.read_ref(kind, field)? {
+            crate::ValueRef::Bytes(raw) => <[u8; N]>::try_from(raw).map_err(|_| {
+                SchemaError::invalid_value(field, format!("expected exactly {N} bytes, got {}", raw.len()))
+            }),
+            _ => Err(SchemaError::invalid_value(field, "not a bytes field")),
+        }
     }
 }
 
@@ -313,7 +318,7 @@ macro_rules! message {
                     out.reserve(n);
                 }
                 $(
-                    $crate::FieldValue::encode_field(&self.$field, $crate::__field_kind!($($spec)+), stringify!($field), out)?;
+                    $crate::FieldValue::encode_field(&self.$field, $crate::__field_kind!($($spec)+).in_layout(Self::FIXED_SIZE.is_none()), stringify!($field), out)?;
                 )*
                 Ok(())
             }
@@ -332,7 +337,7 @@ macro_rules! message {
                 #[allow(unused_mut)]
                 let mut r = $crate::Reader::new(payload);
                 $(
-                    let $field = <$fty as $crate::FieldValue>::decode_field($crate::__field_kind!($($spec)+), stringify!($field), &mut r)?;
+                    let $field = <$fty as $crate::FieldValue>::decode_field($crate::__field_kind!($($spec)+).in_layout(Self::FIXED_SIZE.is_none()), stringify!($field), &mut r)?;
                 )*
                 let consumed = payload.len() - r.remaining();
                 r.finish().map_err(|_| $crate::SchemaError::WrongLength {
