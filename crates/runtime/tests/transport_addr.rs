@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use netcore_runtime::transport::{
-    AddrParseError, DataBits, FlowControl, Parity, StopBits, TransportAddr,
+    AddrParseError, DataBits, FlowControl, Parity, SimConfig, StopBits, TransportAddr,
 };
 
 fn parse(s: &str) -> TransportAddr {
@@ -180,4 +180,19 @@ fn garbage_never_panics() {
             );
         }
     }
+}
+
+#[test]
+fn sim_config_query_form() {
+    let c: SimConfig = "?rate=11520&latency=2ms&drop=0.001&insert=0.002&seed=9&buffer=512"
+        .parse()
+        .unwrap();
+    assert_eq!(c.rate_bytes_per_sec, 11_520);
+    assert_eq!(c.one_way_latency, Duration::from_millis(2));
+    assert_eq!(c.buffer_limit, 512);
+    assert_eq!(c.to_string().parse::<SimConfig>().unwrap(), c);
+    assert_eq!("".parse::<SimConfig>().unwrap(), SimConfig::default());
+    assert_eq!(SimConfig::default().to_string(), "");
+    let e = "rate=fast".parse::<SimConfig>().unwrap_err();
+    assert!(matches!(e, AddrParseError::BadOption { .. }), "{e:?}");
 }

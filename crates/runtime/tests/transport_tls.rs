@@ -175,3 +175,34 @@ async fn tls_configuration_errors_say_what_to_do() {
         server_config_from_files(&pki.path("server.pem"), &pki.path("ca.pem"), None).unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
 }
+
+#[tokio::test]
+async fn silent_client_does_not_block_other_handshakes() {
+    let pki = Pki::new();
+    timeout(LIMIT, async {
+        let cfg = server_config_from_files(&pki.path("server.pem"), &pki.path("server.key"), None)
+            .unwrap();
+        let mut l = TlsListener::bind(&TcpAddr::new("127.0.0.1", 0), cfg)
+            .await
+            .unwrap();
+        let port = l.local_addr().unwrap().port();
+        // Connects over TCP and never says anything.
+        let _silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let client_cfg = client_config_from_files(&pki.path("ca.pem"), None).unwrap();
+        let target = TcpAddr::new("127.0.0.1", port);
+        let (client, server) = tokio::join!(
+            tls_connect(&target, client_cfg, "localhost"),
+            // Far below the 10 s handshake timeout the silent client could hold.
+            timeout(Duration::from_secs(3), l.accept())
+        );
+        let (mut client, mut server) = (client.unwrap(), server.unwrap().unwrap());
+        client.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        server.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"x");
+    })
+    .await
+    .expect("test timed out");
+}

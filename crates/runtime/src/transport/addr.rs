@@ -978,3 +978,37 @@ impl fmt::Display for TransportAddr {
         }
     }
 }
+
+/// Parses link parameters in the query form of `sim://` addresses, e.g.
+/// `rate=11520&latency=1ms&drop=0.0001&seed=7` (a leading `?` is allowed; empty = defaults).
+/// Handy for a CLI flag describing a link.
+///
+/// ```
+/// use netcore_runtime::transport::SimConfig;
+/// let c: SimConfig = "rate=1000&latency=5ms&flip=0.01".parse()?;
+/// assert_eq!(c.rate_bytes_per_sec, 1000);
+/// assert_eq!(c.to_string(), "rate=1000&latency=5ms&flip=0.01");
+/// # Ok::<(), netcore_runtime::transport::AddrParseError>(())
+/// ```
+impl FromStr for SimConfig {
+    type Err = AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, AddrParseError> {
+        let q = s.trim().trim_start_matches('?');
+        match format!("sim://link?{q}").parse::<TransportAddr>()? {
+            TransportAddr::Sim(a) => Ok(a.config),
+            _ => Err(AddrParseError::MissingScheme {
+                input: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// Writes the query form parsed by [`SimConfig`]'s `FromStr` (only non-default values).
+impl fmt::Display for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let full = TransportAddr::Sim(SimAddr::new("link", self.clone())).to_string();
+        let query = full.strip_prefix("sim://link").unwrap_or("");
+        f.write_str(query.strip_prefix('?').unwrap_or(query))
+    }
+}

@@ -148,13 +148,17 @@ impl Listener {
     /// ```
     pub async fn accept(&mut self) -> Result<Transport, TransportError> {
         match &mut self.inner {
-            Inner::Tcp(l, opts) => {
-                let (stream, _) = l
+            Inner::Tcp(l, opts) => loop {
+                let (stream, peer) = l
                     .accept()
                     .await
                     .map_err(|e| TransportError::io(format!("accept on {}", self.addr), e))?;
-                tcp::wrap_stream(stream, opts, TransportKind::Tcp)
-            }
+                // A client that vanished before its socket could be set up is skipped.
+                match tcp::wrap_stream(stream, opts, TransportKind::Tcp) {
+                    Ok(t) => return Ok(t),
+                    Err(e) => tracing::debug!(%peer, error = %e, "dropping TCP client"),
+                }
+            },
             Inner::Unix(u) => u.accept().await,
             #[cfg(feature = "tls")]
             Inner::Tls(t) => t.accept().await,

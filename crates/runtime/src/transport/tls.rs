@@ -15,6 +15,9 @@ use super::{TcpAddr, TcpOptions, TlsAddr, Transport, TransportError, TransportKi
 /// How long an accepted connection may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Handshakes in progress at once; further clients wait in the kernel's accept queue.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -172,8 +175,9 @@ pub(crate) async fn connect_addr(addr: &TlsAddr) -> Result<Transport, TransportE
 
 /// Accepts TCP connections and runs the server side of the TLS handshake on each.
 ///
-/// `accept` waits at most 10 s for a client's handshake; a client that fails it is logged
-/// and skipped, so one bad client never stops the listener.
+/// Handshakes run concurrently in background tasks (at most 64 at a time, each limited to
+/// 10 s), so a slow or silent client never holds up the others; clients that fail the
+/// handshake are logged at debug level and skipped. `accept` is cancel-safe.
 ///
 /// ```no_run
 /// use netcore_runtime::transport::{server_config_from_files, TcpAddr, TlsListener};
@@ -189,6 +193,7 @@ pub struct TlsListener {
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
     options: TcpOptions,
+    handshakes: tokio::task::JoinSet<Option<Transport>>,
 }
 
 impl std::fmt::Debug for TlsListener {
@@ -220,6 +225,7 @@ impl TlsListener {
             listener,
             acceptor: TlsAcceptor::from(config),
             options: addr.options,
+            handshakes: tokio::task::JoinSet::new(),
         })
     }
 
@@ -261,17 +267,41 @@ impl TlsListener {
     /// ```
     pub async fn accept(&mut self) -> Result<Transport, TransportError> {
         loop {
-            let (stream, peer) = self
-                .listener
-                .accept()
-                .await
-                .map_err(|e| TransportError::io("accept TLS client", e))?;
-            let (mut info, handle) = prepare_stream(&stream, &self.options)?;
-            info.kind = TransportKind::Tls;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return Ok(Transport::new(tls, info).with_tcp_socket(handle)),
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            let room = self.handshakes.len() < MAX_PENDING_HANDSHAKES;
+            tokio::select! {
+                done = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Some(Ok(Some(t))) = done {
+                        return Ok(t);
+                    }
+                }
+                accepted = self.listener.accept(), if room => {
+                    let (stream, peer) =
+                        accepted.map_err(|e| TransportError::io("accept TLS client", e))?;
+                    let (mut info, handle) = match prepare_stream(&stream, &self.options) {
+                        Ok(prepared) => prepared,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "dropping TLS client");
+                            continue;
+                        }
+                    };
+                    info.kind = TransportKind::Tls;
+                    let acceptor = self.acceptor.clone();
+                    self.handshakes.spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(tls)) => Some(Transport::new(tls, info).with_tcp_socket(handle)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                None
+                            }
+                        }
+                    });
+                }
             }
         }
     }
