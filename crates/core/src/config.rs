@@ -1,0 +1,140 @@
+//! Per-connection configuration: link profile, limits, windows and timers.
+
+use crate::link::LinkProfile;
+use core::time::Duration;
+
+/// Configuration of one side of a connection. The limits are what *this* side accepts
+/// and announces in its HELLO; the peer's limits bound what this side sends.
+///
+/// ```
+/// use netcore_core::Config;
+/// use core::time::Duration;
+/// let tcp = Config::tcp();
+/// assert_eq!(tcp.max_frame, 64 * 1024);
+/// // A 115 200-baud line moves ~11 520 bytes/s; 20 ms of it is ~230 bytes per frame.
+/// let serial = Config::serial_for_link(11_520, Duration::from_millis(20));
+/// assert_eq!(serial.send_frame, 230);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Link profile; both sides must use the same.
+    pub profile: LinkProfile,
+    /// Largest frame payload accepted from the peer.
+    pub max_frame: usize,
+    /// Payload size of the frames this side sends (capped by the peer's `max_frame`).
+    /// Smaller frames mean less head-of-line delay, larger ones less overhead.
+    pub send_frame: usize,
+    /// Largest message body accepted, `None` for no limit (memory stays bounded by the
+    /// windows either way).
+    pub max_message: Option<u64>,
+    /// Largest route + metadata accepted in one START.
+    pub max_metadata: usize,
+    /// Concurrent incoming messages accepted.
+    pub max_incoming: u64,
+    /// Interned routes kept for the peer.
+    pub max_routes: u64,
+    /// Initial per-message receive window (body bytes buffered per message).
+    pub message_window: u64,
+    /// Initial connection receive window (body bytes buffered in all).
+    pub connection_window: u64,
+    /// Hard cap the per-message window may grow to.
+    pub max_message_window: u64,
+    /// Hard cap the connection window may grow to; the receiver's body memory bound.
+    pub max_connection_window: u64,
+    /// Body bytes buffered per outgoing message before `write` reports `Blocked`.
+    pub send_buffer: usize,
+    /// Outgoing messages that may be queued at once.
+    pub max_queued_outgoing: usize,
+    /// Send a PING after this long without receiving anything; `None` disables.
+    pub keepalive: Option<Duration>,
+    /// Close with `TimedOut` after this long without receiving anything.
+    pub idle_timeout: Duration,
+    /// Fail if the peer's HELLO has not arrived after this long.
+    pub handshake_timeout: Duration,
+    /// After a graceful close began, abort if messages are still in flight after this.
+    pub drain_timeout: Duration,
+    /// Serial: resend HELLO at this interval until the peer confirms it.
+    pub hello_retry: Duration,
+    /// Session number sent in HELLO; give each connection attempt a new one (serial
+    /// peers detect a restart by it).
+    pub session: u64,
+    /// Serial: how many sent link frames are remembered to attribute NACKs.
+    pub link_history: usize,
+}
+
+impl Config {
+    /// Defaults for reliable streams: 64 KiB accepted frames, 16 KiB sent frames,
+    /// 1 MiB connection window growing to 16 MiB.
+    pub fn tcp() -> Config {
+        Config {
+            profile: LinkProfile::Tcp,
+            max_frame: 64 * 1024,
+            send_frame: 16 * 1024,
+            max_message: None,
+            max_metadata: 16 * 1024,
+            max_incoming: 256,
+            max_routes: 256,
+            message_window: 512 * 1024,
+            connection_window: 1024 * 1024,
+            max_message_window: 8 * 1024 * 1024,
+            max_connection_window: 16 * 1024 * 1024,
+            send_buffer: 64 * 1024,
+            max_queued_outgoing: 65_536,
+            keepalive: Some(Duration::from_secs(15)),
+            idle_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+            hello_retry: Duration::from_millis(500),
+            session: 0,
+            link_history: 4096,
+        }
+    }
+
+    /// Defaults for a lossy serial line: 256-byte frames, small windows.
+    pub fn serial() -> Config {
+        Config {
+            profile: LinkProfile::Serial,
+            max_frame: 1024,
+            send_frame: 256,
+            max_metadata: 512,
+            max_incoming: 32,
+            max_routes: 64,
+            message_window: 4 * 1024,
+            connection_window: 8 * 1024,
+            max_message_window: 32 * 1024,
+            max_connection_window: 64 * 1024,
+            send_buffer: 4 * 1024,
+            keepalive: Some(Duration::from_secs(2)),
+            idle_timeout: Duration::from_secs(10),
+            hello_retry: Duration::from_millis(250),
+            ..Config::tcp()
+        }
+    }
+
+    /// Serial defaults with the frame size derived from a latency budget: a frame takes
+    /// at most `budget` on a link moving `bytes_per_sec`, so an urgent message waits at
+    /// most about that long behind a bulk transfer. Clamped to 32..=1024 bytes.
+    pub fn serial_for_link(bytes_per_sec: u64, budget: Duration) -> Config {
+        let frame = (bytes_per_sec as u128 * budget.as_micros() / 1_000_000) as usize;
+        let frame = frame.clamp(32, 1024);
+        Config {
+            send_frame: frame,
+            max_frame: frame.max(1024),
+            ..Config::serial()
+        }
+    }
+
+    /// Defaults for `profile`.
+    pub fn for_profile(profile: LinkProfile) -> Config {
+        match profile {
+            LinkProfile::Tcp => Config::tcp(),
+            LinkProfile::Serial => Config::serial(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::tcp()
+    }
+}

@@ -1,0 +1,494 @@
+//! The receiving half: incoming messages, reassembly, limits, and the credit this side
+//! grants. A receiver's buffered body bytes never exceed its connection window: the
+//! peer may only send up to the credit granted, credit is granted only as the
+//! application reads, and anything past it is a protocol violation.
+
+use super::Connection;
+use crate::codes::ErrorCode;
+use crate::config::Config;
+use crate::error::{LimitExceeded, LimitKind, MessageError, ProtocolViolation, ReadError};
+use crate::event::{Event, MessageHead, MessageId};
+use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start};
+use crate::link::LinkProfile;
+use crate::time::Instant;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use bytes::Bytes;
+use core::time::Duration;
+
+#[derive(Debug)]
+struct Incoming {
+    queue: VecDeque<Bytes>,
+    /// Next expected body offset.
+    received: u64,
+    consumed: u64,
+    granted: u64,
+    window: u64,
+    last_grant: Option<Instant>,
+    total_len: Option<u64>,
+    ended: bool,
+}
+
+impl Incoming {
+    fn buffered(&self) -> u64 {
+        self.received - self.consumed
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct RecvState {
+    /// Next START id expected.
+    next_id: u64,
+    messages: BTreeMap<u64, Incoming>,
+    max_incoming: u64,
+    done_count: u64,
+    sent_max_messages: u64,
+    conn_received: u64,
+    conn_consumed: u64,
+    max_data_granted: u64,
+    sent_max_data: u64,
+    conn_window: u64,
+    last_conn_grant: Option<Instant>,
+    pending_message_credit: BTreeSet<u64>,
+    routes: BTreeMap<u64, String>,
+    last_unknown_cancelled: u64,
+    /// Body bytes buffered across incoming messages.
+    pub(super) buffered: u64,
+}
+
+impl RecvState {
+    pub(super) fn new(config: &Config) -> Self {
+        RecvState {
+            next_id: 1,
+            messages: BTreeMap::new(),
+            max_incoming: config.max_incoming,
+            done_count: 0,
+            sent_max_messages: config.max_incoming,
+            conn_received: 0,
+            conn_consumed: 0,
+            max_data_granted: config.connection_window,
+            sent_max_data: config.connection_window,
+            conn_window: config.connection_window,
+            last_conn_grant: None,
+            pending_message_credit: BTreeSet::new(),
+            routes: BTreeMap::new(),
+            last_unknown_cancelled: 0,
+            buffered: 0,
+        }
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Highest peer message id started so far (0 if none).
+    pub(super) fn last_started(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    fn max_messages(&self) -> u64 {
+        self.done_count + self.max_incoming
+    }
+
+    pub(super) fn fail_all(&mut self, err: &MessageError, events: &mut VecDeque<Event>) {
+        for (id, _) in core::mem::take(&mut self.messages) {
+            events.push_back(Event::Reset {
+                id: MessageId(id),
+                error: err.clone(),
+            });
+        }
+        self.buffered = 0;
+    }
+
+    /// Marks every credit as needing to be sent again (a frame carrying one was lost).
+    pub(super) fn resend_credit(&mut self) {
+        self.sent_max_data = 0;
+        self.sent_max_messages = 0;
+        let live = self
+            .messages
+            .iter()
+            .filter(|(_, m)| !m.ended)
+            .map(|(&id, _)| id);
+        self.pending_message_credit.extend(live);
+    }
+
+    /// Returns credit for `n` body bytes the application consumed (or that were thrown
+    /// away), growing the window toward the bandwidth-delay product: if a whole window
+    /// went by in under two round trips, the window was the bottleneck, so it doubles
+    /// up to the configured cap.
+    fn consumed(&mut self, id: Option<u64>, n: u64, config: &Config, now: Instant, rtt: Duration) {
+        self.conn_consumed += n;
+        if self.max_data_granted - self.conn_consumed < self.conn_window / 2 {
+            if self
+                .last_conn_grant
+                .is_some_and(|t| now.saturating_since(t) < rtt * 2)
+            {
+                self.conn_window = (self.conn_window * 2).min(config.max_connection_window);
+            }
+            self.max_data_granted = self.conn_consumed + self.conn_window;
+            self.last_conn_grant = Some(now);
+        }
+        let Some(id) = id else { return };
+        let Some(m) = self.messages.get_mut(&id) else {
+            return;
+        };
+        m.consumed += n;
+        if !m.ended && m.granted - m.consumed < m.window / 2 {
+            if m.last_grant
+                .is_some_and(|t| now.saturating_since(t) < rtt * 2)
+            {
+                m.window = (m.window * 2).min(config.max_message_window);
+            }
+            m.granted = m.consumed + m.window;
+            m.last_grant = Some(now);
+            self.pending_message_credit.insert(id);
+        }
+    }
+
+    /// The next credit frame due, if any.
+    pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
+        if self.max_data_granted > self.sent_max_data {
+            self.sent_max_data = self.max_data_granted;
+            return Some(Frame::MaxData(self.max_data_granted));
+        }
+        let max_messages = self.max_messages();
+        if max_messages > self.sent_max_messages {
+            self.sent_max_messages = max_messages;
+            return Some(Frame::MaxMessages(max_messages));
+        }
+        while let Some(id) = self.pending_message_credit.pop_first() {
+            if let Some(m) = self.messages.get(&id).filter(|m| !m.ended) {
+                return Some(Frame::MaxMessageData { id, max: m.granted });
+            }
+        }
+        None
+    }
+}
+
+impl Connection {
+    fn is_serial(&self) -> bool {
+        self.config.profile == LinkProfile::Serial
+    }
+
+    fn discard(&mut self, n: u64) {
+        let (now, rtt) = (self.now, self.rtt);
+        self.recv.consumed(None, n, &self.config, now, rtt);
+    }
+
+    /// Refuses an incoming message before the application sees it.
+    fn reject(&mut self, id: u64, error: MessageError) {
+        self.recv.done_count += 1;
+        self.control.push_back(Frame::Cancel(Cancel {
+            id,
+            side: CancelSide::Receiver,
+            code: error.code(),
+        }));
+        self.events.push_back(Event::Rejected {
+            id: MessageId(id),
+            error,
+        });
+    }
+
+    pub(super) fn handle_start(&mut self, s: Start) -> Result<(), ProtocolViolation> {
+        let expected = self.recv.next_id;
+        let id = expected + u64::from(s.id8.wrapping_sub(expected as u8));
+        if id != expected && !self.is_serial() {
+            return Err(ProtocolViolation::BadMessageId {
+                id,
+                why: "START out of order (expected the next id)",
+            });
+        }
+        if id > self.recv.max_messages() {
+            return Err(ProtocolViolation::Limit(LimitExceeded {
+                kind: LimitKind::IncomingMessages,
+                limit: self.recv.max_incoming,
+                actual: id - self.recv.done_count,
+            }));
+        }
+        self.recv.next_id = id + 1;
+        let body_len = s.body.len() as u64;
+        self.charge_connection(body_len)?;
+        if body_len > self.config.message_window {
+            return Err(ProtocolViolation::FlowControl {
+                allowed: self.config.message_window,
+                sent: body_len,
+            });
+        }
+        if s.route == Some(RouteField::Ref(0)) {
+            // Void message: its id is used up, nothing else.
+            self.recv.done_count += 1;
+            self.discard(body_len);
+            return Ok(());
+        }
+        if let Some(last) = self.goaway_sent {
+            if id > last && s.reply_to.is_none() {
+                self.discard(body_len);
+                self.reject(id, MessageError::Refused);
+                return Ok(());
+            }
+        }
+        let route = match s.route {
+            None => None,
+            Some(RouteField::Literal { intern_as, name }) => {
+                let route = String::from_utf8(name.to_vec())
+                    .map_err(|_| ProtocolViolation::InvalidRoute)?;
+                if intern_as > self.config.max_routes {
+                    return Err(ProtocolViolation::Limit(LimitExceeded {
+                        kind: LimitKind::Routes,
+                        limit: self.config.max_routes,
+                        actual: intern_as,
+                    }));
+                }
+                if intern_as > 0 {
+                    self.recv.routes.insert(intern_as, route.clone());
+                }
+                Some(route)
+            }
+            Some(RouteField::Ref(n)) => match self.recv.routes.get(&n) {
+                Some(r) => Some(r.clone()),
+                // Serial: the START that defined it was lost; only this message suffers.
+                None if self.is_serial() => {
+                    self.discard(body_len);
+                    self.reject(id, MessageError::FrameLost);
+                    return Ok(());
+                }
+                None => return Err(ProtocolViolation::UnknownRoute(n)),
+            },
+        };
+        let metadata = s.metadata.unwrap_or_default();
+        let head_len = (route.as_ref().map_or(0, String::len) + metadata.len()) as u64;
+        let limit = if head_len > self.config.max_metadata as u64 {
+            Some(LimitExceeded {
+                kind: LimitKind::MetadataSize,
+                limit: self.config.max_metadata as u64,
+                actual: head_len,
+            })
+        } else {
+            self.config.max_message.and_then(|max| {
+                let len = s.total_len.unwrap_or(0).max(body_len);
+                (len > max).then_some(LimitExceeded {
+                    kind: LimitKind::MessageSize,
+                    limit: max,
+                    actual: len,
+                })
+            })
+        };
+        if let Some(l) = limit {
+            self.discard(body_len);
+            self.reject(id, MessageError::Limit(l));
+            return Ok(());
+        }
+        if let (true, Some(t)) = (s.fin, s.total_len) {
+            if t != body_len {
+                return Err(ProtocolViolation::LengthMismatch {
+                    announced: t,
+                    received: body_len,
+                });
+            }
+        }
+        let window = self.config.message_window;
+        let mut m = Incoming {
+            queue: VecDeque::new(),
+            received: body_len,
+            consumed: 0,
+            granted: window,
+            window,
+            last_grant: None,
+            total_len: s.total_len,
+            ended: s.fin,
+        };
+        let readable = !s.body.is_empty() || s.fin;
+        if !s.body.is_empty() {
+            m.queue.push_back(s.body);
+            self.recv.buffered += body_len;
+        }
+        self.recv.messages.insert(id, m);
+        let head = MessageHead {
+            route,
+            metadata,
+            total_len: s.total_len,
+            reply_to: s.reply_to.map(MessageId),
+            urgency: s.urgency,
+        };
+        self.events.push_back(Event::Incoming {
+            id: MessageId(id),
+            head,
+        });
+        if readable {
+            self.events.push_back(Event::Readable { id: MessageId(id) });
+        }
+        Ok(())
+    }
+
+    fn charge_connection(&mut self, len: u64) -> Result<(), ProtocolViolation> {
+        let total = self.recv.conn_received + len;
+        if total > self.recv.max_data_granted {
+            return Err(ProtocolViolation::FlowControl {
+                allowed: self.recv.max_data_granted,
+                sent: total,
+            });
+        }
+        self.recv.conn_received = total;
+        Ok(())
+    }
+
+    pub(super) fn handle_data(&mut self, d: Data) -> Result<(), ProtocolViolation> {
+        let len = d.body.len() as u64;
+        self.charge_connection(len)?;
+        if d.id >= self.recv.next_id {
+            if !self.is_serial() {
+                return Err(ProtocolViolation::BadMessageId {
+                    id: d.id,
+                    why: "DATA before its START",
+                });
+            }
+            // Serial: its START was lost; have the sender give up on it.
+            self.discard(len);
+            if self.recv.last_unknown_cancelled != d.id {
+                self.recv.last_unknown_cancelled = d.id;
+                self.control.push_back(Frame::Cancel(Cancel {
+                    id: d.id,
+                    side: CancelSide::Receiver,
+                    code: ErrorCode::FRAME_LOST,
+                }));
+            }
+            return Ok(());
+        }
+        let max_message = self.config.max_message;
+        let Some(m) = self.recv.messages.get_mut(&d.id) else {
+            // A message already finished, cancelled or refused: drop, return credit.
+            self.discard(len);
+            return Ok(());
+        };
+        if d.offset != m.received {
+            if !self.is_serial() {
+                return Err(ProtocolViolation::BadMessageId {
+                    id: d.id,
+                    why: "DATA at an offset other than the next byte",
+                });
+            }
+            // Serial: a frame of this message was lost. Never deliver past the hole.
+            self.discard(len);
+            self.fail_incoming(d.id, MessageError::FrameLost);
+            return Ok(());
+        }
+        let end_offset = m.received + len;
+        if end_offset > m.granted {
+            return Err(ProtocolViolation::FlowControl {
+                allowed: m.granted,
+                sent: end_offset,
+            });
+        }
+        if let Some(t) = m.total_len {
+            if end_offset > t || (d.end && end_offset != t) {
+                return Err(ProtocolViolation::LengthMismatch {
+                    announced: t,
+                    received: end_offset,
+                });
+            }
+        }
+        if let Some(max) = max_message.filter(|&max| end_offset > max) {
+            self.discard(len);
+            let err = MessageError::Limit(LimitExceeded {
+                kind: LimitKind::MessageSize,
+                limit: max,
+                actual: end_offset,
+            });
+            self.fail_incoming(d.id, err);
+            return Ok(());
+        }
+        let was_empty = m.queue.is_empty();
+        m.received = end_offset;
+        if !d.body.is_empty() {
+            m.queue.push_back(d.body);
+            self.recv.buffered += len;
+        }
+        m.ended |= d.end;
+        if was_empty && (len > 0 || d.end) {
+            self.events.push_back(Event::Readable {
+                id: MessageId(d.id),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails an incoming message on this side and tells the sender to stop.
+    fn fail_incoming(&mut self, id: u64, error: MessageError) {
+        self.control.push_back(Frame::Cancel(Cancel {
+            id,
+            side: CancelSide::Receiver,
+            code: error.code(),
+        }));
+        self.reset_incoming(id, error);
+    }
+
+    /// Drops an incoming message, returns its credit, and reports `Reset`.
+    pub(super) fn reset_incoming(&mut self, id: u64, error: MessageError) {
+        if self.remove_incoming(id) {
+            self.events.push_back(Event::Reset {
+                id: MessageId(id),
+                error,
+            });
+        }
+    }
+
+    fn remove_incoming(&mut self, id: u64) -> bool {
+        let Some(m) = self.recv.messages.remove(&id) else {
+            return false;
+        };
+        let buffered = m.buffered();
+        self.recv.buffered -= buffered;
+        self.recv.done_count += 1;
+        self.discard(buffered);
+        self.maybe_finish_close();
+        true
+    }
+
+    /// Takes up to `max` buffered body bytes of an incoming message (`max` 0 means no
+    /// limit). `Ok(None)` means the body is complete and the message is now forgotten;
+    /// `Blocked` means nothing is buffered yet. Reading returns credit to the peer.
+    pub fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
+        let max = if max == 0 { usize::MAX } else { max };
+        let m = self
+            .recv
+            .messages
+            .get_mut(&id.0)
+            .ok_or(ReadError::UnknownMessage)?;
+        if let Some(front) = m.queue.front_mut() {
+            let chunk = if front.len() <= max {
+                m.queue.pop_front().unwrap_or_default()
+            } else {
+                front.split_to(max)
+            };
+            let n = chunk.len() as u64;
+            self.recv.buffered -= n;
+            let (now, rtt) = (self.now, self.rtt);
+            self.recv.consumed(Some(id.0), n, &self.config, now, rtt);
+            return Ok(Some(chunk));
+        }
+        if m.ended {
+            self.recv.messages.remove(&id.0);
+            self.recv.done_count += 1;
+            self.maybe_finish_close();
+            return Ok(None);
+        }
+        Err(ReadError::Blocked)
+    }
+
+    /// Body bytes buffered for an incoming message.
+    pub fn readable_bytes(&self, id: MessageId) -> u64 {
+        self.recv.messages.get(&id.0).map_or(0, Incoming::buffered)
+    }
+
+    /// Abandons an incoming message: its buffer is dropped, its credit returned, and
+    /// the peer asked with CANCEL to stop sending it. No event follows.
+    pub fn stop(&mut self, id: MessageId, code: ErrorCode) {
+        if self.remove_incoming(id.0) {
+            self.control.push_back(Frame::Cancel(Cancel {
+                id: id.0,
+                side: CancelSide::Receiver,
+                code,
+            }));
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The sending half: outgoing messages, their buffers and credit, and the scheduler
+//! that picks which message's frame goes next.
+//!
+//! Scheduling: eight urgency rings; the most urgent non-empty ring is served, one frame
+//! per turn, its message going to the back of the ring if it has more to send. A message
+//! whose credit ran out leaves the ring and comes back when credit arrives, so a
+//! blocked message never stalls others. START frames go out in id order (the receiver
+//! reconstructs ids from their low byte): before a message's first frame, the STARTs of
+//! lower ids still waiting are sent head-only, a few bytes each.
+
+use super::recovery::Sent;
+use super::Connection;
+use crate::codes::{ErrorCode, Urgency};
+use crate::error::{MessageError, StartError, WriteError};
+use crate::event::{Event, MessageHead, MessageId};
+use crate::frame::{Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    /// Present until the START is sent.
+    head: Option<MessageHead>,
+    /// Cancelled before its START went out: sent as a void START so ids stay dense.
+    void: bool,
+    urgency: Urgency,
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    written: u64,
+    /// Body bytes sent so far (the next frame's offset).
+    offset: u64,
+    total_len: Option<u64>,
+    finished: bool,
+    /// Peer's credit: body offset this message may reach.
+    credit: u64,
+    scheduled: bool,
+    blocked: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct SendState {
+    next_id: u64,
+    messages: BTreeMap<u64, Outgoing>,
+    rings: [VecDeque<u64>; Urgency::CLASSES],
+    /// Ids whose START is not sent yet, ascending.
+    unstarted: VecDeque<u64>,
+    conn_sent: u64,
+    peer_max_data: u64,
+    peer_max_messages: u64,
+    peer_message_window: u64,
+    peer_max_routes: u64,
+    conn_blocked: Vec<u64>,
+    routes: BTreeMap<String, u64>,
+    free_route_numbers: Vec<u64>,
+    next_route: u64,
+}
+
+impl SendState {
+    pub(super) fn new() -> Self {
+        SendState {
+            next_id: 1,
+            messages: BTreeMap::new(),
+            rings: Default::default(),
+            unstarted: VecDeque::new(),
+            conn_sent: 0,
+            peer_max_data: 0,
+            peer_max_messages: 0,
+            peer_message_window: 0,
+            peer_max_routes: 0,
+            conn_blocked: Vec::new(),
+            routes: BTreeMap::new(),
+            free_route_numbers: Vec::new(),
+            next_route: 1,
+        }
+    }
+
+    pub(super) fn on_handshake(&mut self, h: &Hello) {
+        self.peer_max_data = h.connection_window;
+        self.peer_max_messages = h.max_incoming;
+        self.peer_message_window = h.message_window;
+        self.peer_max_routes = if h.capabilities.contains(Capabilities::ROUTE_INTERNING) {
+            h.max_routes
+        } else {
+            0
+        };
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    pub(super) fn queued_total(&self) -> u64 {
+        self.messages.values().map(|o| o.queued as u64).sum()
+    }
+
+    pub(super) fn fail_all(&mut self, err: &MessageError, events: &mut VecDeque<Event>) {
+        for (id, o) in core::mem::take(&mut self.messages) {
+            if !o.void {
+                events.push_back(Event::Stopped {
+                    id: MessageId(id),
+                    error: err.clone(),
+                });
+            }
+        }
+        self.unstarted.clear();
+        for ring in &mut self.rings {
+            ring.clear();
+        }
+    }
+
+    /// Refunds credit for body bytes the peer never received (lost link frames).
+    pub(super) fn refund(&mut self, bytes: u64) {
+        self.conn_sent = self.conn_sent.saturating_sub(bytes);
+    }
+
+    /// Forgets an interned route whose defining START was lost.
+    pub(super) fn forget_route(&mut self, number: u64) {
+        let before = self.routes.len();
+        self.routes.retain(|_, n| *n != number);
+        if self.routes.len() != before {
+            self.free_route_numbers.push(number);
+        }
+    }
+
+    pub(super) fn outgoing_ids(&self) -> Vec<u64> {
+        self.messages.keys().copied().collect()
+    }
+
+    pub(super) fn contains(&self, id: u64) -> bool {
+        self.messages.contains_key(&id)
+    }
+
+    fn route_field(&mut self, route: &str) -> RouteField {
+        if let Some(&n) = self.routes.get(route) {
+            return RouteField::Ref(n);
+        }
+        let number = if let Some(n) = self.free_route_numbers.pop() {
+            Some(n)
+        } else if self.next_route <= self.peer_max_routes {
+            self.next_route += 1;
+            Some(self.next_route - 1)
+        } else {
+            None
+        };
+        let name = Bytes::copy_from_slice(route.as_bytes());
+        match number {
+            Some(n) => {
+                self.routes.insert(String::from(route), n);
+                RouteField::Literal { intern_as: n, name }
+            }
+            None => RouteField::Literal { intern_as: 0, name },
+        }
+    }
+
+    fn sendable(&self, id: u64, o: &Outgoing) -> bool {
+        if o.head.is_some() || o.void {
+            return id <= self.peer_max_messages;
+        }
+        let has_credit = o.offset < o.credit && self.conn_sent < self.peer_max_data;
+        (o.queued > 0 && has_credit) || (o.finished && o.queued == 0)
+    }
+}
+
+impl Connection {
+    /// Queues a new outgoing message and returns its id; write its body with
+    /// [`write`](Self::write) and end it with [`finish`](Self::finish).
+    ///
+    /// While a graceful close is under way only replies (`head.reply_to`) may start.
+    pub fn start(&mut self, head: MessageHead) -> Result<MessageId, StartError> {
+        if self.is_closed() || (self.is_closing() && head.reply_to.is_none()) {
+            return Err(StartError::Closing);
+        }
+        if self.send.messages.len() >= self.config.max_queued_outgoing {
+            return Err(StartError::TooManyQueued(self.send.messages.len()));
+        }
+        if let Some(peer) = &self.peer {
+            let head_len =
+                (head.route.as_ref().map_or(0, String::len) + head.metadata.len()) as u64;
+            if head_len > peer.max_metadata {
+                return Err(StartError::MetadataTooLarge {
+                    len: head_len,
+                    max: peer.max_metadata,
+                });
+            }
+            if let (Some(len), Some(max)) = (head.total_len, peer.max_message) {
+                if len > max {
+                    return Err(StartError::MessageTooLarge { len, max });
+                }
+            }
+        }
+        let id = self.send.next_id;
+        self.send.next_id += 1;
+        let o = Outgoing {
+            urgency: head.urgency,
+            total_len: head.total_len,
+            head: Some(head),
+            void: false,
+            queue: VecDeque::new(),
+            queued: 0,
+            written: 0,
+            offset: 0,
+            finished: false,
+            credit: 0,
+            scheduled: false,
+            blocked: false,
+        };
+        self.send.messages.insert(id, o);
+        self.send.unstarted.push_back(id);
+        self.schedule(id);
+        Ok(MessageId(id))
+    }
+
+    /// Starts a message with its whole body and finishes it. The body is taken as is,
+    /// beyond the send-buffer size: the caller already holds it in memory.
+    pub fn send(&mut self, head: MessageHead, body: Bytes) -> Result<MessageId, StartError> {
+        let id = self.start(head)?;
+        if let Some(o) = self.send.messages.get_mut(&id.0) {
+            o.written = body.len() as u64;
+            o.queued = body.len();
+            if !body.is_empty() {
+                o.queue.push_back(body);
+            }
+            o.finished = true;
+        }
+        Ok(id)
+    }
+
+    /// Queues body bytes; returns how many were taken (fewer than offered when the
+    /// message's send buffer fills; `Blocked` when none fit — wait for `Writable`).
+    pub fn write(&mut self, id: MessageId, data: Bytes) -> Result<usize, WriteError> {
+        let limit = self.config.send_buffer;
+        let o = self
+            .send
+            .messages
+            .get_mut(&id.0)
+            .ok_or(WriteError::UnknownMessage)?;
+        if o.finished {
+            return Err(WriteError::AlreadyFinished);
+        }
+        if let Some(announced) = o.total_len {
+            if o.written + data.len() as u64 > announced {
+                return Err(WriteError::LengthExceeded { announced });
+            }
+        }
+        let room = limit.saturating_sub(o.queued);
+        if room == 0 && !data.is_empty() {
+            o.blocked = true;
+            return Err(WriteError::Blocked);
+        }
+        let n = room.min(data.len());
+        if n > 0 {
+            o.queue.push_back(data.slice(..n));
+            o.queued += n;
+            o.written += n as u64;
+        }
+        self.schedule(id.0);
+        Ok(n)
+    }
+
+    /// Marks the end of an outgoing message's body.
+    pub fn finish(&mut self, id: MessageId) -> Result<(), WriteError> {
+        let o = self
+            .send
+            .messages
+            .get_mut(&id.0)
+            .ok_or(WriteError::UnknownMessage)?;
+        if o.finished {
+            return Err(WriteError::AlreadyFinished);
+        }
+        if let Some(announced) = o.total_len {
+            if o.written != announced {
+                return Err(WriteError::LengthShort {
+                    announced,
+                    written: o.written,
+                });
+            }
+        }
+        o.finished = true;
+        self.schedule(id.0);
+        Ok(())
+    }
+
+    /// Abandons an outgoing message; the peer is told with CANCEL. No event follows.
+    pub fn cancel(&mut self, id: MessageId, code: ErrorCode) {
+        self.drop_outgoing(id.0, code);
+    }
+
+    /// Removes an outgoing message, telling the peer if it knew of it.
+    pub(super) fn drop_outgoing(&mut self, id: u64, code: ErrorCode) {
+        let Some(o) = self.send.messages.get_mut(&id) else {
+            return;
+        };
+        if o.head.is_some() {
+            // Never announced: keep the id as a void START so ids stay dense.
+            o.head = None;
+            o.void = true;
+            o.queue.clear();
+            o.queued = 0;
+            o.scheduled = false;
+            self.schedule(id);
+        } else {
+            self.send.messages.remove(&id);
+            self.control.push_back(Frame::Cancel(Cancel {
+                id,
+                side: CancelSide::Sender,
+                code,
+            }));
+            self.maybe_finish_close();
+        }
+    }
+
+    /// Fails outgoing messages the peer will not process (it sent GOAWAY).
+    pub(super) fn refuse_beyond(&mut self, last_id: u64) {
+        let refused: Vec<u64> = self
+            .send
+            .messages
+            .iter()
+            .filter(|(&id, o)| {
+                id > last_id && o.head.as_ref().is_some_and(|h| h.reply_to.is_none())
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in refused {
+            self.events.push_back(Event::Stopped {
+                id: MessageId(id),
+                error: MessageError::Refused,
+            });
+            self.drop_outgoing(id, ErrorCode::REFUSED);
+        }
+    }
+
+    pub(super) fn schedule(&mut self, id: u64) {
+        let Some(o) = self.send.messages.get(&id) else {
+            return;
+        };
+        if o.scheduled || self.peer.is_none() || !self.send.sendable(id, o) {
+            return;
+        }
+        let ring = o.urgency.get() as usize;
+        if let Some(o) = self.send.messages.get_mut(&id) {
+            o.scheduled = true;
+        }
+        self.send.rings[ring].push_back(id);
+    }
+
+    pub(super) fn reschedule_all(&mut self) {
+        for id in self.send.outgoing_ids() {
+            self.schedule(id);
+        }
+    }
+
+    pub(super) fn handle_max_data(&mut self, max: u64) {
+        if max > self.send.peer_max_data {
+            self.send.peer_max_data = max;
+            for id in core::mem::take(&mut self.send.conn_blocked) {
+                self.schedule(id);
+            }
+        }
+    }
+
+    pub(super) fn handle_max_message_data(&mut self, id: u64, max: u64) {
+        if let Some(o) = self.send.messages.get_mut(&id) {
+            if max > o.credit && o.head.is_none() {
+                o.credit = max;
+                self.schedule(id);
+            }
+        }
+    }
+
+    pub(super) fn handle_max_messages(&mut self, max: u64) {
+        if max > self.send.peer_max_messages {
+            self.send.peer_max_messages = max;
+            let ids: Vec<u64> = self.send.unstarted.iter().copied().collect();
+            for id in ids {
+                self.schedule(id);
+            }
+        }
+    }
+
+    pub(super) fn handle_cancel(&mut self, c: Cancel) {
+        match c.side {
+            // The peer abandons a message it was sending us.
+            CancelSide::Sender => self.reset_incoming(c.id, MessageError::from_peer_code(c.code)),
+            // The peer wants no more of a message we are sending.
+            CancelSide::Receiver => {
+                if self.send.messages.remove(&c.id).is_some() {
+                    self.send.unstarted.retain(|&u| u != c.id);
+                    self.events.push_back(Event::Stopped {
+                        id: MessageId(c.id),
+                        error: MessageError::from_peer_code(c.code),
+                    });
+                    self.maybe_finish_close();
+                }
+            }
+        }
+    }
+
+    /// Emits the next message frame, if any message can send. Returns whether it did.
+    pub(super) fn poll_message_frame(&mut self, buf: &mut Vec<u8>) -> bool {
+        for ring in 0..Urgency::CLASSES {
+            while let Some(id) = self.send.rings[ring].pop_front() {
+                let Some(o) = self.send.messages.get(&id) else {
+                    continue;
+                };
+                if !self.send.sendable(id, o) {
+                    let conn_blocked =
+                        o.queued > 0 && o.offset < o.credit && o.head.is_none() && !o.void;
+                    if let Some(o) = self.send.messages.get_mut(&id) {
+                        o.scheduled = false;
+                    }
+                    if conn_blocked {
+                        self.send.conn_blocked.push(id);
+                    }
+                    continue;
+                }
+                // START frames leave in id order.
+                if let Some(&first) = self.send.unstarted.front() {
+                    if first < id {
+                        self.send.rings[ring].push_front(id);
+                        self.emit_message_frame(first, true, buf);
+                        return true;
+                    }
+                }
+                self.emit_message_frame(id, false, buf);
+                let again = self
+                    .send
+                    .messages
+                    .get(&id)
+                    .is_some_and(|o| self.send.sendable(id, o));
+                if again {
+                    self.send.rings[ring].push_back(id);
+                } else if let Some(o) = self.send.messages.get_mut(&id) {
+                    o.scheduled = false;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Builds and emits one frame of message `id`: its START (head only if
+    /// `head_only`), or a DATA/END frame.
+    fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) {
+        let frame_size = self.send_frame_size();
+        let window = self.send.peer_message_window;
+        let conn_room = self.send.peer_max_data.saturating_sub(self.send.conn_sent);
+        let Some(mut o) = self.send.messages.remove(&id) else {
+            return;
+        };
+        let mut route_defined = 0;
+        let frame = if o.void {
+            self.send.unstarted.retain(|&u| u != id);
+            let frame = Frame::Start(Start {
+                id8: id as u8,
+                urgency: o.urgency,
+                fin: false,
+                reply_to: None,
+                route: Some(RouteField::Ref(0)),
+                metadata: None,
+                total_len: None,
+                body: Bytes::new(),
+            });
+            let what = Sent::Message {
+                id,
+                body: 0,
+                route_defined: 0,
+            };
+            self.emit(buf, &frame, what);
+            self.maybe_finish_close();
+            return;
+        } else if let Some(head) = o.head.take() {
+            self.send.unstarted.retain(|&u| u != id);
+            o.credit = window;
+            let route = head.route.as_deref().map(|r| self.send.route_field(r));
+            if let Some(RouteField::Literal { intern_as, .. }) = &route {
+                route_defined = *intern_as;
+            }
+            let mut start = Start {
+                id8: id as u8,
+                urgency: head.urgency,
+                fin: false,
+                reply_to: head.reply_to.map(|r| r.0),
+                route,
+                metadata: (!head.metadata.is_empty()).then_some(head.metadata),
+                total_len: if o.finished { None } else { head.total_len },
+                body: Bytes::new(),
+            };
+            if !head_only {
+                let room = frame_size.saturating_sub(start.head_len());
+                let n = o
+                    .queued
+                    .min(room)
+                    .min(o.credit as usize)
+                    .min(conn_room as usize);
+                start.body = take_body(&mut o, n);
+            }
+            start.fin = o.finished && o.queued == 0;
+            Frame::Start(start)
+        } else {
+            let head_len = Data::head_len(id, o.offset);
+            let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
+            let n = o
+                .queued
+                .min(frame_size.saturating_sub(head_len))
+                .min(credit_room)
+                .min(conn_room as usize);
+            let offset = o.offset;
+            let body = take_body(&mut o, n);
+            Frame::Data(Data {
+                id,
+                offset,
+                end: o.finished && o.queued == 0,
+                body,
+            })
+        };
+        let (body_len, done) = match &frame {
+            Frame::Start(s) => (s.body.len(), s.fin),
+            Frame::Data(d) => (d.body.len(), d.end),
+            _ => (0, false),
+        };
+        o.offset += body_len as u64;
+        self.send.conn_sent += body_len as u64;
+        let what = Sent::Message {
+            id,
+            body: body_len as u64,
+            route_defined,
+        };
+        self.emit(buf, &frame, what);
+        if done {
+            self.events.push_back(Event::Sent { id: MessageId(id) });
+            self.maybe_finish_close();
+            return;
+        }
+        if o.blocked && o.queued <= self.config.send_buffer / 2 {
+            o.blocked = false;
+            self.events.push_back(Event::Writable { id: MessageId(id) });
+        }
+        self.send.messages.insert(id, o);
+    }
+}
+
+/// Takes `n` body bytes off the front of a message's queue, without copying when they
+/// lie in one chunk.
+fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
+    if n == 0 {
+        return Bytes::new();
+    }
+    o.queued -= n;
+    let Some(front) = o.queue.front_mut() else {
+        return Bytes::new();
+    };
+    if front.len() >= n {
+        let out = front.split_to(n);
+        if front.is_empty() {
+            o.queue.pop_front();
+        }
+        return out;
+    }
+    let mut out = BytesMut::with_capacity(n);
+    while out.len() < n {
+        let Some(front) = o.queue.front_mut() else {
+            break;
+        };
+        let take = (n - out.len()).min(front.len());
+        out.extend_from_slice(&front.split_to(take));
+        if front.is_empty() {
+            o.queue.pop_front();
+        }
+    }
+    out.freeze()
+}

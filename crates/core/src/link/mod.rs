@@ -1,0 +1,287 @@
+//! Link profiles: how frames are laid on the byte channel.
+//!
+//! - `tcp`: frames back to back. The transport is reliable, so nothing is added.
+//! - `serial`: each frame becomes `COBS(seq:u16le frame crc32c:u32le) 0x00`. The zero
+//!   delimiter lets the receiver resynchronise after any damage; CRC32C rejects damaged
+//!   frames; the per-direction sequence number reveals lost ones, which the connection
+//!   then reports with NACK (docs/PROTOCOL.md §3).
+//!
+//! This module owns only the byte framing and the gap detection; what a lost frame means
+//! is decided in `connection::recovery`.
+
+pub mod cobs;
+
+use crate::error::FrameError;
+use crate::frame::Header;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+/// How frames are carried on the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkProfile {
+    /// Reliable byte stream (TCP, Unix socket, TLS, pipes): no checksum, large frames.
+    Tcp,
+    /// Lossy byte line (UART, RS-485, radio): COBS framing, CRC32C, sequence numbers.
+    Serial,
+}
+
+impl LinkProfile {
+    /// The profile's code in HELLO.
+    pub fn code(self) -> u8 {
+        match self {
+            LinkProfile::Tcp => 0,
+            LinkProfile::Serial => 1,
+        }
+    }
+}
+
+/// Bytes a serial link frame adds around a frame: sequence number 2, CRC 4, COBS code 1
+/// (per started 254 bytes), delimiter 1.
+pub const SERIAL_OVERHEAD: usize = 8;
+
+const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// CRC32C (Castagnoli) of `data`, the serial profile's frame check.
+///
+/// ```
+/// assert_eq!(netcore_core::link::crc32c(b"123456789"), 0xe306_9283);
+/// ```
+pub fn crc32c(data: &[u8]) -> u32 {
+    CASTAGNOLI.checksum(data)
+}
+
+/// Counters of what the link layer saw; useful to judge a noisy line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames received intact.
+    pub frames_ok: u64,
+    /// Serial: delimited blocks rejected (bad COBS, bad CRC, too short or too long).
+    pub frames_corrupt: u64,
+    /// Serial: frames known lost from sequence-number gaps.
+    pub frames_missing: u64,
+    /// Serial: bytes thrown away while resynchronising.
+    pub bytes_discarded: u64,
+}
+
+/// Frames out: applies the profile's framing.
+#[derive(Debug)]
+pub(crate) struct LinkWriter {
+    profile: LinkProfile,
+    next_seq: u16,
+    started: bool,
+    scratch: Vec<u8>,
+}
+
+impl LinkWriter {
+    pub(crate) fn new(profile: LinkProfile) -> Self {
+        LinkWriter {
+            profile,
+            next_seq: 0,
+            started: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Link bytes a frame of `frame_len` encoded bytes takes, at most.
+    pub(crate) fn framed_len(&self, frame_len: usize) -> usize {
+        match self.profile {
+            LinkProfile::Tcp => frame_len,
+            LinkProfile::Serial => cobs::max_encoded_len(frame_len + 6) + 2,
+        }
+    }
+
+    /// Writes one encoded frame to `out` via `encode`, returning its sequence number
+    /// (serial) so the sender can remember what it carried.
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> u16 {
+        match self.profile {
+            LinkProfile::Tcp => {
+                encode(out);
+                0
+            }
+            LinkProfile::Serial => {
+                if !self.started {
+                    // Flush whatever line noise sits in the receiver's buffer.
+                    out.push(0);
+                    self.started = true;
+                }
+                let seq = self.next_seq;
+                self.next_seq = seq.wrapping_add(1);
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&seq.to_le_bytes());
+                encode(&mut self.scratch);
+                let crc = crc32c(&self.scratch);
+                self.scratch.extend_from_slice(&crc.to_le_bytes());
+                cobs::encode(&self.scratch, out);
+                out.push(0);
+                seq
+            }
+        }
+    }
+}
+
+/// One frame taken off the link.
+#[derive(Debug)]
+pub(crate) struct LinkFrame {
+    pub(crate) header: Header,
+    pub(crate) payload: Bytes,
+    /// Serial: link frames missing just before this one, as `(first_seq, count)`.
+    pub(crate) gap: Option<(u16, u64)>,
+    /// Serial: this frame's sequence number.
+    pub(crate) seq: u16,
+}
+
+/// Frames in: undoes the profile's framing, resynchronising after damage (serial).
+#[derive(Debug)]
+pub(crate) struct LinkReader {
+    profile: LinkProfile,
+    max_payload: usize,
+    buf: BytesMut,
+    /// Serial: intact blocks (sequence number and frame, CRC removed) not yet parsed.
+    blocks: VecDeque<Bytes>,
+    /// Serial: raw bytes of the block being collected.
+    raw: Vec<u8>,
+    discarding: bool,
+    expected_seq: u16,
+    decoded: Vec<u8>,
+    pub(crate) stats: LinkStats,
+}
+
+impl LinkReader {
+    pub(crate) fn new(profile: LinkProfile, max_payload: usize) -> Self {
+        LinkReader {
+            profile,
+            max_payload,
+            buf: BytesMut::new(),
+            blocks: VecDeque::new(),
+            raw: Vec::new(),
+            discarding: false,
+            expected_seq: 0,
+            decoded: Vec::new(),
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// Bytes held waiting for the rest of a frame.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len() + self.raw.len() + self.blocks.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    fn max_block(&self) -> usize {
+        cobs::max_encoded_len(self.max_payload + 1 + crate::varint::MAX_LEN + 6)
+    }
+
+    /// Feeds received bytes. TCP: appended to the frame buffer. Serial: split at
+    /// delimiters; intact frames are appended to the frame buffer.
+    pub(crate) fn push(&mut self, input: &[u8]) {
+        match self.profile {
+            LinkProfile::Tcp => self.buf.extend_from_slice(input),
+            LinkProfile::Serial => {
+                let max_block = self.max_block();
+                for chunk in input.split_inclusive(|&b| b == 0) {
+                    let (body, delimited) = match chunk.split_last() {
+                        Some((0, body)) => (body, true),
+                        _ => (chunk, false),
+                    };
+                    if !self.discarding {
+                        if self.raw.len() + body.len() > max_block {
+                            // No delimiter where one must be: skip to the next one.
+                            self.stats.bytes_discarded += (self.raw.len() + body.len()) as u64;
+                            self.stats.frames_corrupt += 1;
+                            self.raw.clear();
+                            self.discarding = true;
+                        } else {
+                            self.raw.extend_from_slice(body);
+                        }
+                    } else {
+                        self.stats.bytes_discarded += body.len() as u64;
+                    }
+                    if delimited {
+                        if self.discarding {
+                            self.discarding = false;
+                        } else if !self.raw.is_empty() {
+                            self.accept_block();
+                        }
+                        self.raw.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks one delimited serial block and queues its frame if intact.
+    fn accept_block(&mut self) {
+        self.decoded.clear();
+        let ok = cobs::decode(&self.raw, &mut self.decoded) && self.decoded.len() >= 2 + 2 + 4 && {
+            let (body, crc) = self.decoded.split_at(self.decoded.len() - 4);
+            crc32c(body).to_le_bytes() == crc
+        };
+        if !ok {
+            self.stats.frames_corrupt += 1;
+            self.stats.bytes_discarded += self.raw.len() as u64 + 1;
+            return;
+        }
+        let end = self.decoded.len() - 4;
+        self.blocks
+            .push_back(Bytes::copy_from_slice(&self.decoded[..end]));
+    }
+
+    /// Takes the next complete frame, if any.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<LinkFrame>, FrameError> {
+        match self.profile {
+            LinkProfile::Tcp => {
+                let Some(header) = Header::parse(&self.buf, self.max_payload)? else {
+                    return Ok(None);
+                };
+                let total = header.header_len + header.payload_len;
+                if self.buf.len() < total {
+                    self.buf.reserve(total - self.buf.len());
+                    return Ok(None);
+                }
+                let mut frame = self.buf.split_to(total);
+                let payload = frame.split_off(header.header_len).freeze();
+                self.stats.frames_ok += 1;
+                Ok(Some(LinkFrame {
+                    header,
+                    payload,
+                    gap: None,
+                    seq: 0,
+                }))
+            }
+            LinkProfile::Serial => {
+                let Some(mut block) = self.blocks.pop_front() else {
+                    return Ok(None);
+                };
+                let seq = u16::from_le_bytes([block[0], block[1]]);
+                let kind = crate::FrameKind(block[2]);
+                let header =
+                    Header::parse(&block[2..], self.max_payload)?.ok_or(FrameError::Malformed {
+                        kind,
+                        what: "frame header cut short inside an intact serial frame",
+                    })?;
+                if 2 + header.header_len + header.payload_len != block.len() {
+                    return Err(FrameError::Malformed {
+                        kind,
+                        what: "frame length disagrees with its intact serial frame",
+                    });
+                }
+                let payload = block.split_off(2 + header.header_len);
+                let missing = seq.wrapping_sub(self.expected_seq);
+                let gap = if missing != 0 && missing < 0x8000 {
+                    self.stats.frames_missing += u64::from(missing);
+                    Some((self.expected_seq, u64::from(missing)))
+                } else {
+                    None
+                };
+                self.expected_seq = seq.wrapping_add(1);
+                self.stats.frames_ok += 1;
+                Ok(Some(LinkFrame {
+                    header,
+                    payload,
+                    gap,
+                    seq,
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Handshake, single- and multi-frame messages, every frame kind, replies, close.
+
+mod common;
+use bytes::Bytes;
+use common::*;
+use core::time::Duration;
+use netcore_core::*;
+
+#[test]
+fn handshake_connects_both_sides() {
+    let mut p = Pair::tcp();
+    p.drive();
+    assert!(p.a.is_open() && p.b.is_open());
+    assert!(matches!(p.a_events[0], Event::Connected(_)));
+    assert!(matches!(p.b_events[0], Event::Connected(_)));
+}
+
+#[test]
+fn small_message_arrives_with_route_and_body() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let (id, head, body) = transfer(&mut p, "user/list", Bytes::from_static(b"page=1"));
+    assert_eq!(id, MessageId(1));
+    assert_eq!(head.route.as_deref(), Some("user/list"));
+    assert_eq!(body, b"page=1");
+    assert!(p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::Sent { id } if *id == MessageId(1))));
+}
+
+#[test]
+fn large_message_is_chunked_and_reassembled() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (_, _, got) = transfer(&mut p, "bulk", Bytes::from(body.clone()));
+    assert_eq!(got.len(), body.len());
+    assert!(got == body);
+}
+
+#[test]
+fn reply_carries_correlation() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let (req, _, _) = transfer(&mut p, "ping", Bytes::from_static(b"?"));
+    p.b.send(MessageHead::reply(req), Bytes::from_static(b"pong"))
+        .unwrap();
+    p.drive();
+    let head = p
+        .a_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { head, .. } => Some(head.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(head.reply_to, Some(req));
+    assert_eq!(head.route, None);
+}
+
+#[test]
+fn interned_routes_shrink_repeated_messages() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let before = p.a_wire.len();
+    transfer(&mut p, "sensor/temperature", Bytes::from_static(b"1"));
+    let first = p.a_wire.len() - before;
+    let before = p.a_wire.len();
+    let (_, head, _) = transfer(&mut p, "sensor/temperature", Bytes::from_static(b"2"));
+    let second = p.a_wire.len() - before;
+    assert_eq!(head.route.as_deref(), Some("sensor/temperature"));
+    assert!(second < first, "{second} !< {first}");
+    // kind, len, id8, flags, route ref, 1 body byte (+ credit frames may follow)
+    assert!(second >= 6);
+}
+
+#[test]
+fn metadata_headers_arrive() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let mut h = metadata::Headers::new();
+    h.insert("authorization", "Bearer x");
+    let head = MessageHead::to_route("r").with_metadata(h.encode());
+    p.a.send(head, Bytes::new()).unwrap();
+    p.drive();
+    let got = p
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { head, .. } => Some(head.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let back = metadata::Headers::decode(&got.metadata).unwrap();
+    assert_eq!(back.get_str("authorization"), Some("Bearer x"));
+}
+
+#[test]
+fn keepalive_pings_and_dead_peer_times_out() {
+    let mut p = Pair::tcp();
+    p.connect();
+    // Both alive: pings keep the connection open well past the idle timeout.
+    let end = p.now + Duration::from_secs(200);
+    p.run_timers_until(end);
+    assert!(p.a.is_open() && p.b.is_open());
+    // b goes silent: a times out within idle_timeout.
+    let start = p.now;
+    let mut timeout = None;
+    for _ in 0..1000 {
+        let Some(t) = p.a.poll_timeout() else { break };
+        p.now = t;
+        p.a.handle_timeout(t);
+        let mut sink = Vec::new();
+        p.a.poll_transmit(t, &mut sink, 1 << 20);
+        if p.a.is_closed() {
+            timeout = Some(t);
+            break;
+        }
+    }
+    let t = timeout.expect("a never timed out");
+    assert!(t - start <= Duration::from_secs(60));
+    let mut closed = None;
+    while let Some(e) = p.a.poll_event() {
+        if let Event::Closed { error } = e {
+            closed = error;
+        }
+    }
+    assert_eq!(closed, Some(ConnectionError::TimedOut));
+}
+
+#[test]
+fn graceful_close_lets_in_flight_messages_finish() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let body = vec![7u8; 500_000];
+    let id =
+        p.a.start(MessageHead::to_route("upload").with_len(body.len() as u64))
+            .unwrap();
+    p.a.write(id, Bytes::from(body[..60_000].to_vec())).unwrap();
+    p.step();
+    p.a.close(ErrorCode::NO_ERROR, "bye");
+    // New requests are refused locally once closing.
+    assert_eq!(
+        p.a.start(MessageHead::to_route("x")),
+        Err(StartError::Closing)
+    );
+    let mut sent = 60_000;
+    let mut got = Vec::new();
+    let mut rid = None;
+    for _ in 0..10_000 {
+        if sent < body.len() {
+            if let Ok(n) = p.a.write(id, Bytes::from(body[sent..].to_vec())) {
+                sent += n;
+            }
+            if sent == body.len() {
+                p.a.finish(id).unwrap();
+            }
+        }
+        p.step();
+        for e in p.b_events.drain(..) {
+            match e {
+                Event::Incoming { id, .. } => rid = Some(id),
+                Event::GoingAway { .. } => p.b.close(ErrorCode::NO_ERROR, "ok"),
+                _ => {}
+            }
+        }
+        if let Some(r) = rid {
+            read_available(&mut p.b, r, &mut got);
+        }
+        if p.a.is_closed() && p.b.is_closed() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), body.len());
+    assert!(p.a.is_closed() && p.b.is_closed());
+    assert!(p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::Closed { error: None })));
+}
+
+#[test]
+fn abort_sends_error_frame_and_peer_sees_code() {
+    let mut p = Pair::tcp();
+    p.connect();
+    p.a.abort(ErrorCode(0x1234), "going down");
+    p.drive();
+    let err = p
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Closed { error } => error.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        err,
+        ConnectionError::PeerError {
+            code: ErrorCode(0x1234),
+            reason: "going down".into()
+        }
+    );
+}
+
+#[test]
+fn version_mismatch_fails_handshake_clearly() {
+    // A HELLO with version 9, hand-built.
+    let mut b = Connection::new(Config::tcp(), Instant::ZERO);
+    let mut hello = vec![];
+    frame::Frame::Hello(frame::Hello {
+        version: 9,
+        profile: 0,
+        seen_peer: false,
+        session: 0,
+        capabilities: frame::Capabilities(0),
+        max_frame: 1024,
+        max_message: 0,
+        max_metadata: 100,
+        max_incoming: 1,
+        max_routes: 0,
+        message_window: 100,
+        connection_window: 100,
+    })
+    .encode(&mut hello);
+    b.handle_input(Instant::ZERO, &hello);
+    let mut err = None;
+    while let Some(e) = b.poll_event() {
+        if let Event::Closed { error } = e {
+            err = error;
+        }
+    }
+    let err = err.unwrap();
+    assert_eq!(
+        err,
+        ConnectionError::Handshake(HandshakeError::VersionMismatch { ours: 1, theirs: 9 })
+    );
+    assert!(err.to_string().contains("version 9"));
+}
+
+#[test]
+fn profile_mismatch_is_reported() {
+    let mut p = Pair::new(Config::tcp(), Config::serial());
+    p.drive();
+    let a_err = p.a_events.iter().find_map(|e| match e {
+        Event::Closed { error } => error.clone(),
+        _ => None,
+    });
+    assert!(
+        matches!(a_err, Some(ConnectionError::Handshake(_))),
+        "{a_err:?}"
+    );
+}
