@@ -141,7 +141,10 @@ def run_client(args):
 
         sent = {}
         for i in range(args.count):
-            mid = ep.send("echo", f"msg-{i}", callback=cb)
+            ret = ep.send("echo", f"msg-{i}", callback=cb)
+            # Endpoint.send returns a dict whenever the mission id differs
+            # from the message id, which is always.
+            mid = ret["message_id"] if isinstance(ret, dict) else ret
             sent[mid] = f"msg-{i}"
         done.wait(args.timeout)
         result({"all": got == sent, "count": len(got)})
@@ -284,7 +287,11 @@ def main():
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--out", default="vectors")
     args = p.parse_args()
-    {"server": run_server, "client": run_client, "capture": run_capture}[args.mode](args)
+    try:
+        {"server": run_server, "client": run_client, "capture": run_capture}[args.mode](args)
+    except Exception as e:  # Netcore's threads would keep the process alive
+        log(f"netcore_peer: {type(e).__name__}: {e}")
+        os._exit(1)
 
 
 if __name__ == "__main__":
