@@ -132,7 +132,7 @@ fn empty_bodies_and_oversized_heads_are_refused() {
         conn.start_message(OutgoingHead::request("r", 1).with_extension("SAME")),
         Err(SendError::DuplicateExtension("SAME".into()))
     );
-    assert!(drain(&mut conn).len() > 0);
+    assert!(!drain(&mut conn).is_empty());
 }
 
 #[test]
