@@ -113,7 +113,8 @@ pub enum Event {
         /// The incoming message.
         id: MessageId,
     },
-    /// An incoming message failed; its partial body is gone.
+    /// An incoming message failed; its partial body is gone. Can also come after its
+    /// body completed, when the peer abandons it (e.g. a request whose caller gave up).
     Reset {
         /// The incoming message.
         id: MessageId,

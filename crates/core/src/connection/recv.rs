@@ -432,6 +432,19 @@ impl Connection {
         }
     }
 
+    /// The peer cancelled one of its messages (CANCEL from the sender side). If the body
+    /// was already complete the message is gone here, but the application may still be
+    /// working on it (a request's handler), so it hears of it too.
+    pub(super) fn peer_abandoned(&mut self, id: u64, error: MessageError) {
+        let known = self.remove_incoming(id) || id < self.recv.next_id;
+        if known {
+            self.events.push_back(Event::Reset {
+                id: MessageId(id),
+                error,
+            });
+        }
+    }
+
     fn remove_incoming(&mut self, id: u64) -> bool {
         let Some(m) = self.recv.messages.remove(&id) else {
             return false;

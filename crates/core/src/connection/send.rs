@@ -283,6 +283,8 @@ impl Connection {
     }
 
     /// Abandons an outgoing message; the peer is told with CANCEL. No event follows.
+    /// Also valid after `Sent`: the peer then learns that its work on the message
+    /// (e.g. a request's handler) is no longer wanted.
     pub fn cancel(&mut self, id: MessageId, code: ErrorCode) {
         self.drop_outgoing(id.0, code);
     }
@@ -290,6 +292,15 @@ impl Connection {
     /// Removes an outgoing message, telling the peer if it knew of it.
     pub(super) fn drop_outgoing(&mut self, id: u64, code: ErrorCode) {
         let Some(o) = self.send.messages.get_mut(&id) else {
+            if id < self.send.next_id && !self.is_closed() {
+                // Fully sent already: the peer may still be working on it (a request
+                // whose caller gave up), so tell it.
+                self.control.push_back(Frame::Cancel(Cancel {
+                    id,
+                    side: CancelSide::Sender,
+                    code,
+                }));
+            }
             return;
         };
         if o.head.is_some() {
@@ -382,7 +393,7 @@ impl Connection {
     pub(super) fn handle_cancel(&mut self, c: Cancel) {
         match c.side {
             // The peer abandons a message it was sending us.
-            CancelSide::Sender => self.reset_incoming(c.id, MessageError::from_peer_code(c.code)),
+            CancelSide::Sender => self.peer_abandoned(c.id, MessageError::from_peer_code(c.code)),
             // The peer wants no more of a message we are sending.
             CancelSide::Receiver => {
                 if self.send.messages.remove(&c.id).is_some() {
