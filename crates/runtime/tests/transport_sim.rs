@@ -223,3 +223,53 @@ async fn proxy_forwards_both_ways_through_impairments() {
     assert_eq!((from_a, from_b), (5, 50_000));
     assert_eq!(stats.a_to_b().delivered, 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn error_pattern_does_not_depend_on_write_sizes() {
+    let cfg = SimConfig::default()
+        .with_rate(50_000)
+        .with_errors(0.002, 0.002, 0.002)
+        .with_seed(77)
+        .with_buffer_limit(3000);
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i * 17 % 256) as u8).collect();
+    let mut outputs = Vec::new();
+    for chunk in [1usize, 7, 1000, 40_000] {
+        let pair = SimLink::pair(cfg.clone());
+        let (mut a, mut b) = (pair.a, pair.b);
+        let d = data.clone();
+        let w = tokio::spawn(async move {
+            for part in d.chunks(chunk) {
+                a.write_all(part).await.unwrap();
+            }
+            a.shutdown().await.unwrap();
+            a
+        });
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        drop(w.await.unwrap());
+        outputs.push(got);
+    }
+    assert_ne!(outputs[0], data, "errors were configured");
+    for o in &outputs[1..] {
+        assert!(
+            *o == outputs[0],
+            "same seed and bytes must give the same output"
+        );
+    }
+}
+
+#[tokio::test]
+async fn latency_holds_on_the_real_clock() {
+    // Lower bound only: the link never delivers early.
+    let cfg = SimConfig::default().with_latency(Duration::from_millis(30));
+    let pair = SimLink::pair(cfg);
+    let (mut a, mut b) = (pair.a, pair.b);
+    let start = std::time::Instant::now();
+    a.write_all(b"x").await.unwrap();
+    let mut buf = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), b.read_exact(&mut buf))
+        .await
+        .expect("delivered")
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(30));
+}

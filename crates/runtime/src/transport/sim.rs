@@ -22,6 +22,12 @@ use super::{LinkHint, LinkProfile, Transport, TransportInfo, TransportKind};
 /// is inserted before it with `insert_prob`; one of its bits is flipped with `flip_prob`.
 /// `buffer_limit` bounds the bytes in flight per direction (written but not yet read by the
 /// other side): a writer beyond it waits, as on a real link with a full transmit buffer.
+/// To model latency under load faithfully, keep it near the bandwidth-delay product
+/// (`rate × latency`) plus a small transmit FIFO, as a UART or a TCP socket with
+/// `TCP_NOTSENT_LOWAT` would; a large buffer models a bloated queue.
+///
+/// The error pattern depends only on the seed and the byte sequence, not on how writes are
+/// split or timed, so a failing test replays exactly.
 ///
 /// ```
 /// use netcore_runtime::transport::SimConfig;
