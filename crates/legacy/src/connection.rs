@@ -152,7 +152,13 @@ pub struct Stats {
     pub ignored_cancels: u64,
     /// Packets skipped as malformed.
     pub protocol_errors: u64,
+    /// Data packets that arrived before their mission head and were replayed.
+    pub early_data_packets: u64,
 }
+
+/// How many ended mission ids are remembered, so that their late data is
+/// dropped at once instead of being kept as early data.
+const ENDED_MEMORY: usize = 64;
 
 #[derive(Debug)]
 struct InMsg {
@@ -208,6 +214,11 @@ pub struct LegacyConnection {
     /// Incoming requests we may still answer, oldest first.
     answerable: HashMap<MessageId, String>,
     answerable_order: VecDeque<MessageId>,
+    /// Data for missions not announced yet, oldest first, and its size.
+    early: VecDeque<(String, Vec<u8>)>,
+    early_bytes: usize,
+    /// Recently ended incoming mission ids, oldest first.
+    ended: VecDeque<String>,
     events: VecDeque<Event>,
     failed: Option<DecodeError>,
     closed: bool,
@@ -230,6 +241,9 @@ impl LegacyConnection {
             incoming: HashMap::new(),
             answerable: HashMap::new(),
             answerable_order: VecDeque::new(),
+            early: VecDeque::new(),
+            early_bytes: 0,
+            ended: VecDeque::new(),
             events: VecDeque::new(),
             failed: None,
             closed: false,
@@ -247,10 +261,12 @@ impl LegacyConnection {
         self.stats
     }
 
-    /// Bytes of a partial incoming packet currently buffered (never more than
-    /// the largest limit in [`Limits`]).
+    /// Received bytes held by the connection: the partial packet being
+    /// decoded (at most the larger of `max_header_len` and `max_packet_len`)
+    /// plus data waiting for its mission head (at most `max_early_data`).
+    /// Events not yet polled are not counted.
     pub fn buffered_input(&self) -> usize {
-        self.decoder.buffered()
+        self.decoder.buffered() + self.early_bytes
     }
 
     /// Incomplete incoming messages.
@@ -396,6 +412,7 @@ impl LegacyConnection {
         self.check_alive()?;
         if let Some(msg) = self.incoming.remove(&id) {
             self.incoming_ext.remove(&msg.extension);
+            self.mark_ended(msg.extension);
             self.forget_answerable(id);
             return Ok(());
         }
@@ -496,6 +513,8 @@ impl LegacyConnection {
     fn abort_all(&mut self, error: &MessageError) {
         let mut ids: Vec<MessageId> = self.incoming.drain().map(|(id, _)| id).collect();
         self.incoming_ext.clear();
+        self.early.clear();
+        self.early_bytes = 0;
         ids.extend(self.sender.clear());
         ids.sort_unstable();
         for id in ids {
@@ -513,6 +532,7 @@ impl LegacyConnection {
             Packet::Cancel { extension } => match self.incoming_ext.remove(&extension) {
                 Some(id) => {
                     self.incoming.remove(&id);
+                    self.mark_ended(extension);
                     self.forget_answerable(id);
                     self.events.push_back(Event::CancelledByPeer { id });
                 }
@@ -569,10 +589,13 @@ impl LegacyConnection {
             None
         };
         if let Some(error) = reject {
+            self.drop_early(&head.extension);
+            self.mark_ended(head.extension.clone());
             self.events
                 .push_back(Event::MessageRejected { head, error });
             return;
         }
+        self.ended.retain(|e| *e != head.extension);
         let id = self.alloc_id();
         if !head.is_response {
             if let Some(mid) = &head.message_id {
@@ -581,6 +604,7 @@ impl LegacyConnection {
         }
         if length == 0 {
             // Python never completes an empty message; we deliver it.
+            self.drop_early(&head.extension);
             self.events.push_back(Event::MessageStarted { id, head });
             self.events.push_back(Event::MessageFinished { id });
             return;
@@ -594,13 +618,19 @@ impl LegacyConnection {
                 received: 0,
             },
         );
+        let extension = head.extension.clone();
         self.events.push_back(Event::MessageStarted { id, head });
+        self.replay_early(&extension);
     }
 
     fn on_data(&mut self, extension: &str, payload: Vec<u8>) {
         let Some(&id) = self.incoming_ext.get(extension) else {
-            // Unknown, rejected or cancelled mission: Python ignores it too.
-            self.stats.ignored_data_packets += 1;
+            if self.ended.iter().any(|e| e == extension) {
+                // Rejected, cancelled or finished: Python ignores it too.
+                self.stats.ignored_data_packets += 1;
+            } else {
+                self.keep_early(extension, payload);
+            }
             return;
         };
         let Some(msg) = self.incoming.get_mut(&id) else {
@@ -619,6 +649,7 @@ impl LegacyConnection {
             };
             self.incoming.remove(&id);
             self.incoming_ext.remove(extension);
+            self.mark_ended(extension.to_owned());
             self.events.push_back(Event::MessageFailed { id, error });
             return;
         }
@@ -628,7 +659,66 @@ impl LegacyConnection {
         if done {
             self.incoming.remove(&id);
             self.incoming_ext.remove(extension);
+            self.mark_ended(extension.to_owned());
             self.events.push_back(Event::MessageFinished { id });
+        }
+    }
+
+    fn mark_ended(&mut self, extension: String) {
+        if self.ended.len() >= ENDED_MEMORY {
+            self.ended.pop_front();
+        }
+        self.ended.push_back(extension);
+    }
+
+    /// Keeps data of a mission not announced yet, within `max_early_data`.
+    fn keep_early(&mut self, extension: &str, payload: Vec<u8>) {
+        let max = self.config.limits.max_early_data;
+        if payload.len() > max {
+            self.stats.ignored_data_packets += 1;
+            return;
+        }
+        self.early_bytes += payload.len();
+        self.early.push_back((extension.to_owned(), payload));
+        while self.early_bytes > max {
+            match self.early.pop_front() {
+                Some((_, old)) => {
+                    self.early_bytes -= old.len();
+                    self.stats.ignored_data_packets += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn take_early(&mut self, extension: &str) -> Vec<Vec<u8>> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.early.len());
+        for (ext, data) in self.early.drain(..) {
+            if ext == extension {
+                self.early_bytes -= data.len();
+                taken.push(data);
+            } else {
+                kept.push_back((ext, data));
+            }
+        }
+        self.early = kept;
+        taken
+    }
+
+    fn drop_early(&mut self, extension: &str) {
+        let dropped = self.take_early(extension).len();
+        self.stats.ignored_data_packets += dropped as u64;
+    }
+
+    /// Delivers data that arrived before the head of `extension`.
+    fn replay_early(&mut self, extension: &str) {
+        if self.early.is_empty() {
+            return;
+        }
+        for data in self.take_early(extension) {
+            self.stats.early_data_packets += 1;
+            self.on_data(extension, data);
         }
     }
 

@@ -34,6 +34,12 @@ pub struct Limits {
     pub max_message_len: u64,
     /// Most incomplete incoming messages at once.
     pub max_incoming_messages: usize,
+    /// Data bytes kept for a mission whose head has not arrived yet. Python's
+    /// `create_mission` registers a mission before queueing its head, so its
+    /// send thread can put a chunk on the wire first; Python's receiver drops
+    /// it (and the message never completes), we replay it when the head
+    /// comes. 0 disables this.
+    pub max_early_data: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +49,7 @@ impl Default for Limits {
             max_packet_len: 64 * 1024,
             max_message_len: 64 * 1024 * 1024,
             max_incoming_messages: 256,
+            max_early_data: 64 * 1024,
         }
     }
 }

@@ -283,6 +283,54 @@ fn overflow_duplicate_cancel_and_empty_messages() {
 }
 
 #[test]
+fn data_before_its_head_is_replayed_within_bounds() {
+    // Python's send thread can emit a chunk before the mission head.
+    let limits = Limits {
+        max_early_data: 10,
+        ..Limits::default()
+    };
+    let mut conn = LegacyConnection::new(Config {
+        limits,
+        ..Config::default()
+    });
+    let mut input = data("E", b"abc");
+    input.extend(data("NEVER", b"0123456789"));
+    conn.handle_input(&input).unwrap();
+    assert_eq!(conn.buffered_input(), 10, "oldest early data evicted");
+    assert_eq!(conn.stats().ignored_data_packets, 1);
+    let mut input = data("E2", b"xy");
+    input.extend(mission("E2", 4, r#"{"route": "r"}"#));
+    input.extend(data("E2", b"zw"));
+    conn.handle_input(&input).unwrap();
+    let ev = events(&mut conn);
+    let Event::MessageStarted { id, .. } = ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        ev[1..],
+        [
+            Event::Data {
+                id,
+                data: b"xy".to_vec()
+            },
+            Event::Data {
+                id,
+                data: b"zw".to_vec()
+            },
+            Event::MessageFinished { id },
+        ]
+    );
+    assert_eq!(conn.stats().early_data_packets, 1);
+    // "NEVER" was evicted to make room for "xy"; late data for an ended
+    // mission is dropped at once, not kept.
+    assert_eq!(conn.stats().ignored_data_packets, 2);
+    conn.handle_input(&data("E2", b"late")).unwrap();
+    assert_eq!(conn.buffered_input(), 0);
+    assert_eq!(conn.stats().ignored_data_packets, 3);
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
 fn big_endian_peers_are_supported() {
     use netcore_legacy::{ByteOrder, Packet};
     let p = Packet::Data {
@@ -311,7 +359,12 @@ proptest! {
     fn garbage_never_panics_and_stays_bounded(
         chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20)
     ) {
-        let limits = Limits { max_header_len: 256, max_packet_len: 1024, ..Limits::default() };
+        let limits = Limits {
+            max_header_len: 256,
+            max_packet_len: 1024,
+            max_early_data: 512,
+            ..Limits::default()
+        };
         let mut conn = LegacyConnection::new(Config { limits, ..Config::default() });
         let mut failed = None;
         for c in &chunks {
@@ -323,7 +376,7 @@ proptest! {
                     failed = Some(e);
                 }
             }
-            prop_assert!(conn.buffered_input() <= 1024 + 4);
+            prop_assert!(conn.buffered_input() <= 1024 + 4 + 512);
             while conn.poll_event().is_some() {}
         }
     }
