@@ -241,3 +241,29 @@ async fn tls_without_feature_says_how_to_enable_it() {
     let err = connect(&addr("tls://127.0.0.1:1?ca=/x")).await.unwrap_err();
     assert!(err.to_string().contains("--features tls"), "{err}");
 }
+
+#[tokio::test]
+async fn unix_stale_socket_file_is_replaced_but_regular_files_are_not() {
+    timeout(LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale.sock");
+        // A socket file whose server is gone (bound, then the listener forgotten).
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let a = addr(&format!("unix://{}", path.display()));
+        let mut l = listen(&a).await.unwrap();
+        let (c, s) = tokio::join!(connect(&a), l.accept());
+        exchange(c.unwrap(), s.unwrap(), 1000).await;
+
+        // A regular file in the way is never removed.
+        let file = dir.path().join("data.txt");
+        std::fs::write(&file, b"keep me").unwrap();
+        let err = listen(&addr(&format!("unix://{}", file.display())))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Io { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    })
+    .await
+    .expect("test timed out");
+}

@@ -39,9 +39,19 @@ pub(crate) struct UnixServer {
 }
 
 impl UnixServer {
+    /// Binds `path`. A socket file left behind by a process that died (nobody accepts on it)
+    /// is replaced; a live one is an `AddrInUse` error.
     pub(crate) fn bind(path: &Path) -> Result<Self, TransportError> {
-        let listener = UnixListener::bind(path)
-            .map_err(|e| TransportError::io(format!("listen on unix://{}", path.display()), e))?;
+        let action = || format!("listen on unix://{}", path.display());
+        let listener = match UnixListener::bind(path) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && is_stale_socket(path) => {
+                tracing::debug!(path = %path.display(), "replacing stale unix socket file");
+                std::fs::remove_file(path).map_err(|e| TransportError::io(action(), e))?;
+                UnixListener::bind(path).map_err(|e| TransportError::io(action(), e))?
+            }
+            Err(e) => return Err(TransportError::io(action(), e)),
+        };
         Ok(UnixServer {
             listener,
             path: path.to_path_buf(),
@@ -61,6 +71,15 @@ impl UnixServer {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// True if `path` is a socket file that refuses connections (its server is gone).
+fn is_stale_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    is_socket
+        && std::os::unix::net::UnixStream::connect(path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 impl Drop for UnixServer {
