@@ -92,7 +92,8 @@ fn hint_for(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => " (is a server listening at that address?)",
         io::ErrorKind::AddrInUse => {
-            " (another process uses that address; pick another port, or remove a stale socket file)"
+            " (something else is bound there: another server, or a file that is not a socket; \
+             pick another port or path)"
         }
         io::ErrorKind::PermissionDenied => " (check file permissions or use a port above 1024)",
         io::ErrorKind::NotFound => " (check that the path exists)",
