@@ -128,7 +128,7 @@ async fn unix_socket_exchange_and_cleanup() {
         // A second listener on the same path fails while the first is alive.
         let err = listen(&a).await.unwrap_err();
         assert!(
-            err.to_string().contains("remove a stale socket file"),
+            err.to_string().contains("pick another port or path"),
             "{err}"
         );
         drop(l);
