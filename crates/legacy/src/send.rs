@@ -12,8 +12,8 @@
 //! alphanumeric ids Python expects (6-character mission ids, 8-character
 //! message ids) from a counter instead of a random generator.
 
-use crate::connection::MessageId;
 use crate::error::SendError;
+use crate::event::MessageId;
 use crate::packet::{self, ByteOrder, Packet};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
