@@ -20,7 +20,7 @@ impl fmt::Display for MessageId {
     }
 }
 
-/// Settings of a [`LegacyConnection`].
+/// Settings of a [`LegacyConnection`](crate::LegacyConnection).
 ///
 /// ```
 /// use netcore_legacy::{Config, Limits};
