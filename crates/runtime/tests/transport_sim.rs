@@ -273,3 +273,31 @@ async fn latency_holds_on_the_real_clock() {
         .unwrap();
     assert!(start.elapsed() >= Duration::from_millis(30));
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_parameters_do_not_panic() {
+    let huge: SimConfig = "latency=18446744073709551615s&rate=1&buffer=1"
+        .parse()
+        .unwrap();
+    let pair = SimLink::pair(huge);
+    let (mut a, mut b) = (pair.a, pair.b);
+    a.write_all(b"x").await.unwrap();
+    let mut buf = [0u8; 1];
+    let res = tokio::time::timeout(Duration::from_secs(3600), b.read_exact(&mut buf)).await;
+    assert!(
+        res.is_err(),
+        "a year of latency does not deliver within an hour"
+    );
+
+    let fast = SimConfig::default()
+        .with_rate(u64::MAX)
+        .with_errors(f64::NAN, -1.0, 2.0);
+    let pair = SimLink::pair(fast);
+    let (mut a, mut b) = (pair.a, pair.b);
+    a.write_all(&[5u8; 100]).await.unwrap();
+    let mut got = [0u8; 200];
+    b.read_exact(&mut got).await.unwrap();
+    // insert probability 2.0 is clamped to 1: every byte gets an inserted byte before it.
+    assert_eq!(pair.stats.a_to_b().inserted, 100);
+    assert_eq!(pair.stats.a_to_b().dropped, 0);
+}

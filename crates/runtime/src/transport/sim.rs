@@ -251,7 +251,8 @@ impl Dir {
             reader_waker: None,
             writer_waker: None,
             rate: cfg.rate_bytes_per_sec,
-            latency: cfg.one_way_latency,
+            // Capped so that deadlines never overflow the clock, whatever the input.
+            latency: cfg.one_way_latency.min(MAX_LATENCY),
             limit: cfg.buffer_limit.max(1),
             drop_t: threshold(cfg.drop_prob),
             flip_t: threshold(cfg.flip_prob),
@@ -325,6 +326,9 @@ fn wake(w: &mut Option<Waker>) {
         w.wake();
     }
 }
+
+/// Longest one-way latency simulated (a year); larger values are treated as this.
+const MAX_LATENCY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Largest write accepted in one call (bounds the per-call impairment work).
 const MAX_WRITE: usize = 64 * 1024;
