@@ -152,20 +152,26 @@ impl Connection {
             self.recv.resend_credit();
         }
         for id in lost_messages {
-            if self.send.contains(id) {
+            let known = if self.send.contains(id) {
                 self.drop_outgoing(id, ErrorCode::FRAME_LOST);
+                true
             } else {
-                // Already fully sent: the receiver still holds a partial copy.
+                // Already fully sent: the receiver may still hold a partial copy.
                 self.control.push_back(Frame::Cancel(Cancel {
                     id,
                     side: CancelSide::Sender,
                     code: ErrorCode::FRAME_LOST,
                 }));
+                self.send.forget_recently_sent(id)
+            };
+            // One Stopped per message: not again if an earlier NACK or the receiver's
+            // CANCEL already reported it.
+            if known {
+                self.events.push_back(Event::Stopped {
+                    id: MessageId(id),
+                    error: MessageError::FrameLost,
+                });
             }
-            self.events.push_back(Event::Stopped {
-                id: MessageId(id),
-                error: MessageError::FrameLost,
-            });
         }
     }
 

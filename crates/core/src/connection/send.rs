@@ -19,6 +19,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
+/// How many fully sent messages are remembered for a late receiver CANCEL.
+const RECENTLY_SENT: usize = 256;
+
 #[derive(Debug)]
 pub(super) struct Outgoing {
     /// Present until the START is sent.
@@ -52,6 +55,10 @@ pub(super) struct SendState {
     peer_message_window: u64,
     peer_max_routes: u64,
     conn_blocked: Vec<u64>,
+    /// Recently completed outgoing messages (all frames sent), oldest first, so that a
+    /// receiver's CANCEL arriving after `Sent` (refused by GOAWAY, stopped unread) is
+    /// still reported as `Stopped`. Bounded by `RECENTLY_SENT`.
+    recently_sent: VecDeque<u64>,
     routes: BTreeMap<String, u64>,
     free_route_numbers: Vec<u64>,
     next_route: u64,
@@ -70,6 +77,7 @@ impl SendState {
             peer_message_window: 0,
             peer_max_routes: 0,
             conn_blocked: Vec::new(),
+            recently_sent: VecDeque::new(),
             routes: BTreeMap::new(),
             free_route_numbers: Vec::new(),
             next_route: 1,
@@ -121,6 +129,17 @@ impl SendState {
         self.routes.retain(|_, n| *n != number);
         if self.routes.len() != before {
             self.free_route_numbers.push(number);
+        }
+    }
+
+    /// Removes `id` from the recently sent messages; whether it was there.
+    pub(super) fn forget_recently_sent(&mut self, id: u64) -> bool {
+        match self.recently_sent.iter().rposition(|&i| i == id) {
+            Some(k) => {
+                self.recently_sent.remove(k);
+                true
+            }
+            None => false,
         }
     }
 
@@ -396,7 +415,13 @@ impl Connection {
             CancelSide::Sender => self.peer_abandoned(c.id, MessageError::from_peer_code(c.code)),
             // The peer wants no more of a message we are sending.
             CancelSide::Receiver => {
-                if self.send.messages.remove(&c.id).is_some() {
+                let known = if self.send.messages.remove(&c.id).is_some() {
+                    true
+                } else {
+                    // Fully sent already, but the peer did not process it.
+                    self.send.forget_recently_sent(c.id)
+                };
+                if known {
                     self.send.unstarted.retain(|&u| u != c.id);
                     self.events.push_back(Event::Stopped {
                         id: MessageId(c.id),
@@ -408,6 +433,19 @@ impl Connection {
         }
     }
 
+    /// Takes a message that cannot send now out of the rings; one waiting only for
+    /// connection credit is remembered so that MAX_DATA brings it back.
+    fn unschedule(&mut self, id: u64) {
+        let Some(o) = self.send.messages.get_mut(&id) else {
+            return;
+        };
+        o.scheduled = false;
+        let conn_blocked = o.queued > 0 && o.offset < o.credit && o.head.is_none() && !o.void;
+        if conn_blocked && !self.send.conn_blocked.contains(&id) {
+            self.send.conn_blocked.push(id);
+        }
+    }
+
     /// Emits the next message frame, if any message can send. Returns whether it did.
     pub(super) fn poll_message_frame(&mut self, buf: &mut Vec<u8>) -> bool {
         for ring in 0..Urgency::CLASSES {
@@ -416,14 +454,7 @@ impl Connection {
                     continue;
                 };
                 if !self.send.sendable(id, o) {
-                    let conn_blocked =
-                        o.queued > 0 && o.offset < o.credit && o.head.is_none() && !o.void;
-                    if let Some(o) = self.send.messages.get_mut(&id) {
-                        o.scheduled = false;
-                    }
-                    if conn_blocked {
-                        self.send.conn_blocked.push(id);
-                    }
+                    self.unschedule(id);
                     continue;
                 }
                 // START frames leave in id order.
@@ -442,8 +473,9 @@ impl Connection {
                     .is_some_and(|o| self.send.sendable(id, o));
                 if again {
                     self.send.rings[ring].push_back(id);
-                } else if let Some(o) = self.send.messages.get_mut(&id) {
-                    o.scheduled = false;
+                } else {
+                    // Out of connection credit: it must come back with MAX_DATA.
+                    self.unschedule(id);
                 }
                 return true;
             }
@@ -541,6 +573,10 @@ impl Connection {
         self.emit(buf, &frame, what);
         if done {
             self.events.push_back(Event::Sent { id: MessageId(id) });
+            if self.send.recently_sent.len() >= RECENTLY_SENT {
+                self.send.recently_sent.pop_front();
+            }
+            self.send.recently_sent.push_back(id);
             self.maybe_finish_close();
             return;
         }
