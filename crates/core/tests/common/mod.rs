@@ -199,3 +199,251 @@ pub fn transfer(pair: &mut Pair, route: &str, body: Bytes) -> (MessageId, Messag
     }
     panic!("transfer did not complete");
 }
+
+impl Pair {
+    pub fn serial() -> Pair {
+        Pair::new(Config::serial(), Config::serial())
+    }
+
+    /// Moves at most one transmit batch each way with `limit`, like `step`, and returns
+    /// (bytes a sent, bytes b sent).
+    pub fn step_limited(&mut self, limit: usize) -> (usize, usize) {
+        let saved = self.transmit_limit;
+        self.transmit_limit = limit;
+        let (a0, b0) = (self.a_wire.len(), self.b_wire.len());
+        self.step();
+        self.transmit_limit = saved;
+        (self.a_wire.len() - a0, self.b_wire.len() - b0)
+    }
+
+    /// First `Closed` error seen by a / b.
+    pub fn a_closed(&self) -> Option<Option<netcore_core::ConnectionError>> {
+        closed_of(&self.a_events)
+    }
+
+    pub fn b_closed(&self) -> Option<Option<netcore_core::ConnectionError>> {
+        closed_of(&self.b_events)
+    }
+}
+
+pub fn closed_of(events: &[Event]) -> Option<Option<netcore_core::ConnectionError>> {
+    events.iter().find_map(|e| match e {
+        Event::Closed { error } => Some(error.clone()),
+        _ => None,
+    })
+}
+
+/// Splits a tcp-profile byte stream into frames (panics on a malformed stream).
+pub fn parse_tcp_wire(mut wire: &[u8]) -> Vec<netcore_core::frame::Frame> {
+    use netcore_core::frame::{Frame, Header};
+    let mut out = Vec::new();
+    while !wire.is_empty() {
+        let h = Header::parse(wire, usize::MAX)
+            .expect("bad header")
+            .expect("truncated header");
+        let end = h.header_len + h.payload_len;
+        let payload = Bytes::copy_from_slice(&wire[h.header_len..end]);
+        out.push(Frame::load(h.kind, payload).expect("bad frame"));
+        wire = &wire[end..];
+    }
+    out
+}
+
+/// Splits a serial-profile byte stream into (seq, frame), skipping damaged blocks.
+pub fn parse_serial_wire(wire: &[u8]) -> Vec<(u16, netcore_core::frame::Frame)> {
+    use netcore_core::frame::{Frame, Header};
+    use netcore_core::link::{cobs, crc32c};
+    let mut out = Vec::new();
+    for block in wire.split(|&b| b == 0) {
+        if block.is_empty() {
+            continue;
+        }
+        let mut dec = Vec::new();
+        if !cobs::decode(block, &mut dec) || dec.len() < 8 {
+            continue;
+        }
+        let (body, crc) = dec.split_at(dec.len() - 4);
+        if crc32c(body).to_le_bytes() != crc {
+            continue;
+        }
+        let seq = u16::from_le_bytes([body[0], body[1]]);
+        let Ok(Some(h)) = Header::parse(&body[2..], usize::MAX) else {
+            continue;
+        };
+        let payload = Bytes::copy_from_slice(&body[2 + h.header_len..]);
+        if let Ok(f) = Frame::load(h.kind, payload) {
+            out.push((seq, f));
+        }
+    }
+    out
+}
+
+/// Small deterministic PRNG (xorshift64*), so tests need no extra dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability num/den.
+    pub fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.below(den) < num
+    }
+}
+
+/// Body of length `len` derived from `seed`: any corruption shows as a mismatch.
+pub fn body_for(seed: u64, len: usize) -> Vec<u8> {
+    let mut r = Rng::new(seed ^ 0xA5A5_5A5A);
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        let x = r.next_u64().to_le_bytes();
+        let n = (len - v.len()).min(8);
+        v.extend_from_slice(&x[..n]);
+    }
+    v
+}
+
+/// A filter that flips, drops or inserts bytes at random with the given odds per byte
+/// (in millionths), and can drop serial delimiters.
+pub fn noisy_filter(seed: u64, flip_ppm: u64, drop_ppm: u64, insert_ppm: u64) -> Filter {
+    let mut rng = Rng::new(seed);
+    Box::new(move |data: &[u8]| {
+        let mut out = Vec::with_capacity(data.len() + 8);
+        for &b in data {
+            if rng.chance(insert_ppm, 1_000_000) {
+                out.push(rng.next_u64() as u8);
+            }
+            if rng.chance(drop_ppm, 1_000_000) {
+                continue;
+            }
+            if rng.chance(flip_ppm, 1_000_000) {
+                out.push(b ^ (1 << rng.below(8)));
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    })
+}
+
+/// What one side received: bodies of incoming messages, read as they arrive.
+#[derive(Default, Debug)]
+pub struct Inbox {
+    pub heads: std::collections::BTreeMap<MessageId, MessageHead>,
+    pub partial: std::collections::BTreeMap<MessageId, Vec<u8>>,
+    /// Completed messages in completion order.
+    pub done: Vec<(MessageId, MessageHead, Vec<u8>)>,
+    /// Incoming messages that failed (Reset) or were refused (Rejected).
+    pub failed: Vec<(MessageId, netcore_core::MessageError)>,
+    /// Outgoing messages that failed (Stopped), and those fully sent.
+    pub stopped: Vec<(MessageId, netcore_core::MessageError)>,
+    pub sent: Vec<MessageId>,
+}
+
+impl Inbox {
+    /// Takes the events, and reads every incoming message if `read`.
+    pub fn absorb(&mut self, conn: &mut Connection, events: &mut Vec<Event>, read: bool) {
+        for e in events.drain(..) {
+            match e {
+                Event::Incoming { id, head } => {
+                    self.heads.insert(id, head);
+                    self.partial.insert(id, Vec::new());
+                }
+                Event::Reset { id, error } => {
+                    self.heads.remove(&id);
+                    self.partial.remove(&id);
+                    self.failed.push((id, error));
+                }
+                Event::Rejected { id, error } => self.failed.push((id, error)),
+                Event::Stopped { id, error } => self.stopped.push((id, error)),
+                Event::Sent { id } => self.sent.push(id),
+                _ => {}
+            }
+        }
+        if read {
+            self.read_all(conn);
+        }
+    }
+
+    pub fn read_all(&mut self, conn: &mut Connection) {
+        let ids: Vec<MessageId> = self.heads.keys().copied().collect();
+        for id in ids {
+            let buf = self.partial.entry(id).or_default();
+            if read_available(conn, id, buf) {
+                let head = self.heads.remove(&id).unwrap();
+                let body = self.partial.remove(&id).unwrap();
+                self.done.push((id, head, body));
+            }
+        }
+    }
+
+    pub fn body_of(&self, id: MessageId) -> Option<&[u8]> {
+        self.done
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, _, b)| &b[..])
+    }
+}
+
+/// Wraps an encoded frame in serial link framing with sequence number `seq`.
+pub fn serial_link_frame(seq: u16, frame: &netcore_core::frame::Frame) -> Vec<u8> {
+    use netcore_core::link::{cobs, crc32c};
+    let mut inner = seq.to_le_bytes().to_vec();
+    frame.encode(&mut inner);
+    let crc = crc32c(&inner);
+    inner.extend_from_slice(&crc.to_le_bytes());
+    let mut out = Vec::new();
+    cobs::encode(&inner, &mut out);
+    out.push(0);
+    out
+}
+
+/// A HELLO as `cfg`'s side would send it (a bare frame, no link framing).
+pub fn hello_frame(cfg: &Config) -> netcore_core::frame::Frame {
+    use netcore_core::frame::{Capabilities, Frame, Hello, VERSION};
+    let mut caps = Capabilities::ROUTE_INTERNING;
+    if cfg.profile == netcore_core::LinkProfile::Serial {
+        caps = caps | Capabilities::LINK_RECOVERY;
+    }
+    Frame::Hello(Hello {
+        version: VERSION,
+        profile: cfg.profile.code(),
+        seen_peer: true,
+        session: cfg.session,
+        capabilities: caps,
+        max_frame: cfg.max_frame as u64,
+        max_message: cfg.max_message.unwrap_or(0),
+        max_metadata: cfg.max_metadata as u64,
+        max_incoming: cfg.max_incoming,
+        max_routes: cfg.max_routes,
+        message_window: cfg.message_window,
+        connection_window: cfg.connection_window,
+    })
+}
+
+/// Everything `conn` wants to transmit right now.
+pub fn drain_transmit(conn: &mut Connection, now: Instant) -> Vec<u8> {
+    let mut out = Vec::new();
+    while conn.poll_transmit(now, &mut out, 1 << 20) > 0 {}
+    out
+}
+
+pub fn drain_events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}

@@ -1,0 +1,712 @@
+//! Behaviour of the real core through the deterministic `Pair`: every frame kind on the
+//! wire, scheduling (urgency, round robin, the one-frame waiting bound), flow control,
+//! cancellation from both sides, keepalive and close.
+
+mod common;
+use bytes::Bytes;
+use common::*;
+use core::time::Duration;
+use netcore_core::frame::{CancelSide, Frame};
+use netcore_core::*;
+use std::collections::BTreeSet;
+
+fn kinds_of(frames: &[Frame]) -> BTreeSet<u8> {
+    frames.iter().map(|f| f.kind().0).collect()
+}
+
+/// Ids of the message frames (START/DATA/END) in `frames`, START ids resolved by order.
+fn message_frame_ids(frames: &[Frame], next_start_id: &mut u64) -> Vec<u64> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Start(_) => {
+                *next_start_id += 1;
+                Some(*next_start_id - 1)
+            }
+            Frame::Data(d) => Some(d.id),
+            _ => None,
+        })
+        .collect()
+}
+
+// ----- every frame kind ------------------------------------------------------------
+
+#[test]
+fn every_frame_kind_appears_on_the_tcp_wire() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let mut inbox = Inbox::default();
+    // START with FIN (single frame).
+    transfer(&mut p, "small", Bytes::from_static(b"x"));
+    // START, DATA..., END, and message credit (MAX_MESSAGE_DATA) as b reads 1.5 MiB.
+    let big = body_for(1, 1_500_000);
+    let (_, _, got) = transfer(&mut p, "big", Bytes::from(big.clone()));
+    assert!(got == big);
+    // CANCEL (sender side), then a receiver-side CANCEL via stop.
+    let id = p.a.start(MessageHead::to_route("c")).unwrap();
+    p.a.write(id, Bytes::from(vec![1u8; 100])).unwrap();
+    p.drive();
+    p.a.cancel(id, ErrorCode::CANCELLED);
+    p.drive();
+    let id = p.a.start(MessageHead::to_route("s")).unwrap();
+    p.a.write(id, Bytes::from(vec![1u8; 100])).unwrap();
+    p.drive();
+    inbox.absorb(&mut p.b, &mut p.b_events, false);
+    let rid = *inbox.heads.keys().last().unwrap();
+    p.b.stop(rid, ErrorCode::CANCELLED);
+    p.drive();
+    // PING/PONG from keepalive.
+    p.advance(Duration::from_secs(16));
+    // GOAWAY, then an ERROR frame.
+    p.a.close(ErrorCode::NO_ERROR, "bye");
+    p.drive();
+    p.b.abort(ErrorCode(0x101), "done");
+    p.drive();
+
+    let a = parse_tcp_wire(&p.a_wire);
+    let b = parse_tcp_wire(&p.b_wire);
+    let mut all = kinds_of(&a);
+    all.extend(kinds_of(&b));
+    for k in [
+        FrameKind::HELLO,
+        FrameKind::START,
+        FrameKind::DATA,
+        FrameKind::END,
+        FrameKind::CANCEL,
+        FrameKind::MAX_DATA,
+        FrameKind::MAX_MESSAGE_DATA,
+        FrameKind::MAX_MESSAGES,
+        FrameKind::PING,
+        FrameKind::PONG,
+        FrameKind::GOAWAY,
+        FrameKind::ERROR,
+    ] {
+        assert!(all.contains(&k.0), "{k:?} never sent; saw {all:x?}");
+    }
+    // Both CANCEL sides were used.
+    let sides: BTreeSet<bool> = a
+        .iter()
+        .chain(b.iter())
+        .filter_map(|f| match f {
+            Frame::Cancel(c) => Some(c.side == CancelSide::Sender),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sides.len(), 2);
+    assert!(matches!(
+        p.b_closed(),
+        Some(Some(ConnectionError::LocallyAborted { .. }))
+    ));
+}
+
+#[test]
+fn nack_appears_on_the_serial_wire_and_unknown_kinds_are_skipped() {
+    let mut p = Pair::serial();
+    p.connect();
+    // Damage the next a→b batch once.
+    let mut hit = false;
+    p.a_to_b_filter = Some(Box::new(move |d: &[u8]| {
+        let mut v = d.to_vec();
+        if !hit && v.len() > 20 {
+            v[10] ^= 0x40;
+            hit = true;
+        }
+        v
+    }));
+    p.a.send(MessageHead::to_route("one"), Bytes::from(vec![3u8; 600]))
+        .unwrap();
+    p.drive();
+    p.a.send(MessageHead::to_route("two"), Bytes::from(vec![4u8; 10]))
+        .unwrap();
+    p.drive();
+    let b = parse_serial_wire(&p.b_wire);
+    assert!(b.iter().any(|(_, f)| matches!(f, Frame::Nack(_))));
+
+    // An unknown frame kind is skipped on both profiles.
+    let unknown = Frame::Unknown {
+        kind: FrameKind(0x3f),
+        len: 5,
+    };
+    let seq = p.a_wire_seq_next();
+    p.b.handle_input(p.now, &serial_link_frame(seq, &unknown));
+    assert!(p.b.is_open());
+    let mut t = Pair::tcp();
+    t.connect();
+    let mut raw = Vec::new();
+    unknown.encode(&mut raw);
+    t.b.handle_input(t.now, &raw);
+    let (_, _, body) = transfer(&mut t, "after", Bytes::from_static(b"ok"));
+    assert_eq!(body, b"ok");
+    assert!(t.b.is_open());
+}
+
+trait NextSeq {
+    fn a_wire_seq_next(&self) -> u16;
+}
+
+impl NextSeq for Pair {
+    fn a_wire_seq_next(&self) -> u16 {
+        parse_serial_wire(&self.a_wire)
+            .last()
+            .map_or(0, |(s, _)| s.wrapping_add(1))
+    }
+}
+
+// ----- scheduling ------------------------------------------------------------------
+
+/// Polls a one frame at a time; returns the frames a sent.
+fn one_frame(p: &mut Pair) -> Vec<Frame> {
+    let before = p.a_wire.len();
+    p.step_limited(1);
+    parse_tcp_wire(&p.a_wire[before..])
+}
+
+#[test]
+fn urgent_message_overtakes_bulk() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let bulk =
+        p.a.send(
+            MessageHead::to_route("bulk").with_urgency(Urgency::LOWEST),
+            Bytes::from(vec![0u8; 400_000]),
+        )
+        .unwrap();
+    for _ in 0..3 {
+        one_frame(&mut p);
+    }
+    let urgent =
+        p.a.send(
+            MessageHead::to_route("urgent").with_urgency(Urgency::HIGHEST),
+            Bytes::from(vec![1u8; 40_000]),
+        )
+        .unwrap();
+    // Every frame of the urgent message goes before any further bulk frame.
+    let mut seen = Vec::new();
+    let mut start_ids = 2;
+    for _ in 0..8 {
+        let frames = one_frame(&mut p);
+        seen.extend(message_frame_ids(&frames, &mut start_ids));
+    }
+    let last_urgent = seen.iter().rposition(|&i| i == urgent.0).unwrap();
+    let first_bulk = seen.iter().position(|&i| i == bulk.0).unwrap();
+    assert!(last_urgent < first_bulk, "order: {seen:?}");
+    assert_eq!(seen[0], urgent.0);
+}
+
+#[test]
+fn equal_urgency_shares_round_robin_and_lower_urgency_waits() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let ids: Vec<u64> = (0..3)
+        .map(|i| {
+            p.a.send(
+                MessageHead::to_route(format!("rr{i}")),
+                Bytes::from(vec![i as u8; 150_000]),
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    let low =
+        p.a.send(
+            MessageHead::to_route("low").with_urgency(Urgency::new(6)),
+            Bytes::from(vec![9u8; 50_000]),
+        )
+        .unwrap();
+    let mut seq = Vec::new();
+    let mut next = 1;
+    for _ in 0..24 {
+        let frames = one_frame(&mut p);
+        seq.extend(message_frame_ids(&frames, &mut next));
+    }
+    // The low-urgency message has not been served (its START only, if any, comes when
+    // its turn comes — not here).
+    assert!(!seq.contains(&low.0), "{seq:?}");
+    // Strict rotation 1,2,3,1,2,3,...
+    for (k, id) in seq.iter().enumerate() {
+        assert_eq!(*id, ids[k % 3], "rotation broken at {k}: {seq:?}");
+    }
+}
+
+/// Runs the one-frame bound scenario: a bulk transfer in progress, a small message
+/// started between two polls; returns how many bulk frames went out after the start
+/// and before the small message's single frame.
+fn bulk_frames_before_small(profile: LinkProfile, bulk_urgency: Urgency, warmup: usize) -> usize {
+    let mut p = Pair::new(Config::for_profile(profile), Config::for_profile(profile));
+    p.connect();
+    let bulk =
+        p.a.send(
+            MessageHead::to_route("bulk").with_urgency(bulk_urgency),
+            Bytes::from(vec![0x55u8; 300_000]),
+        )
+        .unwrap();
+    for _ in 0..warmup {
+        p.step_limited(1);
+    }
+    let before = p.a_wire.len();
+    let small =
+        p.a.send(MessageHead::to_route("small"), Bytes::from_static(b"hello"))
+            .unwrap();
+    // Let a emit frames one at a time until the small message's START is out.
+    for _ in 0..16 {
+        p.step_limited(1);
+        if p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::Sent { id } if *id == small))
+        {
+            break;
+        }
+    }
+    let frames: Vec<Frame> = match profile {
+        LinkProfile::Tcp => parse_tcp_wire(&p.a_wire[before..]),
+        LinkProfile::Serial => parse_serial_wire(&p.a_wire[before..])
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect(),
+    };
+    let pos = frames
+        .iter()
+        .position(|f| matches!(f, Frame::Start(s) if s.id8 == small.0 as u8))
+        .expect("small message never sent");
+    let bulk_frames = frames[..pos]
+        .iter()
+        .filter(|f| matches!(f, Frame::Data(d) if d.id == bulk.0))
+        .count();
+    // And the whole small message fits in that one frame.
+    assert!(matches!(&frames[pos], Frame::Start(s) if s.fin && &s.body[..] == b"hello"));
+    bulk_frames
+}
+
+#[test]
+fn small_message_waits_at_most_one_bulk_frame() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        for urgency in [Urgency::DEFAULT, Urgency::LOWEST] {
+            for warmup in [1, 2, 5, 13] {
+                let n = bulk_frames_before_small(profile, urgency, warmup);
+                assert!(
+                    n <= 1,
+                    "{profile:?} bulk urgency {urgency:?} warmup {warmup}: waited {n} frames"
+                );
+            }
+        }
+    }
+}
+
+// ----- flow control ----------------------------------------------------------------
+
+#[test]
+fn receiver_that_never_reads_buffers_at_most_its_window() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let cfg = Config::for_profile(profile);
+        let window = cfg.connection_window;
+        let mut p = Pair::new(cfg.clone(), cfg.clone());
+        p.connect();
+        // Far more than the window, over several messages, in streaming writes too.
+        for i in 0..6u64 {
+            p.a.send(
+                MessageHead::to_route(format!("m{i}")),
+                Bytes::from(body_for(i, 3 * window as usize / 2)),
+            )
+            .unwrap();
+        }
+        let stream = p.a.start(MessageHead::to_route("stream")).unwrap();
+        for _ in 0..10_000 {
+            let _ = p.a.write(stream, Bytes::from(vec![7u8; 4096]));
+            let moved = p.step();
+            let s = p.b.stats();
+            assert!(
+                s.buffered_incoming <= window,
+                "{profile:?}: buffered {} > window {window}",
+                s.buffered_incoming
+            );
+            if !moved {
+                break;
+            }
+        }
+        // Saturated exactly at the window, the sender is blocked, not failed.
+        assert_eq!(p.b.stats().buffered_incoming, window, "{profile:?}");
+        assert!(p.a.stats().queued_outgoing > 0);
+        assert!(p.b_closed().is_none() && p.a_closed().is_none());
+
+        // Reading returns credit: everything then arrives intact.
+        p.a.finish(stream).unwrap();
+        let mut inbox = Inbox::default();
+        for _ in 0..100_000 {
+            inbox.absorb(&mut p.b, &mut p.b_events, true);
+            let moved = p.step();
+            assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+            if !moved && inbox.heads.is_empty() && inbox.done.len() == 7 {
+                break;
+            }
+        }
+        assert_eq!(inbox.done.len(), 7, "{profile:?}");
+        for (_, head, body) in &inbox.done {
+            let r = head.route.as_deref().unwrap();
+            if let Some(i) = r.strip_prefix('m') {
+                let i: u64 = i.parse().unwrap();
+                assert!(*body == body_for(i, 3 * window as usize / 2));
+            }
+        }
+        let credit = parse_wire(profile, &p.b_wire)
+            .iter()
+            .filter(|f| matches!(f, Frame::MaxData(_)))
+            .count();
+        assert!(credit > 3, "{profile:?}: only {credit} MAX_DATA frames");
+    }
+}
+
+fn parse_wire(profile: LinkProfile, wire: &[u8]) -> Vec<Frame> {
+    match profile {
+        LinkProfile::Tcp => parse_tcp_wire(wire),
+        LinkProfile::Serial => parse_serial_wire(wire)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect(),
+    }
+}
+
+#[test]
+fn per_message_window_bounds_one_unread_message() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let window = p.b.config().message_window;
+    p.a.send(
+        MessageHead::to_route("m"),
+        Bytes::from(vec![1u8; 3 * window as usize]),
+    )
+    .unwrap();
+    p.drive();
+    assert_eq!(p.b.stats().buffered_incoming, window);
+}
+
+#[test]
+fn windows_autotune_upward_but_never_past_the_cap() {
+    let mut cfg = Config::tcp();
+    cfg.connection_window = 8 * 1024;
+    cfg.max_connection_window = 128 * 1024;
+    cfg.message_window = 1024 * 1024;
+    cfg.max_message_window = 1024 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg.clone());
+    p.connect();
+    let total = 8 * 1024 * 1024;
+    let id = p.a.start(MessageHead::to_route("grow")).unwrap();
+    let mut written = 0;
+    let mut inbox = Inbox::default();
+    // Phase 1: an eager reader; the clock does not move, so every window goes by in
+    // well under two round trips and the window doubles each time, up to the cap.
+    for _ in 0..20_000 {
+        if written < total / 2 {
+            if let Ok(n) = p.a.write(id, Bytes::from(vec![2u8; 16 * 1024])) {
+                written += n;
+            }
+        }
+        p.step();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+        if written >= total / 2 && p.a.stats().queued_outgoing == 0 {
+            break;
+        }
+    }
+    // Phase 2: the reader stops; what it buffers now is its current window.
+    for _ in 0..20_000 {
+        if written < total {
+            if let Ok(n) = p.a.write(id, Bytes::from(vec![2u8; 16 * 1024])) {
+                written += n;
+            }
+        }
+        let moved = p.step();
+        p.b_events.clear();
+        assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+        if !moved {
+            break;
+        }
+    }
+    let buffered = p.b.stats().buffered_incoming;
+    assert!(
+        buffered > cfg.connection_window && buffered <= cfg.max_connection_window,
+        "window after growth: {buffered}"
+    );
+    // MAX_DATA never grants more than the cap beyond what was consumed.
+    let mut prev = 0;
+    for f in parse_tcp_wire(&p.b_wire) {
+        if let Frame::MaxData(v) = f {
+            assert!(v >= prev);
+            assert!(v - prev <= cfg.max_connection_window, "jump {}", v - prev);
+            prev = v;
+        }
+    }
+}
+
+// ----- cancellation ----------------------------------------------------------------
+
+#[test]
+fn sender_cancel_resets_the_receiver_and_ids_continue() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let cfg = Config::for_profile(profile);
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.connect();
+        let id = p.a.start(MessageHead::to_route("up")).unwrap();
+        p.a.write(id, Bytes::from(vec![1u8; 2000])).unwrap();
+        p.drive();
+        let mut inbox = Inbox::default();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert!(inbox.heads.contains_key(&id));
+        p.a.cancel(id, ErrorCode(0x200));
+        p.drive();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert_eq!(
+            inbox.failed,
+            vec![(id, MessageError::CancelledByPeer(ErrorCode(0x200)))]
+        );
+        assert!(p.b.stats().buffered_incoming == 0);
+        // The sender gets no event for its own cancel; the id is gone.
+        assert!(!p
+            .a_events
+            .iter()
+            .any(|e| matches!(e, Event::Stopped { .. })));
+        assert_eq!(
+            p.a.write(id, Bytes::from_static(b"x")),
+            Err(WriteError::UnknownMessage)
+        );
+        // The next message gets the next id on both sides.
+        let next =
+            p.a.send(MessageHead::to_route("n"), Bytes::from_static(b"ok"))
+                .unwrap();
+        assert_eq!(next.0, id.0 + 1);
+        p.drive();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert_eq!(inbox.body_of(next), Some(&b"ok"[..]), "{profile:?}");
+    }
+}
+
+#[test]
+fn receiver_stop_stops_the_sender_and_returns_credit() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let id = p.a.start(MessageHead::to_route("big")).unwrap();
+    let mut inbox = Inbox::default();
+    let mut stopped = false;
+    for _ in 0..1000 {
+        let _ = p.a.write(id, Bytes::from(vec![5u8; 32 * 1024]));
+        p.step();
+        inbox.absorb(&mut p.b, &mut p.b_events, false);
+        if !stopped && p.b.stats().buffered_incoming > 100_000 {
+            p.b.stop(id, ErrorCode(0x321));
+            stopped = true;
+        }
+        if p.a_events
+            .iter()
+            .any(|e| matches!(e, Event::Stopped { .. }))
+        {
+            break;
+        }
+    }
+    assert!(stopped);
+    let err = p
+        .a_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Stopped { id: s, error } if *s == id => Some(error.clone()),
+            _ => None,
+        })
+        .expect("sender never saw Stopped");
+    assert_eq!(err, MessageError::CancelledByPeer(ErrorCode(0x321)));
+    assert_eq!(
+        p.a.write(id, Bytes::from_static(b"x")),
+        Err(WriteError::UnknownMessage)
+    );
+    p.drive();
+    assert_eq!(p.b.stats().buffered_incoming, 0);
+    assert_eq!(p.b.read(id, 0), Err(ReadError::UnknownMessage));
+    // The whole connection window is available again: a window-sized message flows.
+    let w = p.b.config().connection_window as usize;
+    let (nid, _, body) = transfer(&mut p, "after", Bytes::from(body_for(9, w)));
+    assert_eq!(nid.0, id.0 + 1);
+    assert!(body == body_for(9, w));
+}
+
+#[test]
+fn cancel_before_start_sends_a_void_message_and_ids_stay_dense() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let cfg = Config::for_profile(profile);
+        let mut p = Pair::new(cfg.clone(), cfg);
+        // Before the handshake even completes.
+        let void1 = p.a.start(MessageHead::to_route("never")).unwrap();
+        p.a.cancel(void1, ErrorCode::CANCELLED);
+        p.connect();
+        // After the handshake, before the START went out.
+        let void2 = p.a.start(MessageHead::to_route("never2")).unwrap();
+        p.a.write(void2, Bytes::from_static(b"lost")).unwrap();
+        p.a.cancel(void2, ErrorCode::CANCELLED);
+        let real =
+            p.a.send(MessageHead::to_route("real"), Bytes::from_static(b"R"))
+                .unwrap();
+        p.drive();
+        let mut inbox = Inbox::default();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert_eq!((void1.0, void2.0, real.0), (1, 2, 3));
+        // b never hears of the void messages but numbers the real one correctly.
+        assert_eq!(inbox.done.len(), 1, "{profile:?}");
+        assert_eq!(inbox.done[0].0, real);
+        assert!(inbox.failed.is_empty(), "{:?}", inbox.failed);
+        assert!(p
+            .a_events
+            .iter()
+            .all(|e| !matches!(e, Event::Stopped { .. })));
+        // The void STARTs used up ids and message credit but nothing else: many more
+        // void messages than the peer's concurrency limit do not wedge the connection.
+        let limit = p.b.config().max_incoming;
+        for _ in 0..limit * 3 {
+            let v = p.a.start(MessageHead::to_route("v")).unwrap();
+            p.a.cancel(v, ErrorCode::CANCELLED);
+        }
+        p.drive();
+        let last =
+            p.a.send(MessageHead::to_route("last"), Bytes::from_static(b"L"))
+                .unwrap();
+        p.drive();
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert_eq!(inbox.body_of(last), Some(&b"L"[..]), "{profile:?}");
+        assert_eq!(last.0, 4 + limit * 3);
+        assert!(p.a.is_open() && p.b.is_open());
+    }
+}
+
+// ----- keepalive and close ---------------------------------------------------------
+
+#[test]
+fn cut_link_times_out_both_sides_with_timed_out() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let cfg = Config::for_profile(profile);
+        let idle = cfg.idle_timeout;
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.connect();
+        p.run_timers_until(p.now + idle * 3);
+        assert!(
+            p.a.is_open() && p.b.is_open(),
+            "{profile:?}: keepalive failed"
+        );
+        let pings = parse_wire(profile, &p.a_wire)
+            .iter()
+            .filter(|f| matches!(f, Frame::Ping(_)))
+            .count();
+        assert!(pings >= 2);
+        p.a_to_b_filter = Some(Box::new(|_| Vec::new()));
+        p.b_to_a_filter = Some(Box::new(|_| Vec::new()));
+        let cut = p.now;
+        p.run_timers_until(cut + idle * 2);
+        assert_eq!(p.a_closed(), Some(Some(ConnectionError::TimedOut)));
+        assert_eq!(p.b_closed(), Some(Some(ConnectionError::TimedOut)));
+        assert!(p.a.poll_timeout().is_none());
+    }
+}
+
+#[test]
+fn handshake_timeout_when_peer_is_silent() {
+    let mut c = Connection::new(Config::tcp(), Instant::ZERO);
+    let t = c.poll_timeout().unwrap();
+    c.handle_timeout(t);
+    let ev = drain_events(&mut c);
+    assert_eq!(
+        closed_of(&ev),
+        Some(Some(ConnectionError::Handshake(HandshakeError::Timeout)))
+    );
+}
+
+#[test]
+fn close_with_nothing_in_flight_is_graceful_on_both_sides() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let cfg = Config::for_profile(profile);
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.connect();
+        p.a.close(ErrorCode::NO_ERROR, "bye");
+        p.drive();
+        assert!(p
+            .b_events
+            .iter()
+            .any(|e| matches!(e, Event::GoingAway { code, reason } if *code == ErrorCode::NO_ERROR && reason == "bye")));
+        assert!(!p.a.is_closed());
+        p.b.close(ErrorCode::NO_ERROR, "");
+        p.drive();
+        assert_eq!(p.a_closed(), Some(None), "{profile:?}");
+        assert_eq!(p.b_closed(), Some(None), "{profile:?}");
+        assert!(p.a.is_drained() && p.b.is_drained());
+    }
+}
+
+#[test]
+fn requests_crossing_a_goaway_are_refused_and_replies_still_flow() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let (req, _, _) = transfer(&mut p, "q", Bytes::from_static(b"?"));
+    // a closes; before its GOAWAY arrives, b starts a new request, which reaches a
+    // after a's GOAWAY went out.
+    p.a.close(ErrorCode::NO_ERROR, "");
+    let crossing =
+        p.b.send(MessageHead::to_route("late"), Bytes::from_static(b"x"))
+            .unwrap();
+    let from_b = drain_transmit(&mut p.b, p.now);
+    let from_a = drain_transmit(&mut p.a, p.now);
+    p.a.handle_input(p.now, &from_b);
+    p.b.handle_input(p.now, &from_a);
+    p.collect();
+    p.drive();
+    let mut a_in = Inbox::default();
+    let mut b_in = Inbox::default();
+    a_in.absorb(&mut p.a, &mut p.a_events, true);
+    b_in.absorb(&mut p.b, &mut p.b_events, true);
+    assert_eq!(a_in.failed, vec![(crossing, MessageError::Refused)]);
+    assert_eq!(b_in.stopped, vec![(crossing, MessageError::Refused)]);
+    // b may still answer a's request while closing; new requests fail locally.
+    assert_eq!(
+        p.b.start(MessageHead::to_route("new")),
+        Err(StartError::Closing)
+    );
+    let reply =
+        p.b.send(MessageHead::reply(req), Bytes::from_static(b"!"))
+            .unwrap();
+    p.drive();
+    a_in.absorb(&mut p.a, &mut p.a_events, true);
+    assert_eq!(a_in.body_of(reply), Some(&b"!"[..]));
+    p.b.close(ErrorCode::NO_ERROR, "");
+    p.drive();
+    assert_eq!(p.a_closed(), Some(None));
+    assert_eq!(p.b_closed(), Some(None));
+}
+
+#[test]
+fn drain_timeout_aborts_a_close_that_never_finishes() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let id = p.a.start(MessageHead::to_route("forever")).unwrap();
+    p.a.write(id, Bytes::from_static(b"partial")).unwrap();
+    p.drive();
+    p.a.close(ErrorCode::NO_ERROR, "");
+    p.drive();
+    p.b.close(ErrorCode::NO_ERROR, "");
+    p.drive();
+    assert!(p.a.is_open());
+    let drain = p.a.config().drain_timeout;
+    p.run_timers_until(p.now + drain + Duration::from_secs(1));
+    assert_eq!(p.a_closed(), Some(Some(ConnectionError::DrainTimedOut)));
+    // The unfinished message fails on both sides.
+    assert!(p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::Stopped { id: s, .. } if *s == id)));
+    assert!(p
+        .b_events
+        .iter()
+        .any(|e| matches!(e, Event::Reset { id: s, .. } if *s == id)));
+}
+
+#[test]
+fn transport_closed_fails_messages_in_flight() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let id = p.a.start(MessageHead::to_route("x")).unwrap();
+    p.a.handle_transport_closed(p.now);
+    let ev = drain_events(&mut p.a);
+    assert!(ev.iter().any(|e| matches!(e, Event::Stopped { id: s, error: MessageError::ConnectionClosed(ConnectionError::TransportClosed) } if *s == id)));
+    assert_eq!(closed_of(&ev), Some(Some(ConnectionError::TransportClosed)));
+}
