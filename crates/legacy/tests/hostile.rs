@@ -396,3 +396,60 @@ proptest! {
         prop_assert!(started && data_ok && finished, "{:?}", ev);
     }
 }
+
+/// Applies (position, byte, kind) edits: 0 replaces, 1 inserts, 2 deletes.
+fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    for &(pos, byte, kind) in edits {
+        let at = pos % (bytes.len() + 1);
+        match kind % 3 {
+            0 if at < bytes.len() => bytes[at] = byte,
+            1 => bytes.insert(at, byte),
+            2 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Corrupted real captures: no panic, bounded memory, and never more data
+    /// delivered for a message than its head announced.
+    #[test]
+    fn mutated_captures_stay_safe(
+        idx in 0usize..13,
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let name = common::VECTORS[idx % common::VECTORS.len()];
+        let bytes = mutate(vector(name), &edits);
+        let limits = Limits::default();
+        let bound = limits.max_header_len.max(limits.max_packet_len) + 4 + limits.max_early_data;
+        let mut conn = LegacyConnection::new(Config::default());
+        let mut announced = std::collections::HashMap::new();
+        for piece in pieces(&bytes, &cuts) {
+            let _ = conn.handle_input(piece);
+            prop_assert!(conn.buffered_input() <= bound);
+            while let Some(e) = conn.poll_event() {
+                match e {
+                    Event::MessageStarted { id, head } => {
+                        announced.insert(id, (head.length, 0u64));
+                    }
+                    Event::Data { id, data } => {
+                        let entry = announced.get_mut(&id).expect("data after start");
+                        entry.1 += data.len() as u64;
+                        prop_assert!(entry.1 <= entry.0);
+                    }
+                    Event::MessageFinished { id } => {
+                        let (len, got) = announced[&id];
+                        prop_assert_eq!(len, got);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
