@@ -395,8 +395,8 @@ fn python_client_talks_to_rust_server() {
         serde_json::json!({"ok": true, "got": {"a": 1, "b": "x"}})
     );
 
-    let r = serve_python_client(&py, &["--scenario", "big", "--size", "1000000"]);
-    assert_eq!(r["len"], 1_000_000);
+    let r = serve_python_client(&py, &["--scenario", "big", "--size", "10000000"]);
+    assert_eq!(r["len"], 10_000_000);
     assert_eq!(r["equal"], true);
 
     let r = serve_python_client(&py, &["--scenario", "concurrent", "--count", "20"]);

@@ -235,7 +235,10 @@ impl LegacyConnection {
             self.answerable.remove(&to);
         }
         if let Some(mid) = request_id {
-            self.pending.insert(mid.clone(), id);
+            // A forced message_id reused while pending: the newer request wins.
+            if let Some(old) = self.pending.insert(mid.clone(), id) {
+                self.pending_by_id.remove(&old);
+            }
             self.pending_by_id.insert(id, mid);
         }
         self.next_id += 1;
