@@ -205,6 +205,16 @@ impl Connection {
                 actual: id - self.recv.done_count,
             }));
         }
+        // Serial: the STARTs of the ids in between were lost on the line (at most 255,
+        // as ids are reconstructed from their low byte). Those messages are gone: count
+        // them as done so their message credit comes back, and say so.
+        for lost in expected..id {
+            self.recv.done_count += 1;
+            self.events.push_back(Event::Rejected {
+                id: MessageId(lost),
+                error: MessageError::FrameLost,
+            });
+        }
         self.recv.next_id = id + 1;
         let body_len = s.body.len() as u64;
         self.charge_connection(body_len)?;
