@@ -309,8 +309,14 @@ fn rust_client_talks_to_python_server() {
     assert_eq!(d.conn.stats().protocol_errors, 0);
 }
 
-/// Serves one Python client connection the way netcore_peer.py's server does.
+/// Serves one Python client connection the way netcore_peer.py's server does
+/// and returns the client's result.
 fn serve_python_client(py: &PathBuf, scenario: &[&str]) -> serde_json::Value {
+    serve_python_client_full(py, scenario).0
+}
+
+/// Like `serve_python_client`, also counting the messages the client cancelled.
+fn serve_python_client_full(py: &PathBuf, scenario: &[&str]) -> (serde_json::Value, usize) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let mut args = vec!["client", "--port", &port];
@@ -337,7 +343,7 @@ fn serve_python_client(py: &PathBuf, scenario: &[&str]) -> serde_json::Value {
     loop {
         if let Ok(line) = client.lines.try_recv() {
             if let Some(rest) = line.strip_prefix("RESULT ") {
-                return serde_json::from_str(rest).unwrap();
+                return (serde_json::from_str(rest).unwrap(), inbox.cancelled.len());
             }
         }
         if let Ok(Some(status)) = client.child.try_wait() {
@@ -346,7 +352,10 @@ fn serve_python_client(py: &PathBuf, scenario: &[&str]) -> serde_json::Value {
                 !result.is_empty(),
                 "Python client exited ({status}) without a result"
             );
-            return serde_json::from_str(&result).unwrap();
+            return (
+                serde_json::from_str(&result).unwrap(),
+                inbox.cancelled.len(),
+            );
         }
         assert!(
             Instant::now() < deadline,
@@ -402,6 +411,12 @@ fn python_client_talks_to_rust_server() {
     let r = serve_python_client(&py, &["--scenario", "concurrent", "--count", "20"]);
     assert_eq!(r["count"], 20);
     assert_eq!(r["all"], true);
+
+    let (r, cancelled) =
+        serve_python_client_full(&py, &["--scenario", "cancel", "--size", "200000"]);
+    assert_eq!(r["cancelled"], true);
+    assert_eq!(r["first_len"], 200_000);
+    assert_eq!(cancelled, 1, "the Rust side saw the Python cancel");
 
     let r = serve_python_client(&py, &["--scenario", "unknown"]);
     assert_eq!(r["is_response"], true);

@@ -148,6 +148,22 @@ def run_client(args):
             sent[mid] = f"msg-{i}"
         done.wait(args.timeout)
         result({"all": got == sent, "count": len(got)})
+    elif args.scenario == "cancel":
+        # Two missions in flight; cancel the second (the cancel packet is
+        # only sent while another mission is active), then wait for the
+        # first one's response.
+        body = b"c" * args.size
+        got = {}
+
+        def cb(req):
+            got["len"] = len(req.meta)
+            done.set()
+
+        ep.send("echo", body, callback=cb)
+        ret = ep.send("echo", body)
+        cancelled = ep.cancel_mission(ret["mission_extension"])
+        done.wait(args.timeout)
+        result({"cancelled": cancelled, "first_len": got.get("len")})
     elif args.scenario == "unknown":
         resp = ep.send("no/such/route", b"?", blocking_recv=True)
         result({"is_response": resp.is_response, "json": resp.json})
