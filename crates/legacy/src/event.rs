@@ -108,7 +108,8 @@ pub enum Event {
         id: MessageId,
     },
     /// An announced message was refused (limits, duplicate id); its data is ignored.
-    /// If it is a request, answer `head.message_id` so the Python side stops waiting.
+    /// If it is a request, answer `head.message_id` so the Python side stops waiting;
+    /// if `head.in_reply_to` is set, the response to that request of ours was refused.
     MessageRejected {
         /// Its head.
         head: IncomingHead,

@@ -58,6 +58,7 @@ impl LegacyConnection {
         let limits = self.config.limits;
         let reject = if let Some(old) = self.incoming_ext.remove(&head.extension) {
             self.incoming.remove(&old);
+            self.forget_answerable(old);
             let error = MessageError::DuplicateMission {
                 extension: head.extension.clone(),
             };
