@@ -1102,7 +1102,11 @@ fn document_streams_drive_a_connection() {
     assert!(s.is_open());
     // Link frames 2..3 of the scenario are not part of the document: the receiver
     // reports the gap with a NACK and still takes the request.
-    s.handle_input(now, &doc_vector(&doc, "serial/request-literal"));
+    // Line noise ending in a delimiter first: dropped as one corrupt block.
+    let mut noisy = vec![0x55, 0xaa, 0x13, 0x00];
+    noisy.extend(doc_vector(&doc, "serial/request-literal"));
+    s.handle_input(now, &noisy);
+    assert_eq!(s.stats().link.frames_corrupt, 1);
     let evs = events(&mut s);
     let inc = incoming(&evs);
     assert_eq!(inc.len(), 1, "{evs:?}");
