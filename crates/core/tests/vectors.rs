@@ -756,6 +756,13 @@ fn all_vectors() -> Vec<Vector> {
                 max: 1_048_576,
             }],
         ),
+        plain("tcp/hello-version-2", {
+            let Frame::Hello(mut h) = hello_tcp() else {
+                unreachable!()
+            };
+            h.version = 2;
+            vec![Frame::Hello(h)]
+        }),
         plain(
             "tcp/error-application",
             vec![Frame::Error(ErrorFrame {
@@ -1093,6 +1100,25 @@ fn document_streams_drive_a_connection() {
         Event::Closed { error: Some(netcore_core::ConnectionError::PeerError { code, .. }) }
             if *code == ErrorCode(0x1234)
     )));
+
+    // tcp: a HELLO of another version fails the handshake with INCOMPATIBLE.
+    let mut s = Connection::new(Config::tcp(), now);
+    s.handle_input(now, &doc_vector(&doc, "tcp/hello-version-2"));
+    assert!(s.is_closed());
+    assert!(events(&mut s).iter().any(|e| matches!(
+        e,
+        Event::Closed {
+            error: Some(netcore_core::ConnectionError::Handshake(
+                netcore_core::HandshakeError::VersionMismatch { ours: 1, theirs: 2 }
+            ))
+        }
+    )));
+    let out = decode_frames(&transmit(&mut s, now)).unwrap();
+    assert!(
+        out.iter()
+            .any(|f| matches!(f, Frame::Error(e) if e.code == ErrorCode::INCOMPATIBLE)),
+        "{out:?}"
+    );
 
     // serial: the HELLO opens a connection; the request that follows arrives.
     let mut s = Connection::new(Config::serial(), now);
