@@ -13,6 +13,8 @@ pub enum Split {
     Whole,
     /// In pieces of at most n bytes.
     Every(usize),
+    /// In pieces of pseudo-random sizes 1..=max, drawn from `seed` (and the batch).
+    Random { seed: u64, max: usize },
 }
 
 /// Rewrites bytes in flight (drop, flip, insert).
@@ -157,6 +159,16 @@ pub fn feed(conn: &mut Connection, now: Instant, data: &[u8], split: Split) {
         Split::Every(n) => {
             for chunk in data.chunks(n.max(1)) {
                 conn.handle_input(now, chunk);
+            }
+        }
+        Split::Random { seed, max } => {
+            let mut rng = Rng::new(seed ^ (data.len() as u64).wrapping_mul(0x100_0000_01b3));
+            let mut rest = data;
+            while !rest.is_empty() {
+                let n = (1 + rng.below(max.max(1) as u64) as usize).min(rest.len());
+                let (chunk, tail) = rest.split_at(n);
+                conn.handle_input(now, chunk);
+                rest = tail;
             }
         }
     }
