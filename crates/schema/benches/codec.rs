@@ -4,7 +4,9 @@
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use netcore_schema::{message, Checksum, Codec, Frame, ProtocolConfig, Schema, TypedMessage, Value};
+use netcore_schema::{
+    message, Checksum, Codec, Frame, ProtocolConfig, Schema, TypedMessage, Value,
+};
 
 message! {
     #[derive(Debug, Clone, PartialEq)]
@@ -25,11 +27,27 @@ message! {
 }
 
 fn bench(c: &mut Criterion) {
-    let schema = Schema::builder().message::<SensorData>().message::<Status>().build().unwrap();
+    let schema = Schema::builder()
+        .message::<SensorData>()
+        .message::<Status>()
+        .build()
+        .unwrap();
     let codec = Codec::new(schema.clone(), ProtocolConfig::default());
-    let crc = Codec::new(schema.clone(), ProtocolConfig::default().with_checksum(Checksum::crc32()));
-    let sensor = SensorData { sensor1: 1.5, sensor2: -2.0, sensor3: 3.25, sensor4: 100.0 };
-    let status = Status { status_code: 200, message: "all systems nominal".into(), blob: vec![7; 64] };
+    let crc = Codec::new(
+        schema.clone(),
+        ProtocolConfig::default().with_checksum(Checksum::crc32()),
+    );
+    let sensor = SensorData {
+        sensor1: 1.5,
+        sensor2: -2.0,
+        sensor3: 3.25,
+        sensor4: 100.0,
+    };
+    let status = Status {
+        status_code: 200,
+        message: "all systems nominal".into(),
+        blob: vec![7; 64],
+    };
     let mut sensor_payload = Vec::new();
     sensor.encode(&mut sensor_payload).unwrap();
     let mut status_payload = Vec::new();
@@ -45,7 +63,9 @@ fn bench(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    g.bench_function("decode_typed", |b| b.iter(|| SensorData::decode(black_box(&sensor_payload)).unwrap()));
+    g.bench_function("decode_typed", |b| {
+        b.iter(|| SensorData::decode(black_box(&sensor_payload)).unwrap())
+    });
     g.bench_function("encode_frame", |b| {
         b.iter(|| {
             out.clear();
@@ -69,7 +89,12 @@ fn bench(c: &mut Criterion) {
         })
     });
     let layout = schema.get(1).unwrap().layout().clone();
-    let values: Vec<Value> = vec![1.5f32.into(), (-2.0f32).into(), 3.25f32.into(), 100.0f32.into()];
+    let values: Vec<Value> = vec![
+        1.5f32.into(),
+        (-2.0f32).into(),
+        3.25f32.into(),
+        100.0f32.into(),
+    ];
     g.bench_function("encode_dynamic", |b| {
         b.iter(|| {
             out.clear();
@@ -77,7 +102,9 @@ fn bench(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    g.bench_function("decode_dynamic_ref", |b| b.iter(|| layout.decode_ref(black_box(&sensor_payload)).unwrap()));
+    g.bench_function("decode_dynamic_ref", |b| {
+        b.iter(|| layout.decode_ref(black_box(&sensor_payload)).unwrap())
+    });
     // A stream of 1000 frames cut by the stream decoder.
     let mut stream = Vec::new();
     for _ in 0..1000 {
@@ -107,7 +134,9 @@ fn bench(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    g.bench_function("decode_typed", |b| b.iter(|| Status::decode(black_box(&status_payload)).unwrap()));
+    g.bench_function("decode_typed", |b| {
+        b.iter(|| Status::decode(black_box(&status_payload)).unwrap())
+    });
     g.bench_function("encode_frame", |b| {
         b.iter(|| {
             out.clear();
@@ -116,7 +145,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     let vlayout = schema.get(2).unwrap().layout().clone();
-    g.bench_function("decode_dynamic_ref", |b| b.iter(|| vlayout.decode_ref(black_box(&status_payload)).unwrap()));
+    g.bench_function("decode_dynamic_ref", |b| {
+        b.iter(|| vlayout.decode_ref(black_box(&status_payload)).unwrap())
+    });
     g.finish();
 }
 

@@ -19,11 +19,19 @@ const MAX_PIPELINED: u64 = 20_000_000;
 const WINDOW: u64 = 64;
 
 fn sensor() -> Sensor {
-    Sensor { sensor1: 1.5, sensor2: -2.25, sensor3: 0.0, sensor4: 1024.0 }
+    Sensor {
+        sensor1: 1.5,
+        sensor2: -2.25,
+        sensor3: 0.0,
+        sensor4: 1024.0,
+    }
 }
 
 fn single_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Runs a Rust server on its own thread and single-threaded runtime (like the Python
@@ -40,7 +48,9 @@ fn rust_server_thread() -> (u16, impl FnOnce()) {
             handle.shutdown().await;
         })
     });
-    let port = rx.recv_timeout(Duration::from_secs(10)).expect("server port");
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server port");
     (port, move || {
         let _ = stop_tx.send(());
         let _ = t.join();
@@ -50,9 +60,14 @@ fn rust_server_thread() -> (u16, impl FnOnce()) {
 fn rust_figures() -> (f64, f64) {
     let (port, stop) = rust_server_thread();
     let r = single_thread().block_on(async {
-        let mut c = Client::connect(Transport::Tcp, ("127.0.0.1", port), schema(">H"), config(false))
-            .await
-            .expect("connect");
+        let mut c = Client::connect(
+            Transport::Tcp,
+            ("127.0.0.1", port),
+            schema(">H"),
+            config(false),
+        )
+        .await
+        .expect("connect");
         let msg = sensor();
         let limit = Duration::from_secs_f64(SECONDS);
         let start = Instant::now();
@@ -87,8 +102,15 @@ fn python_figures(py: &std::path::PathBuf, port: u16) -> (f64, f64) {
     let out = run_helper(
         py,
         &[
-            "bench", "--port", &port.to_string(), "--seconds", &SECONDS.to_string(),
-            "--count", "1000000", "--window", &WINDOW.to_string(),
+            "bench",
+            "--port",
+            &port.to_string(),
+            "--seconds",
+            &SECONDS.to_string(),
+            "--count",
+            "1000000",
+            "--window",
+            &WINDOW.to_string(),
         ],
         Duration::from_secs_f64(SECONDS * 2.0 + 60.0),
     );

@@ -139,7 +139,10 @@ impl Received {
     /// ```
     pub fn values(&self) -> Result<Vec<Value>> {
         let id = self.type_id();
-        let t = self.schema.get(id).ok_or(SchemaError::UnknownType { type_id: id })?;
+        let t = self
+            .schema
+            .get(id)
+            .ok_or(SchemaError::UnknownType { type_id: id })?;
         t.layout().decode(self.payload())
     }
 }
@@ -202,7 +205,7 @@ impl Client {
         transport: Transport,
         addr: impl ToSocketAddrs,
         schema: impl Into<Arc<Schema>>,
-        config: impl Into<Arc<ProtocolConfig>>,
+        config: ProtocolConfig,
     ) -> Result<Client> {
         let codec = Codec::new(schema, config);
         let ct = codec.config().connect_timeout();
@@ -222,8 +225,17 @@ impl Client {
                 let target: SocketAddr = timed(ct, "resolve", lookup_host(addr))
                     .await?
                     .next()
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "address resolved to nothing"))?;
-                let local: SocketAddr = if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "address resolved to nothing",
+                        )
+                    })?;
+                let local: SocketAddr = if target.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
                 let sock = UdpSocket::bind(local).await?;
                 sock.connect(target).await?;
                 Inner::Udp {
@@ -399,11 +411,19 @@ impl Client {
                     }
                     let n = match tokio::time::timeout_at(deadline, rd.read_buf(buf)).await {
                         Ok(r) => r?,
-                        Err(_) => return Err(SchemaError::Timeout { op: "receive", after: rt }),
+                        Err(_) => {
+                            return Err(SchemaError::Timeout {
+                                op: "receive",
+                                after: rt,
+                            })
+                        }
                     };
                     if n == 0 {
                         return Err(if dec.is_mid_message(buf) {
-                            SchemaError::Truncated { needed: 1, available: buf.len() }
+                            SchemaError::Truncated {
+                                needed: 1,
+                                available: buf.len(),
+                            }
                         } else {
                             SchemaError::ConnectionClosed
                         });
@@ -464,7 +484,7 @@ impl Client {
         transport: Transport,
         addr: impl ToSocketAddrs,
         schema: impl Into<Arc<Schema>>,
-        config: impl Into<Arc<ProtocolConfig>>,
+        config: ProtocolConfig,
         msg: &T,
     ) -> Result<()> {
         let mut c = Client::connect(transport, addr, schema, config).await?;
@@ -487,7 +507,7 @@ impl Client {
         transport: Transport,
         addr: impl ToSocketAddrs,
         schema: impl Into<Arc<Schema>>,
-        config: impl Into<Arc<ProtocolConfig>>,
+        config: ProtocolConfig,
         msg: &T,
     ) -> Result<Received> {
         let mut c = Client::connect(transport, addr, schema, config).await?;

@@ -55,7 +55,9 @@ impl Reply {
     /// assert_eq!(r.payload(), &[0, 0, 0, 1, b'a']);
     /// ```
     pub fn values(schema: &Schema, type_id: u64, values: &[Value]) -> Result<Reply> {
-        let t = schema.get(type_id).ok_or(SchemaError::UnknownType { type_id })?;
+        let t = schema
+            .get(type_id)
+            .ok_or(SchemaError::UnknownType { type_id })?;
         let mut payload = Vec::new();
         t.layout().encode(values, &mut payload)?;
         Ok(Reply {
@@ -156,10 +158,10 @@ impl Codec {
     /// let c = netcore_schema::Codec::new(netcore_schema::Schema::builder().build().unwrap(), Default::default());
     /// assert_eq!(c.schema().not_found(), 65535);
     /// ```
-    pub fn new(schema: impl Into<Arc<Schema>>, config: impl Into<Arc<ProtocolConfig>>) -> Self {
+    pub fn new(schema: impl Into<Arc<Schema>>, config: ProtocolConfig) -> Self {
         Codec {
             schema: schema.into(),
-            config: config.into(),
+            config: Arc::new(config),
         }
     }
 
@@ -355,10 +357,14 @@ impl Codec {
     /// ```
     pub fn decode_datagram<'a>(&self, data: &'a [u8]) -> Result<Frame<&'a [u8]>> {
         let hs = self.schema.header().size();
-        let type_id = self.schema.header().read(data).ok_or(SchemaError::Truncated {
-            needed: hs.saturating_sub(data.len()),
-            available: data.len(),
-        })?;
+        let type_id = self
+            .schema
+            .header()
+            .read(data)
+            .ok_or(SchemaError::Truncated {
+                needed: hs.saturating_sub(data.len()),
+                available: data.len(),
+            })?;
         if type_id == self.schema.not_found() {
             return Ok(Frame::NotFound);
         }
@@ -384,7 +390,10 @@ impl Codec {
             Some(n) => {
                 let p = &body[hs..];
                 if n > max {
-                    return Err(SchemaError::PayloadTooLarge { size: n as u64, max });
+                    return Err(SchemaError::PayloadTooLarge {
+                        size: n as u64,
+                        max,
+                    });
                 }
                 if p.len() != n {
                     return Err(SchemaError::WrongLength {
@@ -405,7 +414,10 @@ impl Codec {
                 };
                 let n = u32::from_be_bytes([lp[0], lp[1], lp[2], lp[3]]) as usize;
                 if n > max {
-                    return Err(SchemaError::PayloadTooLarge { size: n as u64, max });
+                    return Err(SchemaError::PayloadTooLarge {
+                        size: n as u64,
+                        max,
+                    });
                 }
                 let p = &rest[4..];
                 if p.len() != n {
@@ -488,6 +500,12 @@ impl StreamDecoder {
 
     /// Decodes the next frame. `Ok(None)`: more bytes are needed. `Err`: one message was
     /// consumed and rejected; the stream can continue (these errors are never fatal).
+    ///
+    /// ```
+    /// let c = netcore_schema::Codec::new(netcore_schema::Schema::builder().build().unwrap(), Default::default());
+    /// let mut buf = bytes::BytesMut::from(&[0u8, 5][..]);
+    /// assert_eq!(c.stream_decoder().decode(&mut buf).unwrap(), Some(netcore_schema::Frame::Unknown { type_id: 5 }));
+    /// ```
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame<Bytes>>> {
         if self.discard > 0 {
             let n = self.discard.min(buf.len() as u64);
@@ -520,7 +538,10 @@ impl StreamDecoder {
                 let Some(lp) = buf.get(hs..hs + 4) else {
                     return Ok(None);
                 };
-                (hs + 4, u32::from_be_bytes([lp[0], lp[1], lp[2], lp[3]]) as usize)
+                (
+                    hs + 4,
+                    u32::from_be_bytes([lp[0], lp[1], lp[2], lp[3]]) as usize,
+                )
             }
         };
         if plen > max {

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 type ChecksumFn = dyn Fn(&[u8], &mut [u8]) + Send + Sync;
 
-static CRC16: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
-static CRC32: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
+static CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
+static CRC32: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
 
 /// A checksum appended after the message bytes (header, length prefix and payload).
@@ -177,6 +179,11 @@ impl Checksum {
 }
 
 /// A validation hook: `(type_id, payload) -> Ok(())` or a rejection reason.
+///
+/// ```
+/// let v: netcore_schema::Validator = std::sync::Arc::new(|_id, p: &[u8]| if p.len() < 2 { Ok(()) } else { Err("long".into()) });
+/// assert!(v(1, b"abc").is_err());
+/// ```
 pub type Validator = Arc<dyn Fn(u64, &[u8]) -> std::result::Result<(), String> + Send + Sync>;
 
 /// Where a per-message error happened, for the error handler.
@@ -194,6 +201,12 @@ pub struct ErrorContext {
 }
 
 /// An error handler: sees each per-message error on the server and may answer it.
+///
+/// ```
+/// let h: netcore_schema::ErrorHandler = std::sync::Arc::new(|_e, _ctx| Some(netcore_schema::Reply::not_found()));
+/// let ctx = netcore_schema::ErrorContext { peer: None, type_id: None };
+/// assert!(h(&netcore_schema::SchemaError::ConnectionClosed, &ctx).is_some());
+/// ```
 pub type ErrorHandler = Arc<dyn Fn(&SchemaError, &ErrorContext) -> Option<Reply> + Send + Sync>;
 
 /// Limits, timeouts and hooks shared by client and server.
@@ -361,7 +374,8 @@ impl ProtocolConfig {
     #[inline]
     pub fn validate(&self, type_id: u64, payload: &[u8]) -> Result<()> {
         for v in &self.validators {
-            v(type_id, payload).map_err(|reason| SchemaError::ValidationFailed { type_id, reason })?;
+            v(type_id, payload)
+                .map_err(|reason| SchemaError::ValidationFailed { type_id, reason })?;
         }
         Ok(())
     }

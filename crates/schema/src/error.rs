@@ -125,7 +125,9 @@ pub enum SchemaError {
         size: usize,
     },
     /// An I/O operation did not finish in time.
-    #[error("{op} timed out after {after:?}; check the peer or raise the timeout in ProtocolConfig")]
+    #[error(
+        "{op} timed out after {after:?}; check the peer or raise the timeout in ProtocolConfig"
+    )]
     Timeout {
         /// Which operation.
         op: &'static str,

@@ -111,7 +111,11 @@ impl NumFormat {
             1 => (0u8, b[0]),
             2 => (b[0], b[1]),
             0 => return Err(FormatReject("empty format string")),
-            _ => return Err(FormatReject("exactly one format code is supported per field")),
+            _ => {
+                return Err(FormatReject(
+                    "exactly one format code is supported per field",
+                ))
+            }
         };
         let (big_endian, standard) = match prefix {
             0 | b'@' => (NATIVE_BIG, false),

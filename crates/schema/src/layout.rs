@@ -398,8 +398,12 @@ impl<'a> Reader<'a> {
             FieldKind::FixedBytes(n) => ValueRef::Bytes(self.take(n)?),
             FieldKind::Text => ValueRef::Text(utf8(self.take_prefixed()?, field)?),
             FieldKind::Bytes => ValueRef::Bytes(self.take_prefixed()?),
-            FieldKind::BoundedText(n) => ValueRef::Text(utf8(bounded(self.take_prefixed()?, n, field)?, field)?),
-            FieldKind::BoundedBytes(n) => ValueRef::Bytes(bounded(self.take_prefixed()?, n, field)?),
+            FieldKind::BoundedText(n) => {
+                ValueRef::Text(utf8(bounded(self.take_prefixed()?, n, field)?, field)?)
+            }
+            FieldKind::BoundedBytes(n) => {
+                ValueRef::Bytes(bounded(self.take_prefixed()?, n, field)?)
+            }
         })
     }
 
@@ -460,7 +464,10 @@ pub(crate) fn put_fixed(bytes: &[u8], n: usize, field: &str, out: &mut Vec<u8>) 
 #[inline]
 pub(crate) fn put_prefixed(bytes: &[u8], field: &str, out: &mut Vec<u8>) -> Result<()> {
     let n = u32::try_from(bytes.len()).map_err(|_| {
-        SchemaError::invalid_value(field, "longer than 4 GiB; the u32 length prefix cannot hold it")
+        SchemaError::invalid_value(
+            field,
+            "longer than 4 GiB; the u32 length prefix cannot hold it",
+        )
     })?;
     out.extend_from_slice(&n.to_be_bytes());
     out.extend_from_slice(bytes);
@@ -482,7 +489,10 @@ pub(crate) fn put_text(s: &str, kind: FieldKind, field: &str, out: &mut Vec<u8>)
         }
         FieldKind::Text => put_prefixed(s.as_bytes(), field, out),
         FieldKind::BoundedText(n) => put_prefixed(bounded(s.as_bytes(), n, field)?, field, out),
-        _ => Err(SchemaError::invalid_value(field, "text given for a non-text field")),
+        _ => Err(SchemaError::invalid_value(
+            field,
+            "text given for a non-text field",
+        )),
     }
 }
 
@@ -493,7 +503,10 @@ pub(crate) fn put_bytes(b: &[u8], kind: FieldKind, field: &str, out: &mut Vec<u8
         FieldKind::FixedBytes(n) => put_fixed(b, n, field, out),
         FieldKind::Bytes => put_prefixed(b, field, out),
         FieldKind::BoundedBytes(n) => put_prefixed(bounded(b, n, field)?, field, out),
-        _ => Err(SchemaError::invalid_value(field, "bytes given for a non-bytes field")),
+        _ => Err(SchemaError::invalid_value(
+            field,
+            "bytes given for a non-bytes field",
+        )),
     }
 }
 
@@ -587,16 +600,19 @@ impl Value {
                 }
                 r
             }
-            (FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_), Value::Text(s)) => {
-                put_text(s, kind, field, out)
-            }
-            (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), Value::Bytes(b)) => {
-                put_bytes(b, kind, field, out)
-            }
+            (
+                FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_),
+                Value::Text(s),
+            ) => put_text(s, kind, field, out),
+            (
+                FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_),
+                Value::Bytes(b),
+            ) => put_bytes(b, kind, field, out),
             // Text accepted for bytes fields (its UTF-8 bytes), as Python users often do.
-            (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), Value::Text(s)) => {
-                put_bytes(s.as_bytes(), kind, field, out)
-            }
+            (
+                FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_),
+                Value::Text(s),
+            ) => put_bytes(s.as_bytes(), kind, field, out),
             (k, _) => Err(SchemaError::invalid_value(
                 field,
                 format!("value {self:?} does not match field kind {k:?}"),

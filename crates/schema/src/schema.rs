@@ -182,7 +182,9 @@ impl Schema {
     /// assert_eq!(v, vec![netcore_schema::Value::UInt(5), netcore_schema::Value::Text("x".into())]);
     /// ```
     pub fn values_from_json(&self, id: u64, json: &serde_json::Value) -> Result<Vec<Value>> {
-        let t = self.get(id).ok_or(SchemaError::UnknownType { type_id: id })?;
+        let t = self
+            .get(id)
+            .ok_or(SchemaError::UnknownType { type_id: id })?;
         let obj = json.as_object().ok_or_else(|| SchemaError::FieldMismatch {
             type_id: id,
             reason: "expected a JSON object with one entry per field".into(),
@@ -197,10 +199,12 @@ impl Schema {
             .fields()
             .iter()
             .map(|f| {
-                let j = obj.get(f.name()).ok_or_else(|| SchemaError::FieldMismatch {
-                    type_id: id,
-                    reason: format!("missing field {:?}", f.name()),
-                })?;
+                let j = obj
+                    .get(f.name())
+                    .ok_or_else(|| SchemaError::FieldMismatch {
+                        type_id: id,
+                        reason: format!("missing field {:?}", f.name()),
+                    })?;
                 json_to_value(f, j)
             })
             .collect()
@@ -215,17 +219,27 @@ impl Schema {
     /// assert_eq!(j, serde_json::json!({"n": 5}));
     /// ```
     pub fn values_to_json(&self, id: u64, values: &[Value]) -> Result<serde_json::Value> {
-        let t = self.get(id).ok_or(SchemaError::UnknownType { type_id: id })?;
+        let t = self
+            .get(id)
+            .ok_or(SchemaError::UnknownType { type_id: id })?;
         let mut map = serde_json::Map::new();
         for (f, v) in t.layout.fields().iter().zip(values) {
-            map.insert(f.name().to_owned(), serde_json::to_value(v).map_err(|e| SchemaError::Parse(e.to_string()))?);
+            map.insert(
+                f.name().to_owned(),
+                serde_json::to_value(v).map_err(|e| SchemaError::Parse(e.to_string()))?,
+            );
         }
         Ok(serde_json::Value::Object(map))
     }
 }
 
 fn json_to_value(f: &Field, j: &serde_json::Value) -> Result<Value> {
-    let bad = || SchemaError::invalid_value(f.name(), format!("JSON {j} does not fit field kind {:?}", f.kind()));
+    let bad = || {
+        SchemaError::invalid_value(
+            f.name(),
+            format!("JSON {j} does not fit field kind {:?}", f.kind()),
+        )
+    };
     Ok(match (f.kind(), j) {
         (FieldKind::Num(_), serde_json::Value::Bool(b)) => Value::Bool(*b),
         (FieldKind::Num(_), serde_json::Value::Number(n)) => {
@@ -237,11 +251,24 @@ fn json_to_value(f: &Field, j: &serde_json::Value) -> Result<Value> {
                 Value::Float(n.as_f64().ok_or_else(bad)?)
             }
         }
-        (FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_), serde_json::Value::String(s)) => Value::Text(s.clone()),
-        (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), serde_json::Value::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
-        (FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_), serde_json::Value::Array(a)) => Value::Bytes(
+        (
+            FieldKind::FixedText(_) | FieldKind::Text | FieldKind::BoundedText(_),
+            serde_json::Value::String(s),
+        ) => Value::Text(s.clone()),
+        (
+            FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_),
+            serde_json::Value::String(s),
+        ) => Value::Bytes(s.as_bytes().to_vec()),
+        (
+            FieldKind::FixedBytes(_) | FieldKind::Bytes | FieldKind::BoundedBytes(_),
+            serde_json::Value::Array(a),
+        ) => Value::Bytes(
             a.iter()
-                .map(|x| x.as_u64().and_then(|u| u8::try_from(u).ok()).ok_or_else(bad))
+                .map(|x| {
+                    x.as_u64()
+                        .and_then(|u| u8::try_from(u).ok())
+                        .ok_or_else(bad)
+                })
                 .collect::<Result<Vec<u8>>>()?,
         ),
         _ => return Err(bad()),
@@ -323,7 +350,12 @@ impl SchemaBuilder {
         }
         let header = self.header?;
         let mut sparse = HashMap::new();
-        let max_dense = self.types.iter().map(|t| t.id).filter(|&i| i < DENSE_LIMIT).max();
+        let max_dense = self
+            .types
+            .iter()
+            .map(|t| t.id)
+            .filter(|&i| i < DENSE_LIMIT)
+            .max();
         let mut dense = vec![u32::MAX; max_dense.map_or(0, |m| m as usize + 1)];
         for (i, t) in self.types.iter().enumerate() {
             if t.id >= header.not_found() {
@@ -334,7 +366,10 @@ impl SchemaBuilder {
                     header.not_found()
                 )));
             }
-            if self.types[..i].iter().any(|u| u.id == t.id || u.name == t.name) {
+            if self.types[..i]
+                .iter()
+                .any(|u| u.id == t.id || u.name == t.name)
+            {
                 return Err(SchemaError::InvalidSchema(format!(
                     "type {} (id {}) duplicates the id or name of another type",
                     t.name, t.id
@@ -445,18 +480,25 @@ impl FieldDef {
     /// ```
     pub fn to_field(&self) -> Result<Field> {
         let bad = |why: &str| SchemaError::InvalidSchema(format!("field {:?}: {why}", self.name));
-        let kind = match (self.ty.as_deref(), &self.format, self.fixed_length) {
-            (Some("int" | "float" | "bool") | None, Some(f), None) => FieldKind::Num(NumFormat::parse(f)?),
-            (Some("int" | "float" | "bool"), None, _) => return Err(bad("numbers need a struct `format` such as \">i\"")),
-            (Some("str"), None, Some(n)) => FieldKind::FixedText(n),
-            (Some("str"), None, None) => FieldKind::Text,
-            (Some("bytes"), None, Some(n)) => FieldKind::FixedBytes(n),
-            (Some("bytes"), None, None) => FieldKind::Bytes,
-            (Some(t), _, _) if !matches!(t, "int" | "float" | "bool" | "str" | "bytes") => {
-                return Err(bad("type must be one of int, float, bool, str, bytes"))
-            }
-            _ => return Err(bad("give `format` for numbers, or `type` str/bytes with optional `fixed_length`")),
-        };
+        let kind =
+            match (self.ty.as_deref(), &self.format, self.fixed_length) {
+                (Some("int" | "float" | "bool") | None, Some(f), None) => {
+                    FieldKind::Num(NumFormat::parse(f)?)
+                }
+                (Some("int" | "float" | "bool"), None, _) => {
+                    return Err(bad("numbers need a struct `format` such as \">i\""))
+                }
+                (Some("str"), None, Some(n)) => FieldKind::FixedText(n),
+                (Some("str"), None, None) => FieldKind::Text,
+                (Some("bytes"), None, Some(n)) => FieldKind::FixedBytes(n),
+                (Some("bytes"), None, None) => FieldKind::Bytes,
+                (Some(t), _, _) if !matches!(t, "int" | "float" | "bool" | "str" | "bytes") => {
+                    return Err(bad("type must be one of int, float, bool, str, bytes"))
+                }
+                _ => return Err(bad(
+                    "give `format` for numbers, or `type` str/bytes with optional `fixed_length`",
+                )),
+            };
         Ok(Field::new(self.name.clone(), kind))
     }
 }
@@ -490,7 +532,11 @@ impl SchemaFile {
     pub fn schema(&self) -> Result<Schema> {
         let mut b = Schema::builder().header_format(&self.header_format);
         for m in &self.messages {
-            let fields = m.fields.iter().map(FieldDef::to_field).collect::<Result<Vec<_>>>()?;
+            let fields = m
+                .fields
+                .iter()
+                .map(FieldDef::to_field)
+                .collect::<Result<Vec<_>>>()?;
             b = b.dynamic(m.id, &m.name, fields);
         }
         b.build()

@@ -29,8 +29,18 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Error type handlers may return.
+///
+/// ```
+/// let e: netcore_schema::server::BoxError = "bad request".into();
+/// assert_eq!(e.to_string(), "bad request");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What a handler returns: an optional reply, or an error for the error handler.
+///
+/// ```
+/// let r: netcore_schema::server::HandlerResult = Ok(Some(netcore_schema::Reply::not_found()));
+/// assert!(r.is_ok());
+/// ```
 pub type HandlerResult = std::result::Result<Option<Reply>, BoxError>;
 type BoxFut = Pin<Box<dyn Future<Output = Result<Option<Reply>>> + Send>>;
 type Handler = Arc<dyn Fn(Request) -> BoxFut + Send + Sync>;
@@ -53,18 +63,37 @@ pub struct Request {
 
 impl Request {
     /// Message type id (for unknown types: the id received; the payload is empty).
+    ///
+    /// ```
+    /// # fn f(req: &netcore_schema::Request) { if req.type_id() == 1 { /* ... */ } }
+    /// ```
     pub fn type_id(&self) -> u64 {
         self.type_id
     }
     /// Raw payload (a slice of the read buffer, no copy).
+    ///
+    /// ```
+    /// # fn f(req: &netcore_schema::Request) { let n = req.payload().len(); }
+    /// ```
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
     /// The peer's address.
+    ///
+    /// ```
+    /// # fn f(req: &netcore_schema::Request) { println!("from {}", req.peer()); }
+    /// ```
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
     /// Decodes as a typed message.
+    ///
+    /// ```
+    /// netcore_schema::message! { pub struct P = 1 { pub n: u8 ["B"] } }
+    /// # fn f(req: &netcore_schema::Request) -> netcore_schema::Result<()> {
+    /// let p: P = req.decode()?;
+    /// # Ok(()) }
+    /// ```
     pub fn decode<T: TypedMessage>(&self) -> Result<T> {
         if self.type_id != T::TYPE_ID {
             return Err(SchemaError::UnknownType {
@@ -74,10 +103,19 @@ impl Request {
         T::decode(&self.payload)
     }
     /// Decodes into dynamic values with the schema.
+    ///
+    /// ```
+    /// # fn f(req: &netcore_schema::Request) -> netcore_schema::Result<()> {
+    /// for v in req.values()? { println!("{v:?}"); }
+    /// # Ok(()) }
+    /// ```
     pub fn values(&self) -> Result<Vec<Value>> {
-        let t = self.schema.get(self.type_id).ok_or(SchemaError::UnknownType {
-            type_id: self.type_id,
-        })?;
+        let t = self
+            .schema
+            .get(self.type_id)
+            .ok_or(SchemaError::UnknownType {
+                type_id: self.type_id,
+            })?;
         t.layout().decode(&self.payload)
     }
 }
@@ -143,7 +181,9 @@ impl ServerBuilder {
             let f = f.clone();
             Box::pin(async move {
                 let msg = T::decode(&req.payload)?;
-                f(msg, req.peer).await.map_err(|e| handler_err(T::TYPE_ID, e))
+                f(msg, req.peer)
+                    .await
+                    .map_err(|e| handler_err(T::TYPE_ID, e))
             })
         });
         self.handlers.push((T::TYPE_ID, h, Some(T::FIXED_SIZE)));
@@ -264,6 +304,14 @@ pub struct Server {
 
 /// A running listener; dropping it keeps the server running, [`shutdown`](Self::shutdown)
 /// stops it and its connections.
+///
+/// ```no_run
+/// # async fn f(server: netcore_schema::Server) -> netcore_schema::Result<()> {
+/// let handle = server.bind_udp("127.0.0.1:0").await?;
+/// let addr = handle.local_addr();
+/// handle.shutdown().await;
+/// # Ok(()) }
+/// ```
 pub struct ServerHandle {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -272,10 +320,18 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The bound address.
+    ///
+    /// ```no_run
+    /// # fn f(h: &netcore_schema::ServerHandle) { println!("{}", h.local_addr()); }
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
     /// Stops accepting, closes connections and waits for the accept loop to end.
+    ///
+    /// ```no_run
+    /// # async fn f(h: netcore_schema::ServerHandle) { h.shutdown().await; }
+    /// ```
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -289,7 +345,7 @@ impl Server {
     /// let s = netcore_schema::Schema::builder().build().unwrap();
     /// assert!(netcore_schema::Server::builder(s, Default::default()).build().is_ok());
     /// ```
-    pub fn builder(schema: impl Into<Arc<Schema>>, config: impl Into<Arc<ProtocolConfig>>) -> ServerBuilder {
+    pub fn builder(schema: impl Into<Arc<Schema>>, config: ProtocolConfig) -> ServerBuilder {
         ServerBuilder {
             codec: Codec::new(schema, config),
             handlers: Vec::new(),
@@ -298,21 +354,38 @@ impl Server {
     }
 
     /// Binds a TCP listener and serves it in a background task.
+    ///
+    /// ```no_run
+    /// # async fn f(s: netcore_schema::Server) -> netcore_schema::Result<()> {
+    /// let h = s.bind_tcp("127.0.0.1:0").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn bind_tcp(&self, addr: impl ToSocketAddrs) -> Result<ServerHandle> {
         let listener = TcpListener::bind(addr).await?;
         self.serve_tcp(listener)
     }
 
-    /// Serves an existing TCP listener in a background task.
+    /// Serves an existing TCP listener in a background task (call inside a tokio runtime).
+    ///
+    /// ```no_run
+    /// # async fn f(s: netcore_schema::Server) -> netcore_schema::Result<()> {
+    /// let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let h = s.serve_tcp(l)?;
+    /// # Ok(()) }
+    /// ```
     pub fn serve_tcp(&self, listener: TcpListener) -> Result<ServerHandle> {
         let local_addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let shared = self.shared.clone();
-        let limit = Arc::new(Semaphore::new(shared.codec.config().max_connections().max(1)));
+        let limit = Arc::new(Semaphore::new(
+            shared.codec.config().max_connections().max(1),
+        ));
         let task = tokio::spawn(async move {
             let mut stop_rx = stop_rx;
             loop {
-                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    return;
+                };
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
                     _ = stop_rx.changed() => return,
@@ -333,10 +406,20 @@ impl Server {
                 }
             }
         });
-        Ok(ServerHandle { local_addr, stop, task })
+        Ok(ServerHandle {
+            local_addr,
+            stop,
+            task,
+        })
     }
 
     /// Binds a UDP socket and serves it in a background task.
+    ///
+    /// ```no_run
+    /// # async fn f(s: netcore_schema::Server) -> netcore_schema::Result<()> {
+    /// let h = s.bind_udp("127.0.0.1:0").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn bind_udp(&self, addr: impl ToSocketAddrs) -> Result<ServerHandle> {
         let sock = UdpSocket::bind(addr).await?;
         self.serve_udp(sock)
@@ -344,12 +427,21 @@ impl Server {
 
     /// Serves an existing UDP socket: one datagram is one message; replies go to the
     /// sender. Handlers run concurrently (bounded by `max_concurrent_datagrams`).
+    ///
+    /// ```no_run
+    /// # async fn f(s: netcore_schema::Server) -> netcore_schema::Result<()> {
+    /// let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// let h = s.serve_udp(sock)?;
+    /// # Ok(()) }
+    /// ```
     pub fn serve_udp(&self, sock: UdpSocket) -> Result<ServerHandle> {
         let local_addr = sock.local_addr()?;
         let (stop, mut stop_rx) = watch::channel(false);
         let shared = self.shared.clone();
         let sock = Arc::new(sock);
-        let limit = Arc::new(Semaphore::new(shared.codec.config().max_concurrent_datagrams().max(1)));
+        let limit = Arc::new(Semaphore::new(
+            shared.codec.config().max_concurrent_datagrams().max(1),
+        ));
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
@@ -360,7 +452,9 @@ impl Server {
                     },
                     _ = stop_rx.changed() => return,
                 };
-                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    return;
+                };
                 let data = Bytes::copy_from_slice(&buf[..n]);
                 let shared = shared.clone();
                 let sock = sock.clone();
@@ -379,7 +473,11 @@ impl Server {
                 });
             }
         });
-        Ok(ServerHandle { local_addr, stop, task })
+        Ok(ServerHandle {
+            local_addr,
+            stop,
+            task,
+        })
     }
 }
 
@@ -416,7 +514,13 @@ impl Shared {
         }
     }
 
-    fn on_error(&self, e: &SchemaError, peer: Option<SocketAddr>, type_id: Option<u64>, out: &mut Vec<u8>) {
+    fn on_error(
+        &self,
+        e: &SchemaError,
+        peer: Option<SocketAddr>,
+        type_id: Option<u64>,
+        out: &mut Vec<u8>,
+    ) {
         tracing::debug!("message from {peer:?} dropped: {e}");
         if let Some(h) = self.codec.config().error_handler() {
             if let Some(reply) = h(e, &ErrorContext { peer, type_id }) {
@@ -454,7 +558,12 @@ fn error_type_id(e: &SchemaError) -> Option<u64> {
     }
 }
 
-async fn serve_conn(shared: &Shared, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+async fn serve_conn(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let config = shared.codec.config().clone();
     let (mut rd, mut wr) = stream.into_split();
@@ -493,7 +602,11 @@ async fn serve_conn(shared: &Shared, stream: TcpStream, peer: SocketAddr, mut st
             buf.reserve(16 * 1024);
         }
         let mid = dec.is_mid_message(&buf);
-        let limit = if mid { Some(config.read_timeout()) } else { config.idle_timeout() };
+        let limit = if mid {
+            Some(config.read_timeout())
+        } else {
+            config.idle_timeout()
+        };
         let read = async {
             match limit {
                 Some(t) => tokio::time::timeout(t, rd.read_buf(&mut buf)).await.ok(),
@@ -507,7 +620,10 @@ async fn serve_conn(shared: &Shared, stream: TcpStream, peer: SocketAddr, mut st
         match res {
             Some(Ok(0)) => {
                 if mid {
-                    let e = SchemaError::Truncated { needed: 1, available: buf.len() };
+                    let e = SchemaError::Truncated {
+                        needed: 1,
+                        available: buf.len(),
+                    };
                     shared.on_error(&e, Some(peer), None, &mut Vec::new());
                 }
                 return;
@@ -519,7 +635,11 @@ async fn serve_conn(shared: &Shared, stream: TcpStream, peer: SocketAddr, mut st
             }
             None => {
                 let e = SchemaError::Timeout {
-                    op: if mid { "reading the rest of a message" } else { "waiting for the next message" },
+                    op: if mid {
+                        "reading the rest of a message"
+                    } else {
+                        "waiting for the next message"
+                    },
                     after: limit.unwrap_or_default(),
                 };
                 shared.on_error(&e, Some(peer), None, &mut Vec::new());

@@ -97,7 +97,10 @@ pub const fn accepts(mask: u32, kind: FieldKind) -> bool {
 #[inline]
 fn put_num(n: Num, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
     let FieldKind::Num(f) = kind else {
-        return Err(SchemaError::invalid_value(field, "number given for a text/bytes field"));
+        return Err(SchemaError::invalid_value(
+            field,
+            "number given for a text/bytes field",
+        ));
     };
     let start = out.len();
     out.resize(start + f.width(), 0);
@@ -107,7 +110,10 @@ fn put_num(n: Num, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> R
 #[inline]
 fn get_num(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Num> {
     let FieldKind::Num(f) = kind else {
-        return Err(SchemaError::invalid_value(field, "text/bytes field read as a number"));
+        return Err(SchemaError::invalid_value(
+            field,
+            "text/bytes field read as a number",
+        ));
     };
     f.read(r.take(f.width())?)
 }
@@ -204,14 +210,20 @@ impl<const N: usize> FieldValue for [u8; N] {
         match kind {
             FieldKind::FixedBytes(n) => put_fixed(self, n, field, out),
             FieldKind::BoundedBytes(_) => put_bytes(self, kind, field, out),
-            _ => Err(SchemaError::invalid_value(field, "[u8; N] needs a fixed bytes field")),
+            _ => Err(SchemaError::invalid_value(
+                field,
+                "[u8; N] needs a fixed bytes field",
+            )),
         }
     }
     #[inline]
     fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
         match r.read_ref(kind, field)? {
             crate::ValueRef::Bytes(raw) => <[u8; N]>::try_from(raw).map_err(|_| {
-                SchemaError::invalid_value(field, format!("expected exactly {N} bytes, got {}", raw.len()))
+                SchemaError::invalid_value(
+                    field,
+                    format!("expected exactly {N} bytes, got {}", raw.len()),
+                )
             }),
             _ => Err(SchemaError::invalid_value(field, "not a bytes field")),
         }

@@ -10,10 +10,36 @@ use netcore_schema::{Codec, Frame, SchemaError, SchemaFile, TypedMessage, Value}
 fn frames(header: &str, checksum: bool) -> (Codec, Vec<u8>, usize) {
     let c = Codec::new(schema(header), config(checksum));
     let mut wire = Vec::new();
-    c.encode(&Sensor { sensor1: 1.0, sensor2: 2.0, sensor3: 3.0, sensor4: 4.0 }, &mut wire).unwrap();
-    c.encode(&Status { status_code: 5, message: "héllo".into() }, &mut wire).unwrap();
+    c.encode(
+        &Sensor {
+            sensor1: 1.0,
+            sensor2: 2.0,
+            sensor3: 3.0,
+            sensor4: 4.0,
+        },
+        &mut wire,
+    )
+    .unwrap();
+    c.encode(
+        &Status {
+            status_code: 5,
+            message: "héllo".into(),
+        },
+        &mut wire,
+    )
+    .unwrap();
     c.encode_not_found(&mut wire);
-    c.encode(&Blob { id: 1, data: vec![0; 300], note: "n".into(), flag: true, tag: "ab".into() }, &mut wire).unwrap();
+    c.encode(
+        &Blob {
+            id: 1,
+            data: vec![0; 300],
+            note: "n".into(),
+            flag: true,
+            tag: "ab".into(),
+        },
+        &mut wire,
+    )
+    .unwrap();
     c.encode_header_only(200, &mut wire).unwrap();
     c.encode(&Empty {}, &mut wire).unwrap();
     (c, wire, 6)
@@ -37,7 +63,13 @@ fn stream_decoder_handles_any_split() {
             assert_eq!(got.len(), count, "{header} chunk {chunk}");
             assert_eq!(got[2], Frame::NotFound);
             assert_eq!(got[4], Frame::Unknown { type_id: 200 });
-            let Frame::Message { type_id: 2, payload } = &got[1] else { panic!("{:?}", got[1]) };
+            let Frame::Message {
+                type_id: 2,
+                payload,
+            } = &got[1]
+            else {
+                panic!("{:?}", got[1])
+            };
             assert_eq!(Status::decode(payload).unwrap().message, "héllo");
         }
     }
@@ -82,7 +114,10 @@ fn hostile_bytes_never_panic_or_over_allocate() {
                     Ok(Some(_)) => {}
                     Err(e) => assert!(!e.is_fatal_for_stream()),
                 }
-                assert!(buf.capacity() <= 1024 * 1024 + 64 * 1024, "buffer grew past the limit");
+                assert!(
+                    buf.capacity() <= 1024 * 1024 + 64 * 1024,
+                    "buffer grew past the limit"
+                );
             }
         }
     }
@@ -130,7 +165,15 @@ checksum_enabled = true
     let dyn_codec = Codec::new(file.schema().unwrap(), file.config().unwrap());
     let typed_codec = Codec::new(typed, file.config().unwrap());
     let mixed = Mixed {
-        a: -1, b: 2, c: -3, d: 4.5, e: true, f: 0.5, g: 7, name: "name".into(), raw: *b"\0\x01\x02\x03",
+        a: -1,
+        b: 2,
+        c: -3,
+        d: 4.5,
+        e: true,
+        f: 0.5,
+        g: 7,
+        name: "name".into(),
+        raw: *b"\0\x01\x02\x03",
     };
     let mut a = Vec::new();
     typed_codec.encode(&mixed, &mut a).unwrap();
@@ -143,9 +186,26 @@ checksum_enabled = true
     let mut b = Vec::new();
     dyn_codec.encode_values(3, &values, &mut b).unwrap();
     assert_eq!(a, b);
-    let Frame::Message { payload, .. } = dyn_codec.decode_datagram(&a).unwrap() else { panic!() };
-    let back = dyn_codec.schema().get(3).unwrap().layout().decode(payload).unwrap();
-    assert_eq!(back, values.iter().map(|v| match v { Value::Bool(b) => Value::Bool(*b), v => v.clone() }).collect::<Vec<_>>());
+    let Frame::Message { payload, .. } = dyn_codec.decode_datagram(&a).unwrap() else {
+        panic!()
+    };
+    let back = dyn_codec
+        .schema()
+        .get(3)
+        .unwrap()
+        .layout()
+        .decode(payload)
+        .unwrap();
+    assert_eq!(
+        back,
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Bool(b) => Value::Bool(*b),
+                v => v.clone(),
+            })
+            .collect::<Vec<_>>()
+    );
     let j = dyn_codec.schema().values_to_json(3, &back).unwrap();
     assert_eq!(j["name"], "name");
 }
@@ -154,37 +214,84 @@ checksum_enabled = true
 fn bad_schema_files_are_rejected_with_reasons() {
     for (text, needle) in [
         (r#"{"messages":[{"name":"A","id":65535}]}"#, "NOT_FOUND"),
-        (r#"{"messages":[{"name":"A","id":1},{"name":"B","id":1}]}"#, "duplicates"),
-        (r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"int"}]}]}"#, "format"),
-        (r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","format":">2H"}]}]}"#, "one format code"),
+        (
+            r#"{"messages":[{"name":"A","id":1},{"name":"B","id":1}]}"#,
+            "duplicates",
+        ),
+        (
+            r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"int"}]}]}"#,
+            "format",
+        ),
+        (
+            r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","format":">2H"}]}]}"#,
+            "one format code",
+        ),
         (r#"{"header_format":">d"}"#, "integer"),
-        (r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"str","fixed_length":0}]}]}"#, "fixed length 0"),
-        (r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"list"}]}]}"#, "type must be"),
+        (
+            r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"str","fixed_length":0}]}]}"#,
+            "fixed length 0",
+        ),
+        (
+            r#"{"messages":[{"name":"A","id":1,"fields":[{"name":"x","type":"list"}]}]}"#,
+            "type must be",
+        ),
     ] {
-        let err = SchemaFile::from_json(text).and_then(|f| f.schema()).unwrap_err();
+        let err = SchemaFile::from_json(text)
+            .and_then(|f| f.schema())
+            .unwrap_err();
         assert!(err.to_string().contains(needle), "{text}: {err}");
     }
-    assert!(matches!(SchemaFile::from_json("{"), Err(SchemaError::Parse(_))));
+    assert!(matches!(
+        SchemaFile::from_json("{"),
+        Err(SchemaError::Parse(_))
+    ));
 }
 
 #[test]
 fn fixed_layout_decode_is_exact_and_text_stops_at_nul() {
     let mut p = Vec::new();
-    Mixed { a: 1, b: 2, c: 3, d: 4.0, e: true, f: 1.0, g: 1, name: "ab".into(), raw: [9; 4] }
-        .encode(&mut p)
-        .unwrap();
+    Mixed {
+        a: 1,
+        b: 2,
+        c: 3,
+        d: 4.0,
+        e: true,
+        f: 1.0,
+        g: 1,
+        name: "ab".into(),
+        raw: [9; 4],
+    }
+    .encode(&mut p)
+    .unwrap();
     assert_eq!(p.len(), Mixed::FIXED_SIZE.unwrap());
     assert_eq!(&p[26..34], b"ab\0\0\0\0\0\0");
-    assert!(matches!(Mixed::decode(&p[..p.len() - 1]), Err(SchemaError::WrongLength { .. })));
+    assert!(matches!(
+        Mixed::decode(&p[..p.len() - 1]),
+        Err(SchemaError::WrongLength { .. })
+    ));
     let mut longer = p.clone();
     longer.push(0);
-    assert!(matches!(Mixed::decode(&longer), Err(SchemaError::WrongLength { .. })));
+    assert!(matches!(
+        Mixed::decode(&longer),
+        Err(SchemaError::WrongLength { .. })
+    ));
     p[29] = b'z'; // bytes after the first NUL are ignored, as in Python
     assert_eq!(Mixed::decode(&p).unwrap().name, "ab");
     let mut v = Vec::new();
-    Status { status_code: 1, message: "x".into() }.encode(&mut v).unwrap();
+    Status {
+        status_code: 1,
+        message: "x".into(),
+    }
+    .encode(&mut v)
+    .unwrap();
     v.push(0);
-    assert!(matches!(Status::decode(&v), Err(SchemaError::WrongLength { .. })));
+    assert!(matches!(
+        Status::decode(&v),
+        Err(SchemaError::WrongLength { .. })
+    ));
     v.truncate(v.len() - 2);
-    assert!(matches!(Status::decode(&v), Err(SchemaError::Truncated { .. })));
+    assert!(matches!(
+        Status::decode(&v),
+        Err(SchemaError::Truncated { .. })
+    ));
 }

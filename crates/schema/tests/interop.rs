@@ -9,7 +9,11 @@ use netcore_schema::{Client, Codec, Frame, SchemaFile, Transport, TypedMessage};
 use std::time::Duration;
 
 fn py_schema(py: &std::path::PathBuf, profile: &str) -> SchemaFile {
-    let text = run_helper(py, &["schema", "--profile", profile], Duration::from_secs(30));
+    let text = run_helper(
+        py,
+        &["schema", "--profile", profile],
+        Duration::from_secs(30),
+    );
     SchemaFile::from_json(&text).expect("schema json from python")
 }
 
@@ -48,12 +52,19 @@ fn check_vectors(py: &std::path::PathBuf) -> usize {
             continue;
         };
         // Dynamic encode from the Python data must give the Python bytes.
-        let values = dyn_codec.schema().values_from_json(type_id, &v["data"]).unwrap();
+        let values = dyn_codec
+            .schema()
+            .values_from_json(type_id, &v["data"])
+            .unwrap();
         let mut out = Vec::new();
         dyn_codec.encode_values(type_id, &values, &mut out).unwrap();
         assert_eq!(out, wire, "{profile} type {type_id} dynamic encode");
         // Decode (typed and dynamic), re-encode, same bytes.
-        let Frame::Message { type_id: got, payload } = typed_codec.decode_datagram(&wire).unwrap() else {
+        let Frame::Message {
+            type_id: got,
+            payload,
+        } = typed_codec.decode_datagram(&wire).unwrap()
+        else {
             panic!("not a message")
         };
         assert_eq!(got, type_id);
@@ -69,9 +80,17 @@ fn check_vectors(py: &std::path::PathBuf) -> usize {
         }
         .unwrap();
         assert_eq!(re, wire, "{profile} type {type_id} typed round trip");
-        let decoded = typed_codec.schema().get(type_id).unwrap().layout().decode(payload).unwrap();
+        let decoded = typed_codec
+            .schema()
+            .get(type_id)
+            .unwrap()
+            .layout()
+            .decode(payload)
+            .unwrap();
         let mut re2 = Vec::new();
-        dyn_codec.encode_values(type_id, &decoded, &mut re2).unwrap();
+        dyn_codec
+            .encode_values(type_id, &decoded, &mut re2)
+            .unwrap();
         assert_eq!(re2, wire, "{profile} type {type_id} dynamic round trip");
         checked += 1;
     }
@@ -94,29 +113,53 @@ fn python_client_against_rust_server(transport: &str) {
         let port = handle.local_addr().port().to_string();
         let out = run_helper(
             &py,
-            &["client", "--profile", profile, "--transport", transport, "--port", &port],
+            &[
+                "client",
+                "--profile",
+                profile,
+                "--transport",
+                transport,
+                "--port",
+                &port,
+            ],
             Duration::from_secs(60),
         );
         let file = py_schema(&py, profile);
         let s = file.schema().unwrap();
         let results: serde_json::Value = serde_json::from_str(&out).unwrap();
         let results = results.as_array().unwrap();
-        assert!(results.len() >= 10, "{profile}/{transport}: {} results", results.len());
+        assert!(
+            results.len() >= 10,
+            "{profile}/{transport}: {} results",
+            results.len()
+        );
         for r in results {
             let type_id = r["type"].as_u64().unwrap();
             let resp_type = r["resp_type"].as_u64().unwrap();
             if s.get(type_id).is_none() {
-                assert_eq!(resp_type, s.not_found(), "{profile}/{transport}: unknown type answered NOT_FOUND");
+                assert_eq!(
+                    resp_type,
+                    s.not_found(),
+                    "{profile}/{transport}: unknown type answered NOT_FOUND"
+                );
                 continue;
             }
             let req = s.values_from_json(type_id, &r["req"]).unwrap();
             let mut payload = Vec::new();
-            s.get(type_id).unwrap().layout().encode(&req, &mut payload).unwrap();
+            s.get(type_id)
+                .unwrap()
+                .layout()
+                .encode(&req, &mut payload)
+                .unwrap();
             let (want_type, want_payload) = expected_reply(type_id, &payload);
             assert_eq!(resp_type, want_type, "{profile}/{transport}");
             let resp = s.values_from_json(resp_type, &r["resp"]).unwrap();
             let mut got = Vec::new();
-            s.get(resp_type).unwrap().layout().encode(&resp, &mut got).unwrap();
+            s.get(resp_type)
+                .unwrap()
+                .layout()
+                .encode(&resp, &mut got)
+                .unwrap();
             assert_eq!(got, want_payload, "{profile}/{transport} type {type_id}");
         }
         rt.block_on(handle.shutdown());
@@ -135,14 +178,42 @@ fn python_client_rust_server_udp() {
 
 fn cases() -> (Sensor, Status, Mixed, Blob, Native) {
     (
-        Sensor { sensor1: 1.5, sensor2: -2.25, sensor3: 0.0, sensor4: 1e6 },
-        Status { status_code: 41, message: "grüße".into() },
-        Mixed {
-            a: -3, b: 7, c: i64::MIN, d: 2.5, e: true, f: -0.125, g: 9,
-            name: "mixed".into(), raw: [1, 2, 3, 4],
+        Sensor {
+            sensor1: 1.5,
+            sensor2: -2.25,
+            sensor3: 0.0,
+            sensor4: 1e6,
         },
-        Blob { id: 99, data: (0..=255).collect(), note: "note".into(), flag: false, tag: "t".into() },
-        Native { nl: -7, nul: 7, sl: i32::MIN, h: 300, b: 5, sf: 0.5 },
+        Status {
+            status_code: 41,
+            message: "grüße".into(),
+        },
+        Mixed {
+            a: -3,
+            b: 7,
+            c: i64::MIN,
+            d: 2.5,
+            e: true,
+            f: -0.125,
+            g: 9,
+            name: "mixed".into(),
+            raw: [1, 2, 3, 4],
+        },
+        Blob {
+            id: 99,
+            data: (0..=255).collect(),
+            note: "note".into(),
+            flag: false,
+            tag: "t".into(),
+        },
+        Native {
+            nl: -7,
+            nul: 7,
+            sl: i32::MIN,
+            h: 300,
+            b: 5,
+            sf: 0.5,
+        },
     )
 }
 
@@ -151,27 +222,54 @@ fn rust_client_against_python_server(transport: &str) {
     let rt = rt();
     for (profile, header, checksum) in PROFILES {
         let (_guard, port) = python_server(&py, profile, transport);
-        let tr = if transport == "tcp" { Transport::Tcp } else { Transport::Udp };
+        let tr = if transport == "tcp" {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
         rt.block_on(async {
             let addr = ("127.0.0.1", port);
-            let mut c = Client::connect(tr, addr, schema(header), config(checksum)).await.unwrap();
+            let mut c = Client::connect(tr, addr, schema(header), config(checksum))
+                .await
+                .unwrap();
             let (sensor, status, mixed, blob, native) = cases();
             let r = c.request(&sensor).await.unwrap();
-            assert_eq!(r.decode::<Sensor>().unwrap(), respond_sensor(sensor.clone()), "{profile}/{transport}");
+            assert_eq!(
+                r.decode::<Sensor>().unwrap(),
+                respond_sensor(sensor.clone()),
+                "{profile}/{transport}"
+            );
             let r = c.request(&status).await.unwrap();
-            assert_eq!(r.decode::<Status>().unwrap(), respond_status(status), "{profile}/{transport}");
+            assert_eq!(
+                r.decode::<Status>().unwrap(),
+                respond_status(status),
+                "{profile}/{transport}"
+            );
             let r = c.request(&mixed).await.unwrap();
             assert_eq!(r.decode::<Mixed>().unwrap(), mixed, "{profile}/{transport}");
             let r = c.request(&blob).await.unwrap();
-            assert_eq!(r.decode::<Blob>().unwrap(), respond_blob(blob), "{profile}/{transport}");
+            assert_eq!(
+                r.decode::<Blob>().unwrap(),
+                respond_blob(blob),
+                "{profile}/{transport}"
+            );
             let r = c.request(&native).await.unwrap();
-            assert_eq!(r.decode::<Native>().unwrap(), native, "{profile}/{transport}");
+            assert_eq!(
+                r.decode::<Native>().unwrap(),
+                native,
+                "{profile}/{transport}"
+            );
             let r = c.request(&Empty {}).await.unwrap();
             assert_eq!(r.type_id(), 6);
             if transport == "tcp" {
                 // Pipelined: many sends, then all answers in order.
                 for i in 0..50u32 {
-                    c.feed(&Status { status_code: i, message: format!("m{i}") }).await.unwrap();
+                    c.feed(&Status {
+                        status_code: i,
+                        message: format!("m{i}"),
+                    })
+                    .await
+                    .unwrap();
                 }
                 c.flush().await.unwrap();
                 for i in 0..50u32 {
@@ -187,7 +285,9 @@ fn rust_client_against_python_server(transport: &str) {
                 assert_eq!(r.type_id(), 1, "connection still usable after NOT_FOUND");
             }
             c.close().await;
-            let r = Client::request_once(tr, addr, schema(header), config(checksum), &sensor).await.unwrap();
+            let r = Client::request_once(tr, addr, schema(header), config(checksum), &sensor)
+                .await
+                .unwrap();
             assert_eq!(r.decode::<Sensor>().unwrap(), respond_sensor(sensor));
         });
     }

@@ -52,7 +52,12 @@ fn codec() -> Codec {
 }
 
 fn sensor() -> Sensor {
-    Sensor { sensor1: 1.0, sensor2: 2.0, sensor3: 3.0, sensor4: 4.0 }
+    Sensor {
+        sensor1: 1.0,
+        sensor2: 2.0,
+        sensor3: 3.0,
+        sensor4: 4.0,
+    }
 }
 
 /// A Status frame (header, length, payload, CRC) whose text bytes are `text`.
@@ -80,7 +85,10 @@ async fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn tcp_server_answers_or_drops_bad_messages_and_keeps_the_connection() {
     let log = Log::default();
     rt().block_on(async {
-        let handle = strict_server(log.clone()).bind_tcp("127.0.0.1:0").await.unwrap();
+        let handle = strict_server(log.clone())
+            .bind_tcp("127.0.0.1:0")
+            .await
+            .unwrap();
         let mut s = TcpStream::connect(handle.local_addr()).await.unwrap();
         let c = codec();
         let mut wire = Vec::new();
@@ -98,8 +106,19 @@ fn tcp_server_answers_or_drops_bad_messages_and_keeps_the_connection() {
         wire.extend_from_slice(&vec![0xaa; 5000 + 4]);
         // Rejected by the validator: the error handler answers Status 400.
         let mut nan = Vec::new();
-        let unchecked = Codec::new(schema(">H"), ProtocolConfig::default().with_checksum(Checksum::crc32()));
-        unchecked.encode(&Sensor { sensor1: f32::from_bits(u32::MAX), ..sensor() }, &mut nan).unwrap();
+        let unchecked = Codec::new(
+            schema(">H"),
+            ProtocolConfig::default().with_checksum(Checksum::crc32()),
+        );
+        unchecked
+            .encode(
+                &Sensor {
+                    sensor1: f32::from_bits(u32::MAX),
+                    ..sensor()
+                },
+                &mut nan,
+            )
+            .unwrap();
         wire.extend_from_slice(&nan);
         // A good message at the end.
         c.encode(&sensor(), &mut wire).unwrap();
@@ -107,13 +126,25 @@ fn tcp_server_answers_or_drops_bad_messages_and_keeps_the_connection() {
 
         assert_eq!(read_exact(&mut s, 2).await, [0xff, 0xff]);
         let mut want = Vec::new();
-        c.encode(&Status { status_code: 400, message: "invalid".into() }, &mut want).unwrap();
+        c.encode(
+            &Status {
+                status_code: 400,
+                message: "invalid".into(),
+            },
+            &mut want,
+        )
+        .unwrap();
         assert_eq!(read_exact(&mut s, want.len()).await, want);
         let mut want = Vec::new();
         c.encode(&respond_sensor(sensor()), &mut want).unwrap();
         assert_eq!(read_exact(&mut s, want.len()).await, want);
         let log = log.lock().unwrap().join("\n");
-        for e in ["BadChecksum", "InvalidUtf8", "PayloadTooLarge", "ValidationFailed"] {
+        for e in [
+            "BadChecksum",
+            "InvalidUtf8",
+            "PayloadTooLarge",
+            "ValidationFailed",
+        ] {
             assert!(log.contains(e), "{e} missing in {log}");
         }
         handle.shutdown().await;
@@ -124,7 +155,10 @@ fn tcp_server_answers_or_drops_bad_messages_and_keeps_the_connection() {
 fn stalled_or_truncated_connection_does_not_block_others() {
     let log = Log::default();
     rt().block_on(async {
-        let handle = strict_server(log.clone()).bind_tcp("127.0.0.1:0").await.unwrap();
+        let handle = strict_server(log.clone())
+            .bind_tcp("127.0.0.1:0")
+            .await
+            .unwrap();
         let c = codec();
         let mut frame = Vec::new();
         c.encode(&sensor(), &mut frame).unwrap();
@@ -132,14 +166,22 @@ fn stalled_or_truncated_connection_does_not_block_others() {
         let mut a = TcpStream::connect(handle.local_addr()).await.unwrap();
         a.write_all(&frame[..7]).await.unwrap();
         // B is served meanwhile.
-        let mut b = Client::connect(Transport::Tcp, handle.local_addr(), schema(">H"), strict_config(Log::default()))
-            .await
-            .unwrap();
+        let mut b = Client::connect(
+            Transport::Tcp,
+            handle.local_addr(),
+            schema(">H"),
+            strict_config(Log::default()),
+        )
+        .await
+        .unwrap();
         let r = b.request(&sensor()).await.unwrap();
         assert_eq!(r.decode::<Sensor>().unwrap(), respond_sensor(sensor()));
         // A is closed by the server after read_timeout (300 ms) mid-message.
         let mut rest = Vec::new();
-        let n = tokio::time::timeout(Duration::from_secs(5), a.read_to_end(&mut rest)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), a.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 0);
         assert!(log.lock().unwrap().iter().any(|e| e.contains("Timeout")));
         // C: truncated by closing mid-message.
@@ -158,7 +200,10 @@ fn stalled_or_truncated_connection_does_not_block_others() {
 fn udp_server_drops_bad_datagrams_and_answers_good_ones() {
     let log = Log::default();
     rt().block_on(async {
-        let handle = strict_server(log.clone()).bind_udp("127.0.0.1:0").await.unwrap();
+        let handle = strict_server(log.clone())
+            .bind_udp("127.0.0.1:0")
+            .await
+            .unwrap();
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         sock.connect(handle.local_addr()).await.unwrap();
         let c = codec();
@@ -173,10 +218,16 @@ fn udp_server_drops_bad_datagrams_and_answers_good_ones() {
         }
         sock.send(&[0, 99]).await.unwrap();
         let mut buf = [0u8; 256];
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf[..n], [0xff, 0xff], "unknown type answered NOT_FOUND");
         sock.send(&good).await.unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         let mut want = Vec::new();
         c.encode(&respond_sensor(sensor()), &mut want).unwrap();
         assert_eq!(&buf[..n], want);
@@ -207,18 +258,44 @@ fn client_reports_typed_errors_and_stays_usable() {
             s.write_all(&script).await.unwrap();
             tokio::time::sleep(Duration::from_secs(2)).await;
         });
-        let mut client = Client::connect(Transport::Tcp, addr, schema(">H"), strict_config(Log::default()))
-            .await
-            .unwrap();
-        assert!(matches!(client.receive().await, Err(SchemaError::BadChecksum { type_id: 1 })));
+        let mut client = Client::connect(
+            Transport::Tcp,
+            addr,
+            schema(">H"),
+            strict_config(Log::default()),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            client.receive().await,
+            Err(SchemaError::BadChecksum { type_id: 1 })
+        ));
         let r = client.receive().await.unwrap();
-        assert!(matches!(r.decode::<Status>(), Err(SchemaError::InvalidUtf8 { .. })));
-        assert_eq!(client.receive().await.unwrap().decode::<Sensor>().unwrap(), sensor());
+        assert!(matches!(
+            r.decode::<Status>(),
+            Err(SchemaError::InvalidUtf8 { .. })
+        ));
+        assert_eq!(
+            client.receive().await.unwrap().decode::<Sensor>().unwrap(),
+            sensor()
+        );
         let started = std::time::Instant::now();
-        assert!(matches!(client.receive().await, Err(SchemaError::PayloadTooLarge { size: 0xffff_ffff, max: 1024 })));
-        assert!(started.elapsed() < Duration::from_secs(1), "refused before reading the payload");
+        assert!(matches!(
+            client.receive().await,
+            Err(SchemaError::PayloadTooLarge {
+                size: 0xffff_ffff,
+                max: 1024
+            })
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "refused before reading the payload"
+        );
         // Nothing more arrives: the receive times out and the connection is then broken.
-        assert!(matches!(client.receive().await, Err(SchemaError::Timeout { .. })));
+        assert!(matches!(
+            client.receive().await,
+            Err(SchemaError::Timeout { .. })
+        ));
         assert!(matches!(client.receive().await, Err(SchemaError::Broken)));
         server.abort();
     });
@@ -229,22 +306,62 @@ fn encoding_errors_leave_the_buffer_untouched() {
     let c = codec();
     let mut out = vec![9];
     let too_long = Mixed {
-        a: 0, b: 0, c: 0, d: 0.0, e: false, f: 0.0, g: 0,
-        name: "nine char".into(), raw: [0; 4],
+        a: 0,
+        b: 0,
+        c: 0,
+        d: 0.0,
+        e: false,
+        f: 0.0,
+        g: 0,
+        name: "nine char".into(),
+        raw: [0; 4],
     };
-    assert!(matches!(c.encode(&too_long, &mut out), Err(SchemaError::TooLong { len: 9, max: 8, .. })));
-    let nul = Mixed { name: "a\0b".into(), ..too_long.clone() };
-    assert!(matches!(c.encode(&nul, &mut out), Err(SchemaError::InvalidValue { .. })));
-    let big = Status { status_code: 0, message: "x".repeat(2000) };
-    assert!(matches!(c.encode(&big, &mut out), Err(SchemaError::PayloadTooLarge { .. })));
-    let half = Mixed { f: 1e6, name: String::new(), ..too_long };
-    assert!(matches!(c.encode(&half, &mut out), Err(SchemaError::InvalidValue { .. })));
+    assert!(matches!(
+        c.encode(&too_long, &mut out),
+        Err(SchemaError::TooLong { len: 9, max: 8, .. })
+    ));
+    let nul = Mixed {
+        name: "a\0b".into(),
+        ..too_long.clone()
+    };
+    assert!(matches!(
+        c.encode(&nul, &mut out),
+        Err(SchemaError::InvalidValue { .. })
+    ));
+    let big = Status {
+        status_code: 0,
+        message: "x".repeat(2000),
+    };
+    assert!(matches!(
+        c.encode(&big, &mut out),
+        Err(SchemaError::PayloadTooLarge { .. })
+    ));
+    let half = Mixed {
+        f: 1e6,
+        name: String::new(),
+        ..too_long
+    };
+    assert!(matches!(
+        c.encode(&half, &mut out),
+        Err(SchemaError::InvalidValue { .. })
+    ));
     use netcore_schema::Value;
-    assert!(c.encode_values(2, &[Value::Int(-1), Value::Text("x".into())], &mut out).is_err());
+    assert!(c
+        .encode_values(2, &[Value::Int(-1), Value::Text("x".into())], &mut out)
+        .is_err());
     assert!(c.encode_values(2, &[Value::UInt(1)], &mut out).is_err());
     assert!(c.encode_values(50, &[], &mut out).is_err());
     assert_eq!(out, [9]);
     // Bounded text in a variable layout is also limited to its declared length.
-    let b = Blob { id: 0, data: vec![], note: String::new(), flag: false, tag: "12345".into() };
-    assert!(matches!(b.encode(&mut Vec::new()), Err(SchemaError::TooLong { max: 4, .. })));
+    let b = Blob {
+        id: 0,
+        data: vec![],
+        note: String::new(),
+        flag: false,
+        tag: "12345".into(),
+    };
+    assert!(matches!(
+        b.encode(&mut Vec::new()),
+        Err(SchemaError::TooLong { max: 4, .. })
+    ));
 }

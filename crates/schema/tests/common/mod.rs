@@ -124,9 +124,15 @@ pub fn respond_blob(b: Blob) -> Blob {
 pub fn expected_reply(type_id: u64, payload: &[u8]) -> (u64, Vec<u8>) {
     let mut out = Vec::new();
     match type_id {
-        1 => respond_sensor(Sensor::decode(payload).unwrap()).encode(&mut out).unwrap(),
-        2 => respond_status(Status::decode(payload).unwrap()).encode(&mut out).unwrap(),
-        4 => respond_blob(Blob::decode(payload).unwrap()).encode(&mut out).unwrap(),
+        1 => respond_sensor(Sensor::decode(payload).unwrap())
+            .encode(&mut out)
+            .unwrap(),
+        2 => respond_status(Status::decode(payload).unwrap())
+            .encode(&mut out)
+            .unwrap(),
+        4 => respond_blob(Blob::decode(payload).unwrap())
+            .encode(&mut out)
+            .unwrap(),
         _ => out.extend_from_slice(payload),
     }
     (type_id, out)
