@@ -162,7 +162,7 @@ fn check_flow(seed: u64, name: &str, flow: &Flow, out: &mut Outcome) {
             "seed {seed} {name}: corrupted body delivered for {id}"
         );
     }
-    for (id, _) in &flow.sent {
+    for id in flow.sent.keys() {
         match stopped.get(id) {
             Some(err) => {
                 // Hit: typed error at the sender, never delivered.
@@ -383,4 +383,58 @@ fn garbage_on_an_open_serial_line_is_survived() {
     let (_, _, body) = transfer(&mut p, "m/1", Bytes::from(body_for(1, 3000)));
     assert!(body == body_for(1, 3000));
     assert!(p.b.stats().link.frames_corrupt > 0);
+}
+
+#[test]
+fn handshake_survives_a_lost_hello_either_way() {
+    for lose_a in [true, false] {
+        let mut p = Pair::serial();
+        let mut first = true;
+        let drop_first: Filter = Box::new(move |d: &[u8]| {
+            if first {
+                first = false;
+                Vec::new()
+            } else {
+                d.to_vec()
+            }
+        });
+        if lose_a {
+            p.a_to_b_filter = Some(drop_first);
+        } else {
+            p.b_to_a_filter = Some(drop_first);
+        }
+        p.drive();
+        let until = p.now + Duration::from_secs(2);
+        p.run_timers_until(until);
+        assert!(p.a.is_open() && p.b.is_open(), "lose_a={lose_a}");
+        let (_, _, body) = transfer(&mut p, "m/1", Bytes::from(body_for(1, 700)));
+        assert!(body == body_for(1, 700));
+    }
+}
+
+#[test]
+fn noisy_handshake_then_traffic() {
+    for seed in 41..=44 {
+        let mut cfg = Config::serial();
+        cfg.session = seed;
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.a_to_b_filter = Some(noisy_filter(seed, 2000, 500, 500));
+        p.b_to_a_filter = Some(noisy_filter(!seed, 2000, 500, 500));
+        p.drive();
+        p.run_timers_until(p.now + Duration::from_secs(3));
+        assert!(p.a.is_open() && p.b.is_open(), "seed {seed}");
+    }
+}
+
+#[test]
+fn peer_restart_is_detected_by_session() {
+    let mut cfg = Config::serial();
+    cfg.session = 1;
+    let mut p = Pair::new(cfg.clone(), cfg.clone());
+    p.connect();
+    // b's process restarts: a new connection with a new session on the same line.
+    cfg.session = 2;
+    p.b = Connection::new(cfg, p.now);
+    p.drive();
+    assert_eq!(p.a_closed(), Some(Some(ConnectionError::PeerRestarted)));
 }
