@@ -31,6 +31,9 @@ struct Flow {
     sent: BTreeMap<MessageId, (u64, usize)>,
     inbox: Inbox,
     sender: Inbox,
+    /// Cancelled by the sender / stopped by the receiver during the run.
+    cancelled: BTreeSet<MessageId>,
+    stopped_by_rx: BTreeSet<MessageId>,
 }
 
 /// Runs `rounds` rounds of traffic both ways under noise from `a_to_b` / `b_to_a`
@@ -40,6 +43,18 @@ fn noisy_run(
     rounds: usize,
     a_to_b: (u64, u64, u64),
     b_to_a: (u64, u64, u64),
+) -> Outcome {
+    noisy_run_with(seed, rounds, a_to_b, b_to_a, false)
+}
+
+/// As `noisy_run`; with `churn`, the sender also cancels and the receiver stops random
+/// messages while the noise goes on.
+fn noisy_run_with(
+    seed: u64,
+    rounds: usize,
+    a_to_b: (u64, u64, u64),
+    b_to_a: (u64, u64, u64),
+    churn: bool,
 ) -> Outcome {
     let mut cfg = Config::serial();
     cfg.session = seed;
@@ -73,6 +88,9 @@ fn noisy_run(
                 .send(head, Bytes::from(body_for(next_seed, len)))
                 .expect("send");
             flow.sent.insert(id, (next_seed, len));
+        }
+        if churn {
+            churn_once(&mut rng, &mut p, &mut ab);
         }
         // Bounded shuttling, reading as data arrives, and timers for probes/NACKs.
         for _ in 0..200 {
@@ -163,6 +181,25 @@ fn check_flow(seed: u64, name: &str, flow: &Flow, out: &mut Outcome) {
         );
     }
     for id in flow.sent.keys() {
+        if flow.cancelled.contains(id) {
+            // Cancelled by its sender: delivered (if the cancel came too late), failed,
+            // or never seen; only never corrupted (checked above).
+            continue;
+        }
+        if flow.stopped_by_rx.contains(id) {
+            let err = stopped.get(id);
+            assert!(
+                matches!(
+                    err,
+                    Some(
+                        MessageError::CancelledByPeer(ErrorCode::CANCELLED)
+                            | MessageError::FrameLost
+                    )
+                ),
+                "seed {seed} {name}: {id} stopped by the receiver, sender saw {err:?}"
+            );
+            continue;
+        }
         match stopped.get(id) {
             Some(err) => {
                 // Hit: typed error at the sender, never delivered.
@@ -184,6 +221,16 @@ fn check_flow(seed: u64, name: &str, flow: &Flow, out: &mut Outcome) {
     }
     // Every failure the receiver saw is a FrameLost the sender saw too.
     for (id, err) in &flow.inbox.failed {
+        if flow.cancelled.contains(id) {
+            assert!(
+                matches!(
+                    err,
+                    MessageError::CancelledByPeer(ErrorCode::CANCELLED) | MessageError::FrameLost
+                ),
+                "seed {seed} {name}: {id}: {err:?}"
+            );
+            continue;
+        }
         assert_eq!(*err, MessageError::FrameLost, "seed {seed} {name}: {id}");
         assert!(
             stopped.contains_key(id),
@@ -288,6 +335,7 @@ fn dropped_delimiters_only() {
             sent,
             inbox,
             sender,
+            ..Flow::default()
         };
         let mut out = Outcome {
             delivered: 0,
@@ -347,6 +395,7 @@ fn lost_starts_do_not_leak_message_credit() {
         sent,
         inbox,
         sender,
+        ..Flow::default()
     };
     let mut out = Outcome {
         delivered: 0,
@@ -437,4 +486,56 @@ fn peer_restart_is_detected_by_session() {
     p.b = Connection::new(cfg, p.now);
     p.drive();
     assert_eq!(p.a_closed(), Some(Some(ConnectionError::PeerRestarted)));
+}
+
+#[test]
+#[ignore = "long sweep; run with --ignored"]
+fn sweep_many_seeds() {
+    let n: u64 = std::env::var("SWEEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 1000..1000 + n {
+        let odds = match seed % 4 {
+            0 => (300, 0, 0),
+            1 => (0, 200, 200),
+            2 => (150, 150, 150),
+            _ => (1000, 300, 300),
+        };
+        noisy_run_with(seed, 30, odds, odds, seed % 3 == 0);
+    }
+}
+
+/// The sender cancels a random live message, or the receiver stops a random incoming one.
+fn churn_once(rng: &mut Rng, p: &mut Pair, ab: &mut Flow) {
+    if rng.chance(1, 3) {
+        let live: Vec<MessageId> = ab
+            .sent
+            .keys()
+            .filter(|id| !ab.sender.sent.contains(id) && !ab.cancelled.contains(id))
+            .copied()
+            .collect();
+        if !live.is_empty() {
+            let id = live[rng.below(live.len() as u64) as usize];
+            p.a.cancel(id, ErrorCode::CANCELLED);
+            ab.cancelled.insert(id);
+        }
+    }
+    if rng.chance(1, 3) {
+        let heads: Vec<MessageId> = ab.inbox.heads.keys().copied().collect();
+        if !heads.is_empty() {
+            let id = heads[rng.below(heads.len() as u64) as usize];
+            p.b.stop(id, ErrorCode::CANCELLED);
+            ab.inbox.heads.remove(&id);
+            ab.inbox.partial.remove(&id);
+            ab.stopped_by_rx.insert(id);
+        }
+    }
+}
+
+#[test]
+fn cancels_and_stops_under_noise_keep_ids_consistent() {
+    for seed in 51..=58 {
+        noisy_run_with(seed, 30, (200, 100, 100), (200, 100, 100), true);
+    }
 }
