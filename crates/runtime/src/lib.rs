@@ -1,3 +1,34 @@
-//! Tokio runtime of netcore: drives the protocol core over TCP, Unix, serial, stdio, TLS and simulated links.
+//! # netcore-runtime
+//!
+//! The tokio runtime of netcore: it drives the sans-IO protocol core
+//! ([`netcore_core`]) over real transports.
+//!
+//! - [`transport`]: byte channels — TCP, TLS, Unix sockets, serial ports, stdio,
+//!   in-memory pipes, a simulated lossy link, blocking handles and user functions —
+//!   with one text address form (`tcp://127.0.0.1:7000`, `serial:///dev/ttyUSB0?baud=115200`);
+//! - [`Pipe`]: one connection — a driver task per connection, concurrent messages with
+//!   streamed bodies, request/reply, progress, cancellation;
+//! - [`blocking`]: the same for code without async.
+//!
+//! ```
+//! use netcore_runtime::{Pipe, PipeConfig};
+//! use netcore_runtime::transport::mem_pair;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), netcore_runtime::PipeError> {
+//! let (a, b) = mem_pair(1 << 16);
+//! let (client, server) = (Pipe::new(a, PipeConfig::default()), Pipe::new(b, PipeConfig::default()));
+//! client.send("log", "started").await?.finished().await?;
+//! let msg = server.accept().await.unwrap();
+//! assert_eq!(msg.route(), "log");
+//! # Ok(()) }
+//! ```
 
+pub mod blocking;
+mod pipe;
 pub mod transport;
+
+pub use netcore_core as core;
+pub use pipe::{
+    AbandonSignal, Body, Collected, ConnectionId, IncomingBody, IncomingMessage, MessageBuilder,
+    MessageWriter, Pipe, PipeConfig, PipeError, PipeState, SendHandle, TimedMessageBuilder,
+};

@@ -269,6 +269,10 @@ impl Connection {
             return Err(WriteError::Blocked);
         }
         let n = room.min(data.len());
+        if n < data.len() {
+            // Partly taken: the caller will wait for Writable to offer the rest.
+            o.blocked = true;
+        }
         if n > 0 {
             o.queue.push_back(data.slice(..n));
             o.queued += n;

@@ -1,0 +1,1 @@
+//! Blocking facade (in progress).

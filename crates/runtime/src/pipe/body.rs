@@ -1,0 +1,429 @@
+//! Message bodies: what a sender hands over ([`Body`]) and what a receiver reads
+//! ([`IncomingBody`]).
+//!
+//! An incoming body is a small buffer shared between the connection driver and the
+//! reader. The driver fills it from the protocol core up to a byte limit and then stops
+//! reading that message, which makes the core withhold credit from the peer: a slow
+//! reader slows its sender, never the connection.
+
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
+
+use super::driver::Command;
+use super::error::PipeError;
+use netcore_core::{ErrorCode, MessageId};
+
+/// The body of an outgoing message.
+///
+/// ```
+/// use netcore_runtime::Body;
+/// let b: Body = "hello".into();
+/// assert_eq!(b.len(), Some(5));
+/// let s = Body::stream(tokio::io::empty(), None);
+/// assert_eq!(s.len(), None);
+/// ```
+pub enum Body {
+    /// Bytes already in memory.
+    Bytes(Bytes),
+    /// A reader of known or unknown length, streamed in chunks.
+    Stream {
+        /// The source.
+        reader: Pin<Box<dyn AsyncRead + Send>>,
+        /// Its length, when known (announced to the peer and checked).
+        len: Option<u64>,
+    },
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Body {
+        Body::Bytes(Bytes::new())
+    }
+
+    /// A streamed body.
+    pub fn stream(reader: impl AsyncRead + Send + 'static, len: Option<u64>) -> Body {
+        Body::Stream {
+            reader: Box::pin(reader),
+            len,
+        }
+    }
+
+    /// A file's contents from `offset` on, streamed; its length is announced.
+    pub async fn file(path: impl AsRef<Path>, offset: u64) -> Result<Body, PipeError> {
+        use tokio::io::AsyncSeekExt;
+        let path = path.as_ref();
+        let mut f = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| PipeError::io(format!("open {}", path.display()), e))?;
+        let len = f
+            .metadata()
+            .await
+            .map_err(|e| PipeError::io(format!("stat {}", path.display()), e))?
+            .len();
+        let offset = offset.min(len);
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| PipeError::io(format!("seek {}", path.display()), e))?;
+        Ok(Body::stream(f, Some(len - offset)))
+    }
+
+    /// The length, when known.
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Stream { len, .. } => *len,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
+            Body::Stream { len, .. } => write!(f, "Body::Stream(len: {len:?})"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body::Bytes(b)
+    }
+}
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Body {
+        Body::Bytes(Bytes::from(b))
+    }
+}
+impl From<&'static [u8]> for Body {
+    fn from(b: &'static [u8]) -> Body {
+        Body::Bytes(Bytes::from_static(b))
+    }
+}
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::Bytes(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Bytes(Bytes::from(s))
+    }
+}
+impl From<()> for Body {
+    fn from(_: ()) -> Body {
+        Body::empty()
+    }
+}
+
+/// Where a collected body ended up.
+#[derive(Debug)]
+pub enum Collected {
+    /// In memory.
+    Memory(Bytes),
+    /// Spilled to a file, with its length.
+    File(PathBuf, u64),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct BodyState {
+    chunks: VecDeque<Bytes>,
+    pub(crate) buffered: usize,
+    pub(crate) received: u64,
+    pub(crate) ended: bool,
+    pub(crate) error: Option<PipeError>,
+    waker: Option<Waker>,
+    /// The driver stopped reading this message because the buffer was full.
+    pub(crate) driver_parked: bool,
+}
+
+/// State shared by the driver and an [`IncomingBody`].
+#[derive(Debug)]
+pub(crate) struct BodyShared {
+    pub(crate) state: Mutex<BodyState>,
+    pub(crate) total: Option<u64>,
+    pub(crate) capacity: usize,
+    abandoned: AtomicBool,
+    abandoned_notify: Notify,
+    consumed: AtomicU64,
+}
+
+impl BodyShared {
+    pub(crate) fn new(total: Option<u64>, capacity: usize) -> Arc<BodyShared> {
+        Arc::new(BodyShared {
+            state: Mutex::new(BodyState::default()),
+            total,
+            capacity,
+            abandoned: AtomicBool::new(false),
+            abandoned_notify: Notify::new(),
+            consumed: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BodyState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Driver side: appends a chunk. Returns whether the buffer is now full.
+    pub(crate) fn push(&self, chunk: Bytes) -> bool {
+        let mut s = self.lock();
+        s.buffered += chunk.len();
+        s.received += chunk.len() as u64;
+        s.chunks.push_back(chunk);
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        s.buffered >= self.capacity
+    }
+
+    /// Driver side: is there room for more?
+    pub(crate) fn has_room(&self) -> bool {
+        self.lock().buffered < self.capacity
+    }
+
+    pub(crate) fn finish(&self, result: Result<(), PipeError>) {
+        let mut s = self.lock();
+        match result {
+            Ok(()) => s.ended = true,
+            Err(e) => {
+                if !s.ended {
+                    s.error = Some(e)
+                }
+            }
+        }
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn mark_abandoned(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+        self.abandoned_notify.notify_waiters();
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn abandoned(&self) {
+        loop {
+            let notified = self.abandoned_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_abandoned() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The body of an incoming message, read as a stream of chunks or collected.
+///
+/// Dropping it before the end tells the peer to stop sending (CANCEL).
+#[derive(Debug)]
+pub struct IncomingBody {
+    pub(crate) id: MessageId,
+    pub(crate) shared: Arc<BodyShared>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    done: bool,
+}
+
+impl IncomingBody {
+    pub(crate) fn new(
+        id: MessageId,
+        shared: Arc<BodyShared>,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> IncomingBody {
+        IncomingBody {
+            id,
+            shared,
+            commands,
+            done: false,
+        }
+    }
+
+    /// Announced total length, if the sender knew it.
+    pub fn len_hint(&self) -> Option<u64> {
+        self.shared.total
+    }
+
+    /// Bytes received so far and the announced total.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        (self.shared.lock().received, self.shared.total)
+    }
+
+    /// Bytes handed to the reader so far.
+    pub fn consumed(&self) -> u64 {
+        self.shared.consumed.load(Ordering::Relaxed)
+    }
+
+    /// Polls for the next chunk: `Ok(None)` at the end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, PipeError>> {
+        let mut s = self.shared.lock();
+        if let Some(chunk) = s.chunks.pop_front() {
+            s.buffered -= chunk.len();
+            self.shared
+                .consumed
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if s.driver_parked && s.buffered <= self.shared.capacity / 2 {
+                s.driver_parked = false;
+                let _ = self.commands.send(Command::Resume { id: self.id });
+            }
+            return Poll::Ready(Ok(Some(chunk)));
+        }
+        if let Some(e) = &s.error {
+            self.done = true;
+            return Poll::Ready(Err(e.clone()));
+        }
+        if s.ended {
+            self.done = true;
+            return Poll::Ready(Ok(None));
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// The next chunk, `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, PipeError> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// Collects the whole body into memory, failing with `TooLarge` past `limit` bytes
+    /// (checked against the announced length first, so nothing is buffered in vain).
+    pub async fn collect(mut self, limit: u64) -> Result<Bytes, PipeError> {
+        if self.shared.total.is_some_and(|t| t > limit) {
+            return Err(PipeError::TooLarge { limit });
+        }
+        let mut first: Option<Bytes> = None;
+        let mut buf = BytesMut::new();
+        let mut total = 0u64;
+        while let Some(chunk) = self.chunk().await? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(PipeError::TooLarge { limit });
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                None => buf.extend_from_slice(&chunk),
+                Some(f) => {
+                    buf.reserve(f.len() + chunk.len());
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| buf.freeze()))
+    }
+
+    /// Writes the body to `file` as it arrives; returns the bytes written.
+    pub async fn write_to(mut self, file: &mut tokio::fs::File) -> Result<u64, PipeError> {
+        let mut n = 0;
+        while let Some(chunk) = self.chunk().await? {
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| PipeError::io("write body to file", e))?;
+            n += chunk.len() as u64;
+        }
+        file.flush()
+            .await
+            .map_err(|e| PipeError::io("flush body file", e))?;
+        Ok(n)
+    }
+
+    /// Collects into memory up to `threshold` bytes; a larger body (announced or
+    /// actual) is spilled to a new file in `dir`, so any size runs in bounded memory.
+    pub async fn collect_or_spill(
+        mut self,
+        threshold: u64,
+        dir: impl AsRef<Path>,
+    ) -> Result<Collected, PipeError> {
+        let announced_large = self.shared.total.is_some_and(|t| t > threshold);
+        let mut mem = BytesMut::new();
+        if !announced_large {
+            loop {
+                match self.chunk().await? {
+                    None => return Ok(Collected::Memory(mem.freeze())),
+                    Some(chunk) => {
+                        mem.extend_from_slice(&chunk);
+                        if mem.len() as u64 > threshold {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let dir = dir.as_ref();
+        let path = dir.join(format!(
+            "netcore-body-{}-{}.part",
+            std::process::id(),
+            NEXT_SPILL.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| PipeError::io(format!("create {}", path.display()), e))?;
+        file.write_all(&mem)
+            .await
+            .map_err(|e| PipeError::io(format!("write {}", path.display()), e))?;
+        let n = mem.len() as u64 + self.write_to(&mut file).await?;
+        Ok(Collected::File(path, n))
+    }
+}
+
+static NEXT_SPILL: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for IncomingBody {
+    fn drop(&mut self) {
+        if !self.done {
+            let s = self.shared.lock();
+            if !(s.ended && s.chunks.is_empty()) && s.error.is_none() {
+                let _ = self.commands.send(Command::Stop {
+                    id: self.id,
+                    code: ErrorCode::CANCELLED,
+                });
+            }
+        }
+    }
+}
+
+impl AsyncRead for IncomingBody {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        // Serve from a chunk, putting back what does not fit.
+        match self.as_mut().poll_chunk(cx) {
+            Poll::Ready(Ok(Some(mut chunk))) => {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    let rest = chunk.split_off(n);
+                    self.shared
+                        .consumed
+                        .fetch_sub(rest.len() as u64, Ordering::Relaxed);
+                    let mut s = self.shared.lock();
+                    s.buffered += rest.len();
+                    s.chunks.push_front(rest);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Ok(None)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,705 @@
+//! The connection driver: one tokio task per connection that owns the transport and the
+//! protocol core (quinn's `ConnectionDriver` is the model).
+//!
+//! Each turn: take commands from handles → read what the transport has → feed the core
+//! → dispatch its events → run expired timers → write what the core transmits, paced so
+//! that bytes queued below the scheduler stay near the link's bandwidth-delay product.
+//! Nothing here ever waits on the application: a full incoming body buffer only stops
+//! this driver from reading *that message* out of the core, which withholds credit from
+//! the peer; everything else keeps flowing.
+
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Sleep;
+
+use super::body::{BodyShared, IncomingBody};
+use super::error::PipeError;
+use super::message::{IncomingMessage, OutShared};
+use super::{ConnectionId, PipeConfig, PipeState};
+use crate::transport::Transport;
+use netcore_core::{
+    Connection, ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError,
+    WriteError,
+};
+
+/// Reply channel of a request.
+pub(crate) type ReplyTx = oneshot::Sender<Result<IncomingMessage, PipeError>>;
+
+/// What handles ask the driver to do.
+pub(crate) enum Command {
+    Start {
+        local: u64,
+        head: MessageHead,
+        /// The whole body, when the caller has it (then the message is finished too).
+        body: Option<Bytes>,
+        shared: Arc<OutShared>,
+        reply: Option<ReplyTx>,
+    },
+    Write {
+        local: u64,
+        data: Bytes,
+    },
+    Finish {
+        local: u64,
+    },
+    Cancel {
+        local: u64,
+        code: ErrorCode,
+    },
+    ForgetReply {
+        local: u64,
+    },
+    Resume {
+        id: MessageId,
+    },
+    Stop {
+        id: MessageId,
+        code: ErrorCode,
+    },
+    Close {
+        code: ErrorCode,
+        reason: String,
+    },
+    Abort {
+        code: ErrorCode,
+        reason: String,
+    },
+}
+
+struct OutState {
+    core_id: Option<u64>,
+    pending: VecDeque<Bytes>,
+    finish_pending: bool,
+    shared: Arc<OutShared>,
+}
+
+/// Token bucket for links of known rate.
+struct Pacer {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn budget(&mut self, now: tokio::time::Instant) -> f64 {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.tokens
+    }
+
+    fn wait(&self) -> Duration {
+        let missing = (1.0 - self.tokens).max(0.0) + self.burst / 4.0;
+        Duration::from_secs_f64(missing / self.rate)
+    }
+}
+
+pub(crate) struct Driver {
+    conn: Connection,
+    id: ConnectionId,
+    epoch: tokio::time::Instant,
+    reader: ReadHalf<Transport>,
+    writer: WriteHalf<Transport>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    accept_tx: Option<mpsc::UnboundedSender<IncomingMessage>>,
+    state: watch::Sender<PipeState>,
+    config: PipeConfig,
+    read_buf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    need_flush: bool,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<tokio::time::Instant>,
+    pacer: Option<Pacer>,
+    outgoing: HashMap<u64, OutState>,
+    core_to_local: HashMap<u64, u64>,
+    replies: HashMap<u64, ReplyTx>,
+    incoming: HashMap<u64, Arc<BodyShared>>,
+    finished_incoming: HashMap<u64, Weak<BodyShared>>,
+    /// Local key → core id of messages fully sent, for late cancels and reply cleanup.
+    finished_local: HashMap<u64, u64>,
+    read_closed: bool,
+    write_closed: bool,
+    linger_until: Option<tokio::time::Instant>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        transport: Transport,
+        config: PipeConfig,
+        id: ConnectionId,
+        commands: mpsc::UnboundedReceiver<Command>,
+        cmd_tx: mpsc::UnboundedSender<Command>,
+        accept_tx: mpsc::UnboundedSender<IncomingMessage>,
+        state: watch::Sender<PipeState>,
+    ) -> Driver {
+        let epoch = tokio::time::Instant::now();
+        let mut core_config = config.core.clone();
+        if core_config.session == 0 {
+            core_config.session = id.0 ^ (std::process::id() as u64) << 32 | 1;
+        }
+        let conn = Connection::new(core_config, Instant::ZERO);
+        let pacer = config.pace_bytes_per_sec.map(|rate| {
+            let rate = rate.max(1) as f64;
+            let burst = (rate * 0.005).max(2.0 * config.core.send_frame as f64 + 64.0);
+            Pacer {
+                rate,
+                burst,
+                tokens: burst,
+                last: epoch,
+            }
+        });
+        let (reader, writer) = tokio::io::split(transport);
+        Driver {
+            conn,
+            id,
+            epoch,
+            reader,
+            writer,
+            commands,
+            cmd_tx,
+            accept_tx: Some(accept_tx),
+            state,
+            read_buf: vec![0; config.read_buffer.max(1024)],
+            out: Vec::with_capacity(config.transmit_batch + 1024),
+            out_pos: 0,
+            need_flush: false,
+            timer: Box::pin(tokio::time::sleep_until(epoch)),
+            timer_at: None,
+            pacer,
+            outgoing: HashMap::new(),
+            core_to_local: HashMap::new(),
+            replies: HashMap::new(),
+            incoming: HashMap::new(),
+            finished_incoming: HashMap::new(),
+            finished_local: HashMap::new(),
+            read_closed: false,
+            write_closed: false,
+            linger_until: None,
+            config,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        let d = tokio::time::Instant::now().saturating_duration_since(self.epoch);
+        Instant::from_micros(d.as_micros() as u64)
+    }
+
+    fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
+        self.epoch + Duration::from_micros(t.as_micros())
+    }
+
+    pub(crate) async fn run(mut self) {
+        let span = tracing::debug_span!("connection", id = self.id.0);
+        let _enter = span.enter();
+        poll_fn(|cx| self.poll_drive(cx)).await;
+        tracing::debug!("driver finished");
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Bounded turns per poll so one busy connection cannot hog a worker thread.
+        for _ in 0..64 {
+            let mut progress = false;
+            progress |= self.poll_commands(cx);
+            progress |= self.poll_read(cx);
+            progress |= self.dispatch_events();
+            progress |= self.poll_timer(cx);
+            progress |= self.poll_write(cx);
+            progress |= self.dispatch_events();
+            if self.finished(cx) {
+                return Poll::Ready(());
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Whether the driver is done: connection closed and its last frames written (or
+    /// the transport is gone, or the linger deadline passed).
+    fn finished(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.conn.is_closed() {
+            return false;
+        }
+        let flushed = self.out_pos >= self.out.len() && self.conn.is_drained();
+        let linger = *self
+            .linger_until
+            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(2));
+        if flushed || self.write_closed || tokio::time::Instant::now() >= linger {
+            if !self.write_closed {
+                let _ = Pin::new(&mut self.writer).poll_shutdown(cx);
+            }
+            return true;
+        }
+        // Wake up at the linger deadline at the latest.
+        self.timer.as_mut().reset(linger);
+        self.timer_at = Some(linger);
+        let _ = self.timer.as_mut().poll(cx);
+        false
+    }
+
+    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..1024 {
+            match self.commands.poll_recv(cx) {
+                Poll::Ready(Some(cmd)) => {
+                    self.handle_command(cmd);
+                    progress = true;
+                }
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..16 {
+            if self.read_closed || self.conn.is_closed() {
+                break;
+            }
+            let mut rb = ReadBuf::new(&mut self.read_buf);
+            match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    let now = self.now();
+                    if n == 0 {
+                        self.read_closed = true;
+                        self.conn.handle_transport_closed(now);
+                    } else {
+                        self.conn.handle_input(now, &self.read_buf[..n]);
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(error = %e, "transport read failed");
+                    self.read_closed = true;
+                    let now = self.now();
+                    self.conn.handle_transport_closed(now);
+                    progress = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = self.now();
+        let mut next = self.conn.poll_timeout();
+        if let Some(t) = next {
+            if t <= now {
+                self.conn.handle_timeout(now);
+                return true;
+            }
+        }
+        if let Some(p) = &self.pacer {
+            if p.tokens < 1.0 && self.conn.is_open() {
+                let wake = now + p.wait();
+                next = Some(next.map_or(wake, |n| n.min(wake)));
+            }
+        }
+        let Some(t) = next else {
+            self.timer_at = None;
+            return false;
+        };
+        let at = self.to_tokio(t);
+        if self.timer_at != Some(at) {
+            self.timer.as_mut().reset(at);
+            self.timer_at = Some(at);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.timer_at = None;
+            return true;
+        }
+        false
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        loop {
+            if self.write_closed {
+                return progress;
+            }
+            if self.out_pos >= self.out.len() {
+                self.out.clear();
+                self.out_pos = 0;
+                let mut limit = self.config.transmit_batch;
+                if let Some(p) = self.pacer.as_mut() {
+                    let budget = p.budget(tokio::time::Instant::now());
+                    if budget < 1.0 {
+                        break;
+                    }
+                    limit = limit.min(budget as usize).max(1);
+                }
+                let now = self.now();
+                let n = self.conn.poll_transmit(now, &mut self.out, limit);
+                if n == 0 {
+                    break;
+                }
+                if let Some(p) = self.pacer.as_mut() {
+                    p.tokens -= n as f64;
+                }
+                progress = true;
+            }
+            match Pin::new(&mut self.writer).poll_write(cx, &self.out[self.out_pos..]) {
+                Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
+                Poll::Ready(Ok(n)) => {
+                    self.out_pos += n;
+                    self.need_flush = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
+                Poll::Pending => return progress,
+            }
+        }
+        if self.need_flush && !self.write_closed {
+            match Pin::new(&mut self.writer).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
+                Poll::Pending => {}
+            }
+        }
+        progress
+    }
+
+    fn write_failed(&mut self, why: &str) {
+        tracing::debug!(error = why, "transport write failed");
+        self.write_closed = true;
+        self.out.clear();
+        self.out_pos = 0;
+        let now = self.now();
+        self.conn.handle_transport_closed(now);
+    }
+
+    // ----- commands ------------------------------------------------------------------
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Start {
+                local,
+                head,
+                body,
+                shared,
+                reply,
+            } => {
+                let finished = body.is_some();
+                let result = match body {
+                    Some(b) => self.conn.send(head, b),
+                    None => self.conn.start(head),
+                };
+                match result {
+                    Ok(id) => {
+                        shared.id.store(id.0, Ordering::Release);
+                        if finished {
+                            shared
+                                .sent
+                                .store(shared.total.unwrap_or(0), Ordering::Relaxed);
+                        }
+                        if let Some(r) = reply {
+                            self.replies.insert(id.0, r);
+                        }
+                        self.core_to_local.insert(id.0, local);
+                        self.outgoing.insert(
+                            local,
+                            OutState {
+                                core_id: Some(id.0),
+                                pending: VecDeque::new(),
+                                finish_pending: false,
+                                shared,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        let err = if self.conn.is_closed() {
+                            PipeError::Closed(None)
+                        } else {
+                            PipeError::Start(e)
+                        };
+                        if let Some(r) = reply {
+                            let _ = r.send(Err(err.clone()));
+                        }
+                        shared.complete(Err(err));
+                    }
+                }
+            }
+            Command::Write { local, data } => {
+                if let Some(o) = self.outgoing.get_mut(&local) {
+                    o.pending.push_back(data);
+                    self.flush_pending(local);
+                }
+            }
+            Command::Finish { local } => {
+                if let Some(o) = self.outgoing.get_mut(&local) {
+                    o.finish_pending = true;
+                    self.flush_pending(local);
+                }
+            }
+            Command::Cancel { local, code } => {
+                if let Some(o) = self.outgoing.remove(&local) {
+                    if let Some(id) = o.core_id {
+                        self.conn.cancel(MessageId(id), code);
+                        self.core_to_local.remove(&id);
+                        if let Some(r) = self.replies.remove(&id) {
+                            let _ = r.send(Err(PipeError::Message(
+                                MessageError::CancelledLocally(code),
+                            )));
+                        }
+                    }
+                    o.shared
+                        .complete(Err(PipeError::Message(MessageError::CancelledLocally(
+                            code,
+                        ))));
+                } else {
+                    // Already fully sent: still tell the peer (its handler may run).
+                    let id = self.core_id_of_finished(local);
+                    if let Some(id) = id {
+                        self.conn.cancel(MessageId(id), code);
+                        if let Some(r) = self.replies.remove(&id) {
+                            let _ = r.send(Err(PipeError::Message(
+                                MessageError::CancelledLocally(code),
+                            )));
+                        }
+                    }
+                }
+            }
+            Command::ForgetReply { local } => {
+                if let Some(id) = self.core_id_of_finished(local) {
+                    self.replies.remove(&id);
+                }
+            }
+            Command::Resume { id } => self.pump(id.0),
+            Command::Stop { id, code } => {
+                if self.incoming.remove(&id.0).is_some() {
+                    self.conn.stop(id, code);
+                }
+            }
+            Command::Close { code, reason } => self.conn.close(code, &reason),
+            Command::Abort { code, reason } => self.conn.abort(code, &reason),
+        }
+    }
+
+    /// The core id of a message whose local state is gone (fully sent): the local key
+    /// doubles as a lookup through the reply table.
+    fn core_id_of_finished(&self, local: u64) -> Option<u64> {
+        self.finished_local.get(&local).copied()
+    }
+
+    /// Hands a message's pending writes to the core as far as it takes them.
+    fn flush_pending(&mut self, local: u64) {
+        let Some(o) = self.outgoing.get_mut(&local) else {
+            return;
+        };
+        let Some(id) = o.core_id else { return };
+        while let Some(chunk) = o.pending.pop_front() {
+            let len = chunk.len();
+            match self.conn.write(MessageId(id), chunk.clone()) {
+                Ok(n) => {
+                    o.shared.permits.add_permits(n);
+                    o.shared.sent.fetch_add(n as u64, Ordering::Relaxed);
+                    if n < len {
+                        o.pending.push_front(chunk.slice(n..));
+                        return;
+                    }
+                }
+                Err(WriteError::Blocked) => {
+                    o.pending.push_front(chunk);
+                    return;
+                }
+                Err(e) => {
+                    let err = match e {
+                        WriteError::Failed(m) => PipeError::Message(m),
+                        other => PipeError::Io {
+                            action: "write message body".into(),
+                            source: Arc::new(std::io::Error::other(other.to_string())),
+                        },
+                    };
+                    self.conn.cancel(MessageId(id), ErrorCode::INTERNAL_ERROR);
+                    o.shared.complete(Err(err));
+                    self.outgoing.remove(&local);
+                    self.core_to_local.remove(&id);
+                    return;
+                }
+            }
+        }
+        if o.finish_pending {
+            o.finish_pending = false;
+            if let Err(e) = self.conn.finish(MessageId(id)) {
+                let err = PipeError::Io {
+                    action: "finish message body".into(),
+                    source: Arc::new(std::io::Error::other(e.to_string())),
+                };
+                self.conn.cancel(MessageId(id), ErrorCode::INTERNAL_ERROR);
+                o.shared.complete(Err(err));
+                self.outgoing.remove(&local);
+                self.core_to_local.remove(&id);
+            }
+        }
+    }
+
+    // ----- events --------------------------------------------------------------------
+
+    fn dispatch_events(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(ev) = self.conn.poll_event() {
+            progress = true;
+            self.handle_event(ev);
+        }
+        progress
+    }
+
+    fn handle_event(&mut self, ev: Event) {
+        match ev {
+            Event::Connected(params) => {
+                tracing::debug!(?params, "connected");
+                self.state.send_modify(|s| s.connected = Some(params));
+            }
+            Event::Incoming { id, head } => {
+                let shared = BodyShared::new(head.total_len, self.config.body_buffer);
+                let reply_to = head.reply_to;
+                let msg = IncomingMessage {
+                    id,
+                    head,
+                    connection: self.id,
+                    body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
+                };
+                self.incoming.insert(id.0, shared);
+                let msg = match reply_to.and_then(|r| self.replies.remove(&r.0)) {
+                    Some(tx) => match tx.send(Ok(msg)) {
+                        Ok(()) => None,
+                        // The caller gave up; the body drops and is stopped.
+                        Err(_) => None,
+                    },
+                    None => Some(msg),
+                };
+                if let Some(msg) = msg {
+                    match &self.accept_tx {
+                        Some(tx) => {
+                            let _ = tx.send(msg);
+                        }
+                        None => drop(msg),
+                    }
+                }
+                self.pump(id.0);
+            }
+            Event::Readable { id } => self.pump(id.0),
+            Event::Reset { id, error } => {
+                if let Some(shared) = self.incoming.remove(&id.0) {
+                    shared.finish(Err(PipeError::Message(error)));
+                    shared.mark_abandoned();
+                } else if let Some(w) = self.finished_incoming.remove(&id.0) {
+                    if let Some(shared) = w.upgrade() {
+                        shared.mark_abandoned();
+                    }
+                }
+            }
+            Event::Rejected { id, error } => {
+                tracing::debug!(%id, %error, "refused an incoming message");
+            }
+            Event::Writable { id } => {
+                if let Some(&local) = self.core_to_local.get(&id.0) {
+                    self.flush_pending(local);
+                }
+            }
+            Event::Sent { id } => {
+                if let Some(local) = self.core_to_local.remove(&id.0) {
+                    if let Some(o) = self.outgoing.remove(&local) {
+                        o.shared.complete(Ok(()));
+                    }
+                    self.remember_finished(local, id.0);
+                }
+            }
+            Event::Stopped { id, error } => {
+                if let Some(local) = self.core_to_local.remove(&id.0) {
+                    if let Some(o) = self.outgoing.remove(&local) {
+                        o.shared.complete(Err(PipeError::Message(error.clone())));
+                    }
+                }
+                if let Some(r) = self.replies.remove(&id.0) {
+                    let _ = r.send(Err(PipeError::Message(error)));
+                }
+            }
+            Event::GoingAway { code, reason } => {
+                tracing::debug!(%code, reason, "peer is going away");
+                self.state.send_modify(|s| s.going_away = true);
+                if !self.config.manual_close {
+                    self.conn.close(ErrorCode::NO_ERROR, "peer closed");
+                }
+            }
+            Event::Closed { error } => {
+                match &error {
+                    None => tracing::debug!("closed"),
+                    Some(e) => tracing::debug!(error = %e, "closed"),
+                }
+                let err = PipeError::Closed(error.clone());
+                for (_, o) in self.outgoing.drain() {
+                    o.shared.complete(Err(err.clone()));
+                }
+                for (_, r) in self.replies.drain() {
+                    let _ = r.send(Err(err.clone()));
+                }
+                for (_, b) in self.incoming.drain() {
+                    b.finish(Err(err.clone()));
+                }
+                self.accept_tx = None;
+                self.state.send_modify(|s| s.closed = Some(error));
+            }
+            _ => {}
+        }
+    }
+
+    fn remember_finished(&mut self, local: u64, id: u64) {
+        if self.finished_local.len() > 4096 {
+            // Keep only entries whose replies are still awaited.
+            let replies = &self.replies;
+            self.finished_local.retain(|_, id| replies.contains_key(id));
+        }
+        self.finished_local.insert(local, id);
+    }
+
+    /// Moves buffered body bytes of an incoming message from the core into its reader's
+    /// buffer, as far as that buffer has room.
+    fn pump(&mut self, id: u64) {
+        let Some(shared) = self.incoming.get(&id).cloned() else {
+            return;
+        };
+        loop {
+            if !shared.has_room() {
+                shared.lock().driver_parked = true;
+                // Re-check: the reader may have drained it meanwhile.
+                if !shared.has_room() {
+                    return;
+                }
+                shared.lock().driver_parked = false;
+            }
+            match self.conn.read(MessageId(id), 0) {
+                Ok(Some(chunk)) => {
+                    shared.push(chunk);
+                }
+                Ok(None) => {
+                    shared.finish(Ok(()));
+                    self.incoming.remove(&id);
+                    if self.finished_incoming.len() > 1024 {
+                        self.finished_incoming.retain(|_, w| w.strong_count() > 0);
+                    }
+                    self.finished_incoming.insert(id, Arc::downgrade(&shared));
+                    return;
+                }
+                Err(ReadError::Blocked) | Err(_) => return,
+            }
+        }
+    }
+}

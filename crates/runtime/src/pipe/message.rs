@@ -1,0 +1,229 @@
+//! Message handles: an [`IncomingMessage`] as received, a [`SendHandle`] to follow or
+//! cancel an outgoing one, and a [`MessageWriter`] to stream a body by hand.
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::body::{BodyShared, IncomingBody};
+use super::driver::Command;
+use super::error::PipeError;
+use super::ConnectionId;
+use netcore_core::metadata::Headers;
+use netcore_core::{ErrorCode, MessageHead, MessageId};
+
+/// A message received from the peer: its head and its body.
+#[derive(Debug)]
+pub struct IncomingMessage {
+    /// The peer's id for it.
+    pub id: MessageId,
+    /// Route, metadata, length, correlation, urgency.
+    pub head: MessageHead,
+    /// The connection it came on.
+    pub connection: ConnectionId,
+    /// The body.
+    pub body: IncomingBody,
+}
+
+impl IncomingMessage {
+    /// The route, or `""` for messages without one (replies).
+    pub fn route(&self) -> &str {
+        self.head.route.as_deref().unwrap_or("")
+    }
+
+    /// The metadata parsed as headers (empty if absent or not in header layout).
+    pub fn headers(&self) -> Headers {
+        Headers::decode(&self.head.metadata).unwrap_or_default()
+    }
+
+    /// Collects the body into memory up to `limit` bytes.
+    pub async fn collect(self, limit: u64) -> Result<Bytes, PipeError> {
+        self.body.collect(limit).await
+    }
+
+    /// Resolves when the peer abandons this message after sending it (for a request:
+    /// its caller cancelled or gave up). Handlers race their work against this.
+    pub async fn abandoned(&self) {
+        self.body.shared.abandoned().await
+    }
+
+    /// A handle that resolves like [`abandoned`](Self::abandoned) but can be moved
+    /// elsewhere, e.g. into a handler task while the body is consumed.
+    pub fn abandon_signal(&self) -> AbandonSignal {
+        AbandonSignal(self.body.shared.clone())
+    }
+}
+
+/// Resolves when the peer abandons a message (see [`IncomingMessage::abandoned`]).
+#[derive(Debug, Clone)]
+pub struct AbandonSignal(pub(crate) Arc<BodyShared>);
+
+impl AbandonSignal {
+    /// Waits until the peer abandons the message.
+    pub async fn wait(&self) {
+        self.0.abandoned().await
+    }
+
+    /// Whether it already has.
+    pub fn is_abandoned(&self) -> bool {
+        self.0.is_abandoned()
+    }
+}
+
+/// Shared state of an outgoing message, updated by the driver.
+#[derive(Debug)]
+pub(crate) struct OutShared {
+    /// Core id, 0 until the driver started it.
+    pub(crate) id: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) total: Option<u64>,
+    pub(crate) result: Mutex<Option<Result<(), PipeError>>>,
+    pub(crate) done: Notify,
+    /// Bytes a writer may hand the driver ahead of the core.
+    pub(crate) permits: Semaphore,
+}
+
+impl OutShared {
+    pub(crate) fn new(total: Option<u64>, buffer: usize) -> Arc<OutShared> {
+        Arc::new(OutShared {
+            id: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            total,
+            result: Mutex::new(None),
+            done: Notify::new(),
+            permits: Semaphore::new(buffer),
+        })
+    }
+
+    pub(crate) fn complete(&self, result: Result<(), PipeError>) {
+        let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(result);
+        } else if let (Some(Ok(())), Err(e)) = (r.as_ref(), &result) {
+            // Serial profile: a frame of a fully sent message was lost afterwards.
+            *r = Some(Err(e.clone()));
+        }
+        drop(r);
+        self.permits.close();
+        self.done.notify_waiters();
+    }
+
+    fn result(&self) -> Option<Result<(), PipeError>> {
+        self.result
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Follows an outgoing message: its id, progress, completion; can cancel it.
+#[derive(Debug, Clone)]
+pub struct SendHandle {
+    pub(crate) local: u64,
+    pub(crate) shared: Arc<OutShared>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+}
+
+impl SendHandle {
+    /// The message id, once the connection has started it.
+    pub fn id(&self) -> Option<MessageId> {
+        match self.shared.id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(MessageId(id)),
+        }
+    }
+
+    /// Body bytes handed to the protocol so far, and the total if known.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        (self.shared.sent.load(Ordering::Relaxed), self.shared.total)
+    }
+
+    /// Waits until the message was fully sent (`Ok`) or failed.
+    pub async fn finished(&self) -> Result<(), PipeError> {
+        loop {
+            let notified = self.shared.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.shared.result() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
+    /// Cancels the message; the peer is told (the seed's `cancel_mission`).
+    pub fn cancel(&self) {
+        let _ = self.commands.send(Command::Cancel {
+            local: self.local,
+            code: ErrorCode::CANCELLED,
+        });
+    }
+}
+
+/// Streams the body of an outgoing message by hand. Writes wait while the message's
+/// buffer is full (backpressure from the peer's credit); [`finish`](Self::finish) ends
+/// the body. Dropping the writer without finishing cancels the message.
+#[derive(Debug)]
+pub struct MessageWriter {
+    pub(crate) handle: SendHandle,
+    pub(crate) finished: bool,
+}
+
+impl MessageWriter {
+    /// The handle following this message.
+    pub fn handle(&self) -> &SendHandle {
+        &self.handle
+    }
+
+    /// Queues `data`, waiting for buffer space.
+    pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<(), PipeError> {
+        let mut data: Bytes = data.into();
+        let max = 64 * 1024;
+        while !data.is_empty() {
+            let piece = data.split_to(data.len().min(max));
+            let permit = self
+                .handle
+                .shared
+                .permits
+                .acquire_many(piece.len() as u32)
+                .await;
+            match permit {
+                Ok(p) => p.forget(),
+                Err(_) => return Err(self.failure()),
+            }
+            let sent = self.handle.commands.send(Command::Write {
+                local: self.handle.local,
+                data: piece,
+            });
+            if sent.is_err() {
+                return Err(PipeError::Closed(None));
+            }
+        }
+        Ok(())
+    }
+
+    fn failure(&self) -> PipeError {
+        match self.handle.shared.result() {
+            Some(Err(e)) => e,
+            _ => PipeError::Closed(None),
+        }
+    }
+
+    /// Ends the body and waits until the message is fully sent.
+    pub async fn finish(mut self) -> Result<(), PipeError> {
+        self.finished = true;
+        let _ = self.handle.commands.send(Command::Finish {
+            local: self.handle.local,
+        });
+        self.handle.finished().await
+    }
+}
+
+impl Drop for MessageWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.handle.cancel();
+        }
+    }
+}

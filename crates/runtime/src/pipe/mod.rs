@@ -1,0 +1,584 @@
+//! [`Pipe`]: one netcore connection over any transport, driven by a background task.
+//!
+//! The seed's `Pipe(recv_func, send_func)`: give it a way to read and write bytes and it
+//! carries any number of concurrent messages. Create one from a [`Transport`]
+//! ([`Pipe::new`]), an address ([`Pipe::connect`]), any tokio stream
+//! ([`Pipe::from_stream`]) or a pair of blocking functions ([`Pipe::from_fns`]).
+//!
+//! ```
+//! use netcore_runtime::{Pipe, PipeConfig};
+//! use netcore_runtime::transport::mem_pair;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), netcore_runtime::PipeError> {
+//! let (a, b) = mem_pair(64 * 1024);
+//! let client = Pipe::new(a, PipeConfig::default());
+//! let server = Pipe::new(b, PipeConfig::default());
+//! tokio::spawn(async move {
+//!     while let Some(req) = server.accept().await {
+//!         let id = req.id;
+//!         let body = req.collect(1 << 20).await.unwrap();
+//!         server.reply(id, body).await.unwrap();
+//!     }
+//! });
+//! let resp = client.request("echo", "hello").await?;
+//! assert_eq!(resp.collect(1024).await?, "hello");
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod driver;
+mod error;
+mod message;
+
+pub use body::{Body, Collected, IncomingBody};
+pub use error::PipeError;
+pub use message::{AbandonSignal, IncomingMessage, MessageWriter, SendHandle};
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+use crate::transport::{self, Transport, TransportAddr, TransportInfo};
+use driver::{Command, Driver};
+use message::OutShared;
+use netcore_core::metadata::Headers;
+use netcore_core::{
+    Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Urgency,
+};
+
+/// Identifies a connection within this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conn-{}", self.0)
+    }
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Settings of a [`Pipe`]: the protocol core's [`Config`] plus runtime buffers and pacing.
+///
+/// ```
+/// use netcore_runtime::PipeConfig;
+/// use netcore_runtime::transport::{LinkHint, TransportInfo, TransportKind};
+/// let info = TransportInfo::new(TransportKind::Serial).with_link_hint(LinkHint::serial_baud(115_200));
+/// let cfg = PipeConfig::for_transport(&info);
+/// assert_eq!(cfg.core.profile, netcore_core::LinkProfile::Serial);
+/// assert_eq!(cfg.pace_bytes_per_sec, Some(11_520));
+/// ```
+#[derive(Clone, Debug)]
+pub struct PipeConfig {
+    /// Protocol settings (link profile, limits, windows, timers).
+    pub core: Config,
+    /// Bytes buffered per incoming message on the reader's side before the driver stops
+    /// pulling it from the core (and the peer's credit stops growing).
+    pub body_buffer: usize,
+    /// Bytes a [`MessageWriter`] may queue ahead of the core per message.
+    pub write_buffer: usize,
+    /// Largest batch of frames handed to the transport at once.
+    pub transmit_batch: usize,
+    /// Read buffer size.
+    pub read_buffer: usize,
+    /// Pace writes to this rate (links of known speed), keeping queues short.
+    pub pace_bytes_per_sec: Option<u64>,
+    /// TCP: limit of unsent bytes in the kernel (`TCP_NOTSENT_LOWAT`).
+    pub tcp_notsent_lowat: Option<u32>,
+    /// If false (default), a GOAWAY from the peer is answered with our own at once;
+    /// set it when the application closes by itself after finishing its replies.
+    pub manual_close: bool,
+}
+
+impl Default for PipeConfig {
+    fn default() -> Self {
+        PipeConfig {
+            core: Config::tcp(),
+            body_buffer: 256 * 1024,
+            write_buffer: 256 * 1024,
+            transmit_batch: 64 * 1024,
+            read_buffer: 64 * 1024,
+            pace_bytes_per_sec: None,
+            tcp_notsent_lowat: Some(64 * 1024),
+            manual_close: false,
+        }
+    }
+}
+
+impl PipeConfig {
+    /// Settings for a serial line of `bytes_per_sec`: serial profile, frames sized for
+    /// a 20 ms latency budget, paced writes.
+    pub fn serial(bytes_per_sec: u64) -> PipeConfig {
+        let core = Config::serial_for_link(bytes_per_sec, Duration::from_millis(20));
+        PipeConfig {
+            transmit_batch: core.send_frame * 2 + 64,
+            body_buffer: 16 * 1024,
+            write_buffer: 16 * 1024,
+            read_buffer: 4096,
+            pace_bytes_per_sec: Some(bytes_per_sec),
+            tcp_notsent_lowat: None,
+            core,
+            manual_close: false,
+        }
+    }
+
+    /// The settings a transport's link hint calls for.
+    pub fn for_transport(info: &TransportInfo) -> PipeConfig {
+        match info.link_hint {
+            Some(h) if h.profile == transport::LinkProfile::Serial => {
+                PipeConfig::serial(h.rate_bytes_per_sec.unwrap_or(11_520))
+            }
+            Some(h) => PipeConfig {
+                pace_bytes_per_sec: h.rate_bytes_per_sec,
+                ..PipeConfig::default()
+            },
+            None => PipeConfig::default(),
+        }
+    }
+}
+
+/// Connection state as the driver last reported it.
+#[derive(Clone, Debug, Default)]
+pub struct PipeState {
+    /// The peer's parameters once the handshake is done.
+    pub connected: Option<PeerParams>,
+    /// The peer began a graceful close.
+    pub going_away: bool,
+    /// Set when the connection ended: `Some(None)` graceful, `Some(Some(e))` error.
+    pub closed: Option<Option<ConnectionError>>,
+}
+
+struct Inner {
+    id: ConnectionId,
+    info: TransportInfo,
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<PipeState>,
+    accept: Mutex<mpsc::UnboundedReceiver<IncomingMessage>>,
+    next_local: AtomicU64,
+    write_buffer: usize,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Close {
+            code: ErrorCode::NO_ERROR,
+            reason: String::from("pipe dropped"),
+        });
+    }
+}
+
+/// A handle on one connection. Cheap to clone; the connection closes gracefully when
+/// the last handle is dropped.
+#[derive(Clone)]
+pub struct Pipe {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipe")
+            .field("id", &self.inner.id)
+            .field("info", &self.inner.info)
+            .finish()
+    }
+}
+
+impl Pipe {
+    /// Starts a connection over `transport`; the driver task is spawned on the current
+    /// tokio runtime.
+    pub fn new(transport: Transport, config: PipeConfig) -> Pipe {
+        if let Some(lowat) = config.tcp_notsent_lowat {
+            if transport.is_tcp() {
+                if let Err(e) = transport.set_tcp_notsent_lowat(lowat) {
+                    tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not applied");
+                }
+            }
+        }
+        let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
+        let info = transport.info().clone();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+        let (state_tx, state_rx) = watch::channel(PipeState::default());
+        let write_buffer = config.write_buffer;
+        let driver = Driver::new(
+            transport,
+            config,
+            id,
+            cmd_rx,
+            cmd_tx.clone(),
+            accept_tx,
+            state_tx,
+        );
+        tokio::spawn(driver.run());
+        Pipe {
+            inner: Arc::new(Inner {
+                id,
+                info,
+                commands: cmd_tx,
+                state: state_rx,
+                accept: Mutex::new(accept_rx),
+                next_local: AtomicU64::new(1),
+                write_buffer,
+            }),
+        }
+    }
+
+    /// Starts a connection with the settings the transport's link hint calls for.
+    pub fn with_defaults(transport: Transport) -> Pipe {
+        let config = PipeConfig::for_transport(transport.info());
+        Pipe::new(transport, config)
+    }
+
+    /// Connects to a text address (`tcp://…`, `unix://…`, `serial://…`, `stdio:`, …)
+    /// and waits for the handshake.
+    pub async fn connect(addr: &TransportAddr) -> Result<Pipe, PipeError> {
+        let t = transport::connect(addr).await?;
+        let pipe = Pipe::with_defaults(t);
+        pipe.ready().await?;
+        Ok(pipe)
+    }
+
+    /// Starts a connection over any tokio byte stream, tcp profile.
+    pub fn from_stream<T>(io: T, config: PipeConfig) -> Pipe
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        Pipe::new(Transport::from_stream(io), config)
+    }
+
+    /// The seed's `Pipe(recv_func, send_func)`: blocking functions run on adapter
+    /// threads. Use `PipeConfig::serial` for a serial device.
+    pub fn from_fns<R, S>(recv: R, send: S, config: PipeConfig) -> Result<Pipe, PipeError>
+    where
+        R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+        S: FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+    {
+        let t = transport::from_fns(recv, send, transport::BlockingOptions::default())?;
+        Ok(Pipe::new(t, config))
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.inner.id
+    }
+
+    /// What the transport is.
+    pub fn info(&self) -> &TransportInfo {
+        &self.inner.info
+    }
+
+    /// The latest state.
+    pub fn state(&self) -> PipeState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// Waits for the handshake; fails if the connection ends first.
+    pub async fn ready(&self) -> Result<PeerParams, PipeError> {
+        let mut rx = self.inner.state.clone();
+        let state = rx
+            .wait_for(|s| s.connected.is_some() || s.closed.is_some())
+            .await
+            .map_err(|_| PipeError::Closed(None))?;
+        match (&state.connected, &state.closed) {
+            (_, Some(e)) => Err(PipeError::Closed(e.clone())),
+            (Some(p), None) => Ok(p.clone()),
+            (None, None) => Err(PipeError::Closed(None)),
+        }
+    }
+
+    /// Waits until the connection has ended and returns why (`None`: graceful).
+    pub async fn closed(&self) -> Option<ConnectionError> {
+        let mut rx = self.inner.state.clone();
+        let result = match rx.wait_for(|s| s.closed.is_some()).await {
+            Ok(s) => s.closed.clone().flatten(),
+            Err(_) => Some(ConnectionError::TransportClosed),
+        };
+        result
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.state.borrow().closed.is_some()
+    }
+
+    /// The next message from the peer that is not a reply to one of our requests;
+    /// `None` once the connection has ended.
+    pub async fn accept(&self) -> Option<IncomingMessage> {
+        self.inner.accept.lock().await.recv().await
+    }
+
+    /// A builder for a message to `route`.
+    pub fn message(&self, route: impl Into<String>) -> MessageBuilder<'_> {
+        MessageBuilder {
+            pipe: self,
+            head: MessageHead::to_route(route),
+            headers: Headers::new(),
+        }
+    }
+
+    /// Sends a one-way message (fire and forget); the handle reports completion.
+    pub async fn send(
+        &self,
+        route: impl Into<String>,
+        body: impl Into<Body>,
+    ) -> Result<SendHandle, PipeError> {
+        self.message(route).send(body).await
+    }
+
+    /// Sends a request and waits for the reply.
+    pub async fn request(
+        &self,
+        route: impl Into<String>,
+        body: impl Into<Body>,
+    ) -> Result<IncomingMessage, PipeError> {
+        self.message(route).request(body).await
+    }
+
+    /// Sends the reply to incoming message `to`.
+    pub async fn reply(
+        &self,
+        to: MessageId,
+        body: impl Into<Body>,
+    ) -> Result<SendHandle, PipeError> {
+        self.send_head(MessageHead::reply(to), body.into(), None)
+            .await
+    }
+
+    /// Sends any head with any body.
+    pub async fn send_head(
+        &self,
+        head: MessageHead,
+        body: Body,
+        reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
+    ) -> Result<SendHandle, PipeError> {
+        let mut head = head;
+        if head.total_len.is_none() {
+            head.total_len = body.len();
+        }
+        match body {
+            Body::Bytes(b) => Ok(self.start_raw(head, Some(b), reply)),
+            Body::Stream { mut reader, len } => {
+                let mut writer = self.start_writer(head, reply);
+                let handle = writer.handle.clone();
+                tokio::spawn(async move {
+                    let mut sent = 0u64;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        match reader.read(&mut buf).await {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                sent += n as u64;
+                                if len.is_some_and(|l| sent > l) {
+                                    tracing::warn!("body stream longer than announced; cancelled");
+                                    return;
+                                }
+                                if writer
+                                    .write(Bytes::copy_from_slice(&buf[..n]))
+                                    .await
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reading the body stream failed; message cancelled");
+                                return;
+                            }
+                        }
+                    }
+                    let _ = writer.finish().await;
+                });
+                Ok(handle)
+            }
+        }
+    }
+
+    fn start_raw(
+        &self,
+        head: MessageHead,
+        body: Option<Bytes>,
+        reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
+    ) -> SendHandle {
+        let local = self.inner.next_local.fetch_add(1, Ordering::Relaxed);
+        let total = match &body {
+            Some(b) => Some(b.len() as u64),
+            None => head.total_len,
+        };
+        let shared = OutShared::new(total, self.inner.write_buffer);
+        let handle = SendHandle {
+            local,
+            shared: shared.clone(),
+            commands: self.inner.commands.clone(),
+        };
+        let cmd = Command::Start {
+            local,
+            head,
+            body,
+            shared: shared.clone(),
+            reply,
+        };
+        if self.inner.commands.send(cmd).is_err() {
+            shared.complete(Err(PipeError::Closed(None)));
+        }
+        handle
+    }
+
+    /// Starts a message whose body is written by hand with a [`MessageWriter`].
+    pub fn start_writer(
+        &self,
+        head: MessageHead,
+        reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
+    ) -> MessageWriter {
+        MessageWriter {
+            handle: self.start_raw(head, None, reply),
+            finished: false,
+        }
+    }
+
+    /// Begins a graceful close: no new requests; messages in flight finish.
+    pub fn close(&self) {
+        let _ = self.inner.commands.send(Command::Close {
+            code: ErrorCode::NO_ERROR,
+            reason: String::new(),
+        });
+    }
+
+    /// Ends the connection at once with an error code; everything in flight fails.
+    pub fn abort(&self, code: ErrorCode, reason: &str) {
+        let _ = self.inner.commands.send(Command::Abort {
+            code,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Asks the peer to stop sending incoming message `id` and drops it here.
+    pub fn stop(&self, id: MessageId, code: ErrorCode) {
+        let _ = self.inner.commands.send(Command::Stop { id, code });
+    }
+
+    pub(crate) fn forget_reply(&self, handle: &SendHandle) {
+        let _ = self.inner.commands.send(Command::ForgetReply {
+            local: handle.local,
+        });
+    }
+}
+
+/// Builds one outgoing message: route, headers, urgency, then `send` or `request`.
+///
+/// ```
+/// # use netcore_runtime::{Pipe, PipeConfig};
+/// # use netcore_runtime::transport::mem_pair;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), netcore_runtime::PipeError> {
+/// # let (a, b) = mem_pair(1 << 16);
+/// # let client = Pipe::new(a, PipeConfig::default());
+/// # let server = Pipe::new(b, PipeConfig::default());
+/// # tokio::spawn(async move { while let Some(m) = server.accept().await {
+/// #     let v = m.headers().get_str("unit").unwrap_or("").to_string(); server.reply(m.id, v).await.unwrap(); } });
+/// use netcore_core::Urgency;
+/// let reply = client
+///     .message("sensor/read")
+///     .header("unit", "celsius")
+///     .urgency(Urgency::HIGHEST)
+///     .timeout(std::time::Duration::from_secs(5))
+///     .request("")
+///     .await?;
+/// assert_eq!(reply.collect(100).await?, "celsius");
+/// # Ok(()) }
+/// ```
+pub struct MessageBuilder<'a> {
+    pipe: &'a Pipe,
+    head: MessageHead,
+    headers: Headers,
+}
+
+impl MessageBuilder<'_> {
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.insert(key, value);
+        self
+    }
+
+    /// Sets the urgency (0 most urgent … 7 bulk; default 3).
+    pub fn urgency(mut self, urgency: Urgency) -> Self {
+        self.head.urgency = urgency;
+        self
+    }
+
+    /// Deadline for [`request`](Self::request) (default: none).
+    pub fn timeout(self, timeout: Duration) -> TimedMessageBuilder<'static, Self> {
+        TimedMessageBuilder {
+            inner: self,
+            timeout,
+            _p: std::marker::PhantomData,
+        }
+    }
+
+    fn finish_head(&mut self) -> MessageHead {
+        let mut head = self.head.clone();
+        if !self.headers.is_empty() {
+            head.metadata = self.headers.encode();
+        }
+        head
+    }
+
+    /// Sends it one-way.
+    pub async fn send(mut self, body: impl Into<Body>) -> Result<SendHandle, PipeError> {
+        let head = self.finish_head();
+        self.pipe.send_head(head, body.into(), None).await
+    }
+
+    /// Sends it and waits for the reply.
+    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
+        self.request_with(body.into(), None).await
+    }
+
+    async fn request_with(
+        mut self,
+        body: Body,
+        timeout: Option<Duration>,
+    ) -> Result<IncomingMessage, PipeError> {
+        let head = self.finish_head();
+        let (tx, rx) = oneshot::channel();
+        let handle = self.pipe.send_head(head, body, Some(tx)).await?;
+        let wait = async {
+            match rx.await {
+                Ok(r) => r,
+                Err(_) => Err(PipeError::Closed(None)),
+            }
+        };
+        match timeout {
+            None => wait.await,
+            Some(t) => match tokio::time::timeout(t, wait).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // Tell the peer so its handler stops, and stop waiting.
+                    handle.cancel();
+                    self.pipe.forget_reply(&handle);
+                    Err(PipeError::TimedOut)
+                }
+            },
+        }
+    }
+}
+
+/// A [`MessageBuilder`] with a deadline.
+pub struct TimedMessageBuilder<'a, B> {
+    inner: B,
+    timeout: Duration,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> TimedMessageBuilder<'a, MessageBuilder<'a>> {
+    /// Sends it and waits for the reply until the deadline; on expiry the request is
+    /// cancelled on the peer and `PipeError::TimedOut` returned.
+    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
+        self.inner
+            .request_with(body.into(), Some(self.timeout))
+            .await
+    }
+}
