@@ -206,7 +206,8 @@ impl ProtocolViolation {
     pub fn code(&self) -> ErrorCode {
         match self {
             ProtocolViolation::FlowControl { .. } => ErrorCode::FLOW_CONTROL_ERROR,
-            ProtocolViolation::Limit(_) => ErrorCode::LIMIT_EXCEEDED,
+            ProtocolViolation::Limit(_)
+            | ProtocolViolation::Frame(FrameError::TooLarge { .. }) => ErrorCode::LIMIT_EXCEEDED,
             _ => ErrorCode::PROTOCOL_ERROR,
         }
     }
@@ -277,6 +278,7 @@ impl ConnectionError {
     /// The code sent to the peer, if this side ends the connection because of it.
     pub fn code(&self) -> ErrorCode {
         match self {
+            ConnectionError::Handshake(HandshakeError::Timeout) => ErrorCode::TIMEOUT,
             ConnectionError::Handshake(_) => ErrorCode::INCOMPATIBLE,
             ConnectionError::Protocol(v) => v.code(),
             ConnectionError::PeerError { code, .. } | ConnectionError::LocallyAborted { code } => {

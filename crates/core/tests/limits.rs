@@ -109,7 +109,7 @@ fn frame_too_large_closes_with_typed_error_and_error_frame() {
     );
     assert_eq!(
         error_frame_code(&frames_out(&mut v)),
-        Some(ErrorCode::PROTOCOL_ERROR)
+        Some(ErrorCode::LIMIT_EXCEEDED)
     );
 }
 

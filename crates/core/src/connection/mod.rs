@@ -617,8 +617,10 @@ impl Connection {
         }
         self.state = State::Closed;
         // Only what explains the end still goes out.
+        // A HELLO still queued goes too: a peer rejected during the handshake then
+        // completes its own and can read the ERROR's reason.
         self.control
-            .retain(|f| matches!(f, Frame::Error(_) | Frame::GoAway(_)));
+            .retain(|f| matches!(f, Frame::Error(_) | Frame::GoAway(_) | Frame::Hello(_)));
         let msg_err = MessageError::ConnectionClosed(
             error.clone().unwrap_or(ConnectionError::TransportClosed),
         );

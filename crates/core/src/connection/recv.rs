@@ -4,7 +4,7 @@
 //! application reads, and anything past it is a protocol violation.
 
 use super::Connection;
-use crate::codes::ErrorCode;
+use crate::codes::{ErrorCode, FrameKind};
 use crate::config::Config;
 use crate::error::{LimitExceeded, LimitKind, MessageError, ProtocolViolation, ReadError};
 use crate::event::{Event, MessageHead, MessageId};
@@ -381,6 +381,12 @@ impl Connection {
             self.discard(len);
             self.fail_incoming(d.id, MessageError::FrameLost);
             return Ok(());
+        }
+        if m.ended {
+            return Err(ProtocolViolation::UnexpectedFrame {
+                kind: if d.end { FrameKind::END } else { FrameKind::DATA },
+                why: "body bytes after the end of the message",
+            });
         }
         let end_offset = m.received + len;
         if end_offset > m.granted {
