@@ -118,16 +118,63 @@ fn get_num(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<N
     f.read(r.take(f.width())?)
 }
 
+/// Fast path shared by numeric impls: when the wire kind is exactly the Rust type, copy
+/// its bytes in the right order (the kind is a constant in `message!` code, so this
+/// compiles to a plain store/load).
+macro_rules! exact_fast_path {
+    ($t:ty, $k:ident) => {
+        #[inline(always)]
+        fn exact_put(v: $t, kind: FieldKind, out: &mut Vec<u8>) -> bool {
+            match kind {
+                FieldKind::Num(f) if matches!(f.kind(), NumKind::$k) => {
+                    if f.is_big_endian() {
+                        out.extend_from_slice(&v.to_be_bytes());
+                    } else {
+                        out.extend_from_slice(&v.to_le_bytes());
+                    }
+                    true
+                }
+                _ => false,
+            }
+        }
+        #[inline(always)]
+        fn exact_get(kind: FieldKind, r: &mut Reader<'_>) -> Option<Result<$t>> {
+            match kind {
+                FieldKind::Num(f) if matches!(f.kind(), NumKind::$k) => {
+                    Some(r.take(std::mem::size_of::<$t>()).map(|b| {
+                        let mut a = [0u8; std::mem::size_of::<$t>()];
+                        a.copy_from_slice(b);
+                        if f.is_big_endian() {
+                            <$t>::from_be_bytes(a)
+                        } else {
+                            <$t>::from_le_bytes(a)
+                        }
+                    }))
+                }
+                _ => None,
+            }
+        }
+    };
+}
+
 macro_rules! int_field {
     ($($t:ty: $v:ident => $($k:ident)|+;)*) => {$(
         impl FieldValue for $t {
             const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
+                exact_fast_path!($t, $($k)|+);
+                if exact_put(*self, kind, out) {
+                    return Ok(());
+                }
                 put_num(Num::$v(*self as _), kind, field, out)
             }
             #[inline]
             fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
+                exact_fast_path!($t, $($k)|+);
+                if let Some(v) = exact_get(kind, r) {
+                    return v;
+                }
                 match get_num(kind, field, r)? {
                     Num::I(i) => <$t>::try_from(i).map_err(|_| SchemaError::invalid_value(field, "out of range")),
                     Num::U(u) => <$t>::try_from(u).map_err(|_| SchemaError::invalid_value(field, "out of range")),
@@ -143,15 +190,23 @@ int_field! {
 }
 
 macro_rules! float_field {
-    ($($t:ty => $($k:ident)|+;)*) => {$(
+    ($($t:ty => $exact:ident, $($k:ident)|+;)*) => {$(
         impl FieldValue for $t {
             const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
+                exact_fast_path!($t, $exact);
+                if exact_put(*self, kind, out) {
+                    return Ok(());
+                }
                 put_num(Num::F(*self as f64), kind, field, out)
             }
             #[inline]
             fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
+                exact_fast_path!($t, $exact);
+                if let Some(v) = exact_get(kind, r) {
+                    return v;
+                }
                 match get_num(kind, field, r)? {
                     Num::F(f) => Ok(f as $t),
                     _ => Err(SchemaError::invalid_value(field, "not a float field")),
@@ -160,7 +215,7 @@ macro_rules! float_field {
         }
     )*};
 }
-float_field! { f32 => F16 | F32; f64 => F16 | F32 | F64; }
+float_field! { f32 => F32, F16 | F32; f64 => F64, F16 | F32 | F64; }
 
 impl FieldValue for bool {
     const ACCEPTS: u32 = NumKind::Bool.bit();
@@ -330,7 +385,7 @@ macro_rules! message {
                     out.reserve(n);
                 }
                 $(
-                    $crate::FieldValue::encode_field(&self.$field, $crate::__field_kind!($($spec)+).in_layout(Self::FIXED_SIZE.is_none()), stringify!($field), out)?;
+                    $crate::FieldValue::encode_field(&self.$field, const { $crate::__field_kind!($($spec)+).in_layout(<Self as $crate::TypedMessage>::FIXED_SIZE.is_none()) }, stringify!($field), out)?;
                 )*
                 Ok(())
             }
@@ -349,7 +404,7 @@ macro_rules! message {
                 #[allow(unused_mut)]
                 let mut r = $crate::Reader::new(payload);
                 $(
-                    let $field = <$fty as $crate::FieldValue>::decode_field($crate::__field_kind!($($spec)+).in_layout(Self::FIXED_SIZE.is_none()), stringify!($field), &mut r)?;
+                    let $field = <$fty as $crate::FieldValue>::decode_field(const { $crate::__field_kind!($($spec)+).in_layout(<Self as $crate::TypedMessage>::FIXED_SIZE.is_none()) }, stringify!($field), &mut r)?;
                 )*
                 let consumed = payload.len() - r.remaining();
                 r.finish().map_err(|_| $crate::SchemaError::WrongLength {
