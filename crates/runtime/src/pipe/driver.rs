@@ -23,11 +23,11 @@ use tokio::time::Sleep;
 use super::body::{BodyShared, IncomingBody};
 use super::error::PipeError;
 use super::message::{IncomingMessage, OutShared};
+use super::wire::Wire;
 use super::{ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
 use netcore_core::{
-    Connection, ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError,
-    WriteError,
+    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError, WriteError,
 };
 
 /// Reply channel of a request.
@@ -103,8 +103,8 @@ impl Pacer {
     }
 }
 
-pub(crate) struct Driver {
-    conn: Connection,
+pub(crate) struct Driver<W: Wire> {
+    conn: W,
     id: ConnectionId,
     epoch: tokio::time::Instant,
     reader: ReadHalf<Transport>,
@@ -133,9 +133,10 @@ pub(crate) struct Driver {
     linger_until: Option<tokio::time::Instant>,
 }
 
-impl Driver {
+impl<W: Wire> Driver<W> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        conn: W,
         transport: Transport,
         config: PipeConfig,
         id: ConnectionId,
@@ -143,13 +144,8 @@ impl Driver {
         cmd_tx: mpsc::UnboundedSender<Command>,
         accept_tx: mpsc::UnboundedSender<IncomingMessage>,
         state: watch::Sender<PipeState>,
-    ) -> Driver {
+    ) -> Driver<W> {
         let epoch = tokio::time::Instant::now();
-        let mut core_config = config.core.clone();
-        if core_config.session == 0 {
-            core_config.session = id.0 ^ (std::process::id() as u64) << 32 | 1;
-        }
-        let conn = Connection::new(core_config, Instant::ZERO);
         let pacer = config.pace_bytes_per_sec.map(|rate| {
             let rate = rate.max(1) as f64;
             let burst = (rate * 0.005).max(2.0 * config.core.send_frame as f64 + 64.0);

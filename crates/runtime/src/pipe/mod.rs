@@ -30,10 +30,12 @@ mod body;
 mod driver;
 mod error;
 mod message;
+mod wire;
 
 pub use body::{Body, Collected, IncomingBody};
 pub use error::PipeError;
 pub use message::{AbandonSignal, IncomingMessage, MessageWriter, SendHandle};
+pub use wire::Wire;
 
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -191,6 +193,21 @@ impl Pipe {
     /// Starts a connection over `transport`; the driver task is spawned on the current
     /// tokio runtime.
     pub fn new(transport: Transport, config: PipeConfig) -> Pipe {
+        let mut core_config = config.core.clone();
+        if core_config.session == 0 {
+            // A per-connection session number lets a serial peer notice a restart.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            core_config.session = t ^ u64::from(std::process::id()) << 40 | 1;
+        }
+        let conn = netcore_core::Connection::new(core_config, netcore_core::Instant::ZERO);
+        Pipe::with_wire(conn, transport, config)
+    }
+
+    /// Starts a connection running any [`Wire`] (e.g. a legacy-protocol adapter) over
+    /// `transport`; `config.core` is used only for its runtime-relevant sizes.
+    pub fn with_wire<W: Wire>(conn: W, transport: Transport, config: PipeConfig) -> Pipe {
         if let Some(lowat) = config.tcp_notsent_lowat {
             if transport.is_tcp() {
                 if let Err(e) = transport.set_tcp_notsent_lowat(lowat) {
@@ -205,6 +222,7 @@ impl Pipe {
         let (state_tx, state_rx) = watch::channel(PipeState::default());
         let write_buffer = config.write_buffer;
         let driver = Driver::new(
+            conn,
             transport,
             config,
             id,
