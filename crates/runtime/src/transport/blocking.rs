@@ -273,7 +273,11 @@ where
             }
             let n = g.buf.len().min(chunk);
             local.clear();
-            local.extend(g.buf.drain(..n));
+            let (front, back) = g.buf.as_slices();
+            let from_front = n.min(front.len());
+            local.extend_from_slice(&front[..from_front]);
+            local.extend_from_slice(&back[..n - from_front]);
+            g.buf.drain(..n);
             g.busy = true;
             g.wake();
         }
@@ -473,6 +477,10 @@ where
 /// Each chunk written to the transport ends in `write_all` + `flush` on `writer`. The
 /// threads end as described for [`from_fns`]; give `reader` a read timeout so the receive
 /// thread notices a dropped transport promptly.
+///
+/// `Write` has no half-close: shutting down the transport's write side flushes and stops
+/// the send thread (dropping `writer`), but if `reader` is a clone of the same handle the
+/// peer sees end of stream only once the receive thread has ended too.
 ///
 /// ```
 /// use netcore_runtime::transport::{from_blocking, BlockingOptions};

@@ -26,6 +26,10 @@ use super::{LinkHint, LinkProfile, Transport, TransportInfo, TransportKind};
 /// (`rate × latency`) plus a small transmit FIFO, as a UART or a TCP socket with
 /// `TCP_NOTSENT_LOWAT` would; a large buffer models a bloated queue.
 ///
+/// Tokio timers tick every millisecond, so one direction carries at most about
+/// `buffer_limit` bytes per millisecond: for rates above `buffer_limit × 1000` bytes/s,
+/// raise `buffer_limit` to at least `rate × (latency + 1 ms)`.
+///
 /// The error pattern depends only on the seed and the byte sequence, not on how writes are
 /// split or timed, so a failing test replays exactly.
 ///
