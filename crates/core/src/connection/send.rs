@@ -132,6 +132,16 @@ impl SendState {
         }
     }
 
+    /// Removes `id` from the ids whose START is not sent yet. STARTs leave in id order,
+    /// so it is nearly always the front: O(1) instead of a scan per START.
+    fn remove_unstarted(&mut self, id: u64) {
+        if self.unstarted.front() == Some(&id) {
+            self.unstarted.pop_front();
+        } else {
+            self.unstarted.retain(|&u| u != id);
+        }
+    }
+
     /// Removes `id` from the recently sent messages; whether it was there.
     pub(super) fn forget_recently_sent(&mut self, id: u64) -> bool {
         match self.recently_sent.iter().rposition(|&i| i == id) {
@@ -406,7 +416,15 @@ impl Connection {
     pub(super) fn handle_max_messages(&mut self, max: u64) {
         if max > self.send.peer_max_messages {
             self.send.peer_max_messages = max;
-            let ids: Vec<u64> = self.send.unstarted.iter().copied().collect();
+            // `unstarted` is ascending: only ids up to the new limit can have become
+            // sendable.
+            let ids: Vec<u64> = self
+                .send
+                .unstarted
+                .iter()
+                .copied()
+                .take_while(|&id| id <= max)
+                .collect();
             for id in ids {
                 self.schedule(id);
             }
@@ -498,7 +516,7 @@ impl Connection {
         };
         let mut route_defined = 0;
         let frame = if o.void {
-            self.send.unstarted.retain(|&u| u != id);
+            self.send.remove_unstarted(id);
             let frame = Frame::Start(Start {
                 id8: id as u8,
                 urgency: o.urgency,
@@ -518,7 +536,7 @@ impl Connection {
             self.maybe_finish_close();
             return;
         } else if let Some(head) = o.head.take() {
-            self.send.unstarted.retain(|&u| u != id);
+            self.send.remove_unstarted(id);
             o.credit = window;
             let route = head.route.as_deref().map(|r| self.send.route_field(r));
             if let Some(RouteField::Literal { intern_as, .. }) = &route {
