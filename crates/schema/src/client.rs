@@ -11,9 +11,9 @@
 use crate::codec::{Codec, Frame, StreamDecoder};
 use crate::config::ProtocolConfig;
 use crate::error::{Result, SchemaError};
-use crate::layout::Value;
 use crate::schema::Schema;
 use crate::typed::TypedMessage;
+use crate::value::Value;
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -10,9 +10,9 @@
 
 use crate::config::ProtocolConfig;
 use crate::error::{Result, SchemaError};
-use crate::layout::Value;
 use crate::schema::Schema;
 use crate::typed::TypedMessage;
+use crate::value::Value;
 use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
 

@@ -9,12 +9,14 @@
 //!
 //! Modules and what they own:
 //! - [`format`]: struct format strings, header formats, number ↔ bytes.
-//! - [`layout`]: field kinds, layouts, dynamic [`Value`]s, field wire primitives.
+//! - [`layout`]: field kinds, layouts, field wire primitives.
+//! - [`value`]: dynamic [`Value`]s and borrowed [`ValueRef`]s.
 //! - [`typed`]: the [`TypedMessage`] trait and the [`message!`] macro (Rust-defined types).
 //! - [`schema`]: [`Schema`], its builder and the JSON/TOML schema file.
 //! - [`config`]: [`ProtocolConfig`], [`Checksum`], validation hooks, error handler.
 //! - [`codec`]: sans-IO framing ([`Codec`], [`StreamDecoder`], [`Frame`], [`Reply`]).
-//! - [`server`]: typed TCP/UDP server with a handler per type (tokio).
+//! - [`server`]: typed TCP/UDP server with a handler per type (tokio); `server::conn`
+//!   holds the per-connection TCP loop.
 //! - [`client`]: typed TCP/UDP client and one-shot helpers (tokio).
 //!
 //! ```
@@ -54,13 +56,15 @@ pub mod layout;
 pub mod schema;
 pub mod server;
 pub mod typed;
+pub mod value;
 
 pub use client::{Client, Received, Transport};
 pub use codec::{Codec, Frame, Reply, StreamDecoder};
 pub use config::{Checksum, ConfigFile, ErrorContext, ErrorHandler, ProtocolConfig, Validator};
 pub use error::{Result, SchemaError};
 pub use format::{HeaderFormat, Num, NumFormat, NumKind};
-pub use layout::{Field, FieldKind, Layout, Reader, Value, ValueRef};
+pub use layout::{Field, FieldKind, Layout, Reader};
 pub use schema::{FieldDef, MessageDef, MessageType, Schema, SchemaBuilder, SchemaFile};
 pub use server::{Request, Server, ServerBuilder, ServerHandle};
 pub use typed::{FieldValue, TypedMessage};
+pub use value::{Value, ValueRef};

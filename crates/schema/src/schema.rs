@@ -8,8 +8,9 @@
 use crate::config::{ConfigFile, ProtocolConfig};
 use crate::error::{Result, SchemaError};
 use crate::format::{HeaderFormat, NumFormat};
-use crate::layout::{Field, FieldKind, Layout, Value};
+use crate::layout::{Field, FieldKind, Layout};
 use crate::typed::TypedMessage;
+use crate::value::Value;
 use std::collections::HashMap;
 use std::path::Path;
 

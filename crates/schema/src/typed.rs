@@ -120,38 +120,35 @@ fn get_num(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<N
 
 /// Fast path shared by numeric impls: when the wire kind is exactly the Rust type, copy
 /// its bytes in the right order (the kind is a constant in `message!` code, so this
-/// compiles to a plain store/load).
-macro_rules! exact_fast_path {
-    ($t:ty, $k:ident) => {
-        #[inline(always)]
-        fn exact_put(v: $t, kind: FieldKind, out: &mut Vec<u8>) -> bool {
-            match kind {
-                FieldKind::Num(f) if matches!(f.kind(), NumKind::$k) => {
-                    if f.is_big_endian() {
-                        out.extend_from_slice(&v.to_be_bytes());
-                    } else {
-                        out.extend_from_slice(&v.to_le_bytes());
-                    }
-                    true
+/// compiles to a plain store).
+macro_rules! exact_put {
+    ($v:expr, $k:ident, $kind:expr, $out:expr) => {
+        if let FieldKind::Num(f) = $kind {
+            if matches!(f.kind(), NumKind::$k) {
+                if f.is_big_endian() {
+                    $out.extend_from_slice(&$v.to_be_bytes());
+                } else {
+                    $out.extend_from_slice(&$v.to_le_bytes());
                 }
-                _ => false,
+                return Ok(());
             }
         }
-        #[inline(always)]
-        fn exact_get(kind: FieldKind, r: &mut Reader<'_>) -> Option<Result<$t>> {
-            match kind {
-                FieldKind::Num(f) if matches!(f.kind(), NumKind::$k) => {
-                    Some(r.take(std::mem::size_of::<$t>()).map(|b| {
-                        let mut a = [0u8; std::mem::size_of::<$t>()];
-                        a.copy_from_slice(b);
-                        if f.is_big_endian() {
-                            <$t>::from_be_bytes(a)
-                        } else {
-                            <$t>::from_le_bytes(a)
-                        }
-                    }))
-                }
-                _ => None,
+    };
+}
+
+/// Decoding counterpart of `exact_put!`.
+macro_rules! exact_get {
+    ($t:ty, $k:ident, $kind:expr, $r:expr) => {
+        if let FieldKind::Num(f) = $kind {
+            if matches!(f.kind(), NumKind::$k) {
+                let b = $r.take(std::mem::size_of::<$t>())?;
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                return Ok(if f.is_big_endian() {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                });
             }
         }
     };
@@ -163,18 +160,12 @@ macro_rules! int_field {
             const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
-                exact_fast_path!($t, $($k)|+);
-                if exact_put(*self, kind, out) {
-                    return Ok(());
-                }
+                exact_put!(*self, $($k)|+, kind, out);
                 put_num(Num::$v(*self as _), kind, field, out)
             }
             #[inline]
             fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
-                exact_fast_path!($t, $($k)|+);
-                if let Some(v) = exact_get(kind, r) {
-                    return v;
-                }
+                exact_get!($t, $($k)|+, kind, r);
                 match get_num(kind, field, r)? {
                     Num::I(i) => <$t>::try_from(i).map_err(|_| SchemaError::invalid_value(field, "out of range")),
                     Num::U(u) => <$t>::try_from(u).map_err(|_| SchemaError::invalid_value(field, "out of range")),
@@ -195,18 +186,12 @@ macro_rules! float_field {
             const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
-                exact_fast_path!($t, $exact);
-                if exact_put(*self, kind, out) {
-                    return Ok(());
-                }
+                exact_put!(*self, $exact, kind, out);
                 put_num(Num::F(*self as f64), kind, field, out)
             }
             #[inline]
             fn decode_field(kind: FieldKind, field: &'static str, r: &mut Reader<'_>) -> Result<Self> {
-                exact_fast_path!($t, $exact);
-                if let Some(v) = exact_get(kind, r) {
-                    return v;
-                }
+                exact_get!($t, $exact, kind, r);
                 match get_num(kind, field, r)? {
                     Num::F(f) => Ok(f as $t),
                     _ => Err(SchemaError::invalid_value(field, "not a float field")),

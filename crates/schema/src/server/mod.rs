@@ -11,20 +11,21 @@
 //! Responses are buffered while more complete requests are already in the read buffer
 //! and written in one batch, so pipelined clients cost one write per batch.
 
+mod conn;
+
 use crate::codec::{Codec, Frame, Reply};
 use crate::config::{ErrorContext, ProtocolConfig};
 use crate::error::{Result, SchemaError};
-use crate::layout::Value;
 use crate::schema::Schema;
 use crate::typed::TypedMessage;
-use bytes::{Bytes, BytesMut};
+use crate::value::Value;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
+use tokio::net::{TcpListener, ToSocketAddrs, UdpSocket};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -176,15 +177,14 @@ impl ServerBuilder {
         F: Fn(T, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let f = Arc::new(f);
-        let h: Handler = Arc::new(move |req: Request| {
-            let f = f.clone();
-            Box::pin(async move {
-                let msg = T::decode(&req.payload)?;
-                f(msg, req.peer)
-                    .await
-                    .map_err(|e| handler_err(T::TYPE_ID, e))
-            })
+        let h: Handler = Arc::new(move |req: Request| -> BoxFut {
+            match T::decode(&req.payload) {
+                Ok(msg) => {
+                    let fut = f(msg, req.peer);
+                    Box::pin(async move { fut.await.map_err(|e| handler_err(T::TYPE_ID, e)) })
+                }
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            }
         });
         self.handlers.push((T::TYPE_ID, h, Some(T::FIXED_SIZE)));
         self
@@ -205,10 +205,9 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let f = Arc::new(f);
-        let h: Handler = Arc::new(move |req: Request| {
-            let f = f.clone();
-            Box::pin(async move { f(req).await.map_err(|e| handler_err(type_id, e)) })
+        let h: Handler = Arc::new(move |req: Request| -> BoxFut {
+            let fut = f(req);
+            Box::pin(async move { fut.await.map_err(|e| handler_err(type_id, e)) })
         });
         self.handlers.push((type_id, h, None));
         self
@@ -227,11 +226,10 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let f = Arc::new(f);
-        self.default = Arc::new(move |req: Request| {
-            let f = f.clone();
+        self.default = Arc::new(move |req: Request| -> BoxFut {
             let id = req.type_id;
-            Box::pin(async move { f(req).await.map_err(|e| handler_err(id, e)) })
+            let fut = f(req);
+            Box::pin(async move { fut.await.map_err(|e| handler_err(id, e)) })
         });
         self
     }
@@ -395,7 +393,7 @@ impl Server {
                         let shared = shared.clone();
                         let stop_rx = stop_rx.clone();
                         tokio::spawn(async move {
-                            serve_conn(&shared, stream, peer, stop_rx).await;
+                            conn::serve_conn(&shared, stream, peer, stop_rx).await;
                             drop(permit);
                         });
                     }
@@ -491,7 +489,7 @@ impl Shared {
         h.unwrap_or(&self.default)
     }
 
-    async fn dispatch(&self, frame: Frame<Bytes>, peer: SocketAddr, out: &mut Vec<u8>) {
+    pub(crate) async fn dispatch(&self, frame: Frame<Bytes>, peer: SocketAddr, out: &mut Vec<u8>) {
         let (type_id, payload) = match frame {
             Frame::NotFound => return,
             Frame::Unknown { type_id } => (type_id, Bytes::new()),
@@ -545,106 +543,5 @@ impl Shared {
             }
         };
         self.dispatch(frame, peer, out).await;
-    }
-}
-
-fn error_type_id(e: &SchemaError) -> Option<u64> {
-    match *e {
-        SchemaError::BadChecksum { type_id }
-        | SchemaError::ValidationFailed { type_id, .. }
-        | SchemaError::WrongLength { type_id, .. }
-        | SchemaError::Handler { type_id, .. } => Some(type_id),
-        _ => None,
-    }
-}
-
-async fn serve_conn(
-    shared: &Shared,
-    stream: TcpStream,
-    peer: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let config = shared.codec.config().clone();
-    let (mut rd, mut wr) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut dec = shared.codec.stream_decoder();
-    loop {
-        loop {
-            match dec.decode(&mut buf) {
-                Ok(None) => break,
-                Ok(Some(frame)) => shared.dispatch(frame, peer, &mut out).await,
-                Err(e) => shared.on_error(&e, Some(peer), error_type_id(&e), &mut out),
-            }
-            if out.len() >= 64 * 1024 {
-                break;
-            }
-        }
-        if !out.is_empty() {
-            match tokio::time::timeout(config.write_timeout(), wr.write_all(&out)).await {
-                Ok(Ok(())) => out.clear(),
-                Ok(Err(e)) => {
-                    tracing::debug!("write to {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("write to {peer} timed out");
-                    return;
-                }
-            }
-            // More complete frames may still be buffered (we stopped at 64 KiB).
-            if !buf.is_empty() && !dec.is_discarding() {
-                continue;
-            }
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024);
-        }
-        let mid = dec.is_mid_message(&buf);
-        let limit = if mid {
-            Some(config.read_timeout())
-        } else {
-            config.idle_timeout()
-        };
-        let read = async {
-            match limit {
-                Some(t) => tokio::time::timeout(t, rd.read_buf(&mut buf)).await.ok(),
-                None => Some(rd.read_buf(&mut buf).await),
-            }
-        };
-        let res = tokio::select! {
-            r = read => r,
-            _ = stop.changed() => return,
-        };
-        match res {
-            Some(Ok(0)) => {
-                if mid {
-                    let e = SchemaError::Truncated {
-                        needed: 1,
-                        available: buf.len(),
-                    };
-                    shared.on_error(&e, Some(peer), None, &mut Vec::new());
-                }
-                return;
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tracing::debug!("read from {peer} failed: {e}");
-                return;
-            }
-            None => {
-                let e = SchemaError::Timeout {
-                    op: if mid {
-                        "reading the rest of a message"
-                    } else {
-                        "waiting for the next message"
-                    },
-                    after: limit.unwrap_or_default(),
-                };
-                shared.on_error(&e, Some(peer), None, &mut Vec::new());
-                return;
-            }
-        }
     }
 }
