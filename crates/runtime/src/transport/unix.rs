@@ -12,14 +12,11 @@ use super::{LinkHint, Transport, TransportError, TransportInfo, TransportKind, U
 /// use netcore_runtime::transport::{connect_unix, UnixAddr};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let dir = std::env::temp_dir().join(format!("netcore-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir)?;
-/// let path = dir.join("u.sock");
-/// let _ = std::fs::remove_file(&path);
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("u.sock");
 /// let _l = tokio::net::UnixListener::bind(&path)?;
 /// let t = connect_unix(&UnixAddr::new(&path)).await?;
 /// assert_eq!(t.info().peer.as_deref(), Some(path.to_str().unwrap()));
-/// # std::fs::remove_file(&path)?;
 /// # Ok(()) }
 /// ```
 pub async fn connect_unix(addr: &UnixAddr) -> Result<Transport, TransportError> {
