@@ -503,3 +503,26 @@ fn random_garbage_never_panics_in_any_state() {
         }
     }
 }
+
+/// Regression (fuzz run 1, conn_tcp): after a bad frame closes the connection, the
+/// rest of that input chunk is all it holds; later input is not buffered at all.
+#[test]
+fn input_after_close_is_not_buffered() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let (mut v, mut peer) = open_victim(Config::for_profile(profile));
+        let mut chunk = peer.bytes(&start(9, literal("x"), true, b""));
+        if profile == LinkProfile::Serial {
+            // Out of order is fine on serial; an over-limit id closes it instead.
+            chunk = peer.bytes(&start(200, literal("x"), true, b""));
+        }
+        chunk.extend(std::iter::repeat_n(0x42u8, 10_000));
+        v.handle_input(Instant::from_micros(1), &chunk);
+        assert!(v.is_closed(), "{profile:?}");
+        let held = v.stats().buffered_input;
+        assert!(held <= chunk.len() as u64);
+        for _ in 0..100 {
+            v.handle_input(Instant::from_micros(2), &[0x42; 10_000]);
+        }
+        assert_eq!(v.stats().buffered_input, held);
+    }
+}
