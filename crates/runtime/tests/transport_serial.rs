@@ -2,8 +2,8 @@
 //!
 //! Needs the `socat` program (Debian/Ubuntu package `socat`: `apt-get install -y socat`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod transport_support;
+
 use std::time::Duration;
 
 use netcore_runtime::transport::{
@@ -12,69 +12,9 @@ use netcore_runtime::transport::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
+use transport_support::PtyPair;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A socat process joining two pseudo-terminals, killed on drop.
-struct PtyPair {
-    child: Child,
-    a: PathBuf,
-    b: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl PtyPair {
-    fn new() -> PtyPair {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (a, b) = (dir.path().join("ttyA"), dir.path().join("ttyB"));
-        let child = Command::new("socat")
-            .arg("-d")
-            .arg("-d")
-            .arg(format!("pty,raw,echo=0,link={}", a.display()))
-            .arg(format!("pty,raw,echo=0,link={}", b.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `socat` ({e}): serial tests need it to make pseudo-terminal \
-                     pairs; install the `socat` package (apt-get install -y socat)"
-                )
-            });
-        let mut pair = PtyPair {
-            child,
-            a,
-            b,
-            _dir: dir,
-        };
-        for _ in 0..500 {
-            if pair.a.exists() && pair.b.exists() {
-                // socat creates the links just before it starts relaying.
-                std::thread::sleep(Duration::from_millis(50));
-                return pair;
-            }
-            if let Ok(Some(status)) = pair.child.try_wait() {
-                panic!("socat exited early with {status}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("socat did not create the pseudo-terminals within 5 s");
-    }
-
-    fn addr(path: &Path, baud: u32) -> TransportAddr {
-        format!("serial://{}?baud={baud}", path.display())
-            .parse()
-            .expect("valid serial address")
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn exchange(a: Transport, b: Transport, n: usize) {
     let data: Vec<u8> = (0..n).map(|i| (i * 11 % 256) as u8).collect();
