@@ -17,12 +17,28 @@ struct Outcome {
     corrupt_frames: u64,
 }
 
+/// The seed a message carries: in its route `m/<seed>`, or with shared routes
+/// `r/<seed % 5>` and the seed in its metadata (the route must then match the seed, so a
+/// mixed-up interned route shows as corruption).
 fn seed_of(head: &MessageHead) -> u64 {
-    head.route
-        .as_deref()
-        .and_then(|r| r.strip_prefix("m/"))
-        .and_then(|s| s.parse().ok())
-        .expect("route carries the seed")
+    let route = head.route.as_deref().expect("route");
+    if let Some(s) = route.strip_prefix("m/") {
+        return s.parse().expect("seed in route");
+    }
+    let seed = u64::from_le_bytes(head.metadata[..].try_into().expect("seed in metadata"));
+    assert_eq!(route, shared_route(seed), "wrong route delivered");
+    seed
+}
+
+fn shared_route(seed: u64) -> String {
+    format!("r/{}", seed % 5)
+}
+
+/// Whether `noisy_run_with` uses a few shared (interned) routes.
+#[derive(Clone, Copy, PartialEq)]
+enum Routes {
+    Unique,
+    Shared,
 }
 
 /// One direction's bookkeeping: what was sent (id → (seed, len)) and what arrived.
@@ -44,7 +60,7 @@ fn noisy_run(
     a_to_b: (u64, u64, u64),
     b_to_a: (u64, u64, u64),
 ) -> Outcome {
-    noisy_run_with(seed, rounds, a_to_b, b_to_a, false)
+    noisy_run_with(seed, rounds, a_to_b, b_to_a, false, Routes::Unique)
 }
 
 /// As `noisy_run`; with `churn`, the sender also cancels and the receiver stops random
@@ -55,6 +71,7 @@ fn noisy_run_with(
     a_to_b: (u64, u64, u64),
     b_to_a: (u64, u64, u64),
     churn: bool,
+    routes: Routes,
 ) -> Outcome {
     let mut cfg = Config::serial();
     cfg.session = seed;
@@ -83,7 +100,12 @@ fn noisy_run_with(
             } else {
                 (&mut p.b, &mut ba)
             };
-            let head = MessageHead::to_route(format!("m/{next_seed}")).with_urgency(urgency);
+            let head = match routes {
+                Routes::Unique => MessageHead::to_route(format!("m/{next_seed}")),
+                Routes::Shared => MessageHead::to_route(shared_route(next_seed))
+                    .with_metadata(Bytes::copy_from_slice(&next_seed.to_le_bytes())),
+            }
+            .with_urgency(urgency);
             let id = conn
                 .send(head, Bytes::from(body_for(next_seed, len)))
                 .expect("send");
@@ -502,7 +524,12 @@ fn sweep_many_seeds() {
             2 => (150, 150, 150),
             _ => (1000, 300, 300),
         };
-        noisy_run_with(seed, 30, odds, odds, seed % 3 == 0);
+        let routes = if seed % 2 == 0 {
+            Routes::Shared
+        } else {
+            Routes::Unique
+        };
+        noisy_run_with(seed, 30, odds, odds, seed % 3 == 0, routes);
     }
 }
 
@@ -536,6 +563,27 @@ fn churn_once(rng: &mut Rng, p: &mut Pair, ab: &mut Flow) {
 #[test]
 fn cancels_and_stops_under_noise_keep_ids_consistent() {
     for seed in 51..=58 {
-        noisy_run_with(seed, 30, (200, 100, 100), (200, 100, 100), true);
+        noisy_run_with(
+            seed,
+            30,
+            (200, 100, 100),
+            (200, 100, 100),
+            true,
+            Routes::Unique,
+        );
+    }
+}
+
+#[test]
+fn interned_routes_survive_lost_defining_starts() {
+    for seed in 61..=68 {
+        noisy_run_with(
+            seed,
+            30,
+            (300, 100, 100),
+            (300, 100, 100),
+            seed % 2 == 0,
+            Routes::Shared,
+        );
     }
 }
