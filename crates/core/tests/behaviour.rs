@@ -195,7 +195,10 @@ fn urgent_message_overtakes_bulk() {
 
 #[test]
 fn equal_urgency_shares_round_robin_and_lower_urgency_waits() {
-    let mut p = Pair::tcp();
+    // 16 KiB frames so each 150 kB message needs ~10 of them.
+    let mut cfg = Config::tcp();
+    cfg.send_frame = 16 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg);
     p.connect();
     let ids: Vec<u64> = (0..3)
         .map(|i| {

@@ -100,12 +100,15 @@ impl Default for PipeConfig {
     fn default() -> Self {
         PipeConfig {
             core: Config::tcp(),
-            body_buffer: 256 * 1024,
-            write_buffer: 256 * 1024,
-            transmit_batch: 64 * 1024,
-            read_buffer: 64 * 1024,
+            body_buffer: 512 * 1024,
+            write_buffer: 512 * 1024,
+            // Big batches and reads keep syscalls and wake-ups per byte low; the kernel's
+            // unsent queue stays bounded by TCP_NOTSENT_LOWAT, so an urgent frame still
+            // waits behind at most about lowat + one batch.
+            transmit_batch: 256 * 1024,
+            read_buffer: 256 * 1024,
             pace_bytes_per_sec: None,
-            tcp_notsent_lowat: Some(64 * 1024),
+            tcp_notsent_lowat: Some(128 * 1024),
             manual_close: false,
         }
     }
@@ -134,10 +137,19 @@ impl PipeConfig {
             Some(h) if h.profile == transport::LinkProfile::Serial => {
                 PipeConfig::serial(h.rate_bytes_per_sec.unwrap_or(11_520))
             }
-            Some(h) => PipeConfig {
-                pace_bytes_per_sec: h.rate_bytes_per_sec,
-                ..PipeConfig::default()
-            },
+            Some(h) => {
+                let mut cfg = PipeConfig {
+                    pace_bytes_per_sec: h.rate_bytes_per_sec,
+                    ..PipeConfig::default()
+                };
+                if let Some(rate) = h.rate_bytes_per_sec {
+                    // A reliable link of known speed: frames of ~5 ms keep an urgent
+                    // message's wait short; batches of ~10 ms keep queues short.
+                    cfg.core.send_frame = ((rate / 200) as usize).clamp(1024, 64 * 1024);
+                    cfg.transmit_batch = ((rate / 100) as usize).clamp(2048, 256 * 1024);
+                }
+                cfg
+            }
             None => PipeConfig::default(),
         }
     }
