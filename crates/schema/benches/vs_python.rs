@@ -13,7 +13,7 @@ use common::*;
 use netcore_schema::{Client, Transport};
 use std::time::{Duration, Instant};
 
-const SECONDS: f64 = 3.0;
+const SECONDS: f64 = 2.0;
 const MAX_ROUND_TRIPS: u64 = 1_000_000;
 const MAX_PIPELINED: u64 = 20_000_000;
 const WINDOW: u64 = 64;
@@ -121,26 +121,44 @@ fn python_figures(py: &std::path::PathBuf, port: u16) -> (f64, f64) {
     )
 }
 
+const ROUNDS: usize = 3;
+
+fn best(v: &[(f64, f64)]) -> (f64, f64) {
+    v.iter().fold((0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
+}
+
 fn main() {
-    // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run
-    // quickly in that case is not needed, the loops are bounded anyway.
-    let (rust_rt, rust_pipe) = rust_figures();
+    // Rounds are interleaved (Rust, Python, Python->Rust) and the best of each is kept,
+    // so a burst of load from other processes on the machine hits both sides alike.
+    let py = python();
+    let mut rust = Vec::new();
+    let mut pyth = Vec::new();
+    let mut cross = Vec::new();
+    for round in 0..ROUNDS {
+        rust.push(rust_figures());
+        println!("round {round}: rust {:?}", rust[round]);
+        let Some(py) = &py else { continue };
+        let (guard, port) = python_server(py, "basic", "tcp");
+        pyth.push(python_figures(py, port));
+        drop(guard);
+        let (port, stop) = rust_server_thread();
+        cross.push(python_figures(py, port));
+        stop();
+        println!("round {round}: python {:?}  python->rust {:?}", pyth[round], cross[round]);
+    }
+    let (rust_rt, rust_pipe) = best(&rust);
     println!("rust   client -> rust   server: round trips {rust_rt:>12.0} msg/s   pipelined {rust_pipe:>12.0} msg/s");
-    let Some(py) = python() else {
+    if py.is_none() {
         println!("python figures skipped (no interpreter with binary_protocol)");
         return;
-    };
-    let (_guard, port) = python_server(&py, "basic", "tcp");
-    let (py_rt, py_pipe) = python_figures(&py, port);
-    drop(_guard);
+    }
+    let (py_rt, py_pipe) = best(&pyth);
+    let (x_rt, x_pipe) = best(&cross);
     println!("python client -> python server: round trips {py_rt:>12.0} msg/s   pipelined {py_pipe:>12.0} msg/s");
-    let (port, stop) = rust_server_thread();
-    let (x_rt, x_pipe) = python_figures(&py, port);
-    stop();
     println!("python client -> rust   server: round trips {x_rt:>12.0} msg/s   pipelined {x_pipe:>12.0} msg/s");
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     println!(
-        "ratio rust/python: round trips {:.1}x, pipelined {:.1}x (goal >= 50x)",
+        "ratio rust/python (best of {ROUNDS}): round trips {:.1}x, pipelined {:.1}x (goal >= 50x)",
         ratio(rust_rt, py_rt),
         ratio(rust_pipe, py_pipe)
     );

@@ -36,6 +36,12 @@ fn python_schema_file_matches_rust_types() {
 fn check_vectors(py: &std::path::PathBuf) -> usize {
     let text = run_helper(py, &["vectors"], Duration::from_secs(30));
     let vectors: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(include_str!("python/vectors.json")).unwrap();
+    assert_eq!(
+        vectors, stored,
+        "tests/python/vectors.json is stale: regenerate with `bp_helper.py vectors`"
+    );
     let mut checked = 0;
     for v in vectors.as_array().unwrap() {
         let profile = v["profile"].as_str().unwrap();
