@@ -124,7 +124,8 @@ fn python_figures(py: &std::path::PathBuf, port: u16) -> (f64, f64) {
 const ROUNDS: usize = 3;
 
 fn best(v: &[(f64, f64)]) -> (f64, f64) {
-    v.iter().fold((0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
+    v.iter()
+        .fold((0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
 }
 
 fn main() {
@@ -144,7 +145,10 @@ fn main() {
         let (port, stop) = rust_server_thread();
         cross.push(python_figures(py, port));
         stop();
-        println!("round {round}: python {:?}  python->rust {:?}", pyth[round], cross[round]);
+        println!(
+            "round {round}: python {:?}  python->rust {:?}",
+            pyth[round], cross[round]
+        );
     }
     let (rust_rt, rust_pipe) = best(&rust);
     println!("rust   client -> rust   server: round trips {rust_rt:>12.0} msg/s   pipelined {rust_pipe:>12.0} msg/s");

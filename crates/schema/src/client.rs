@@ -231,7 +231,10 @@ impl Client {
                             "address resolved to nothing",
                         )
                     })?;
-                let local: SocketAddr = if target.is_ipv4() {
+                // Loopback targets get a loopback source; others any local address.
+                let local: SocketAddr = if target.ip().is_loopback() {
+                    (target.ip(), 0).into()
+                } else if target.is_ipv4() {
                     ([0, 0, 0, 0], 0).into()
                 } else {
                     (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -366,6 +369,21 @@ impl Client {
     pub async fn send_raw(&mut self, type_id: u64, payload: &[u8]) -> Result<()> {
         self.check()?;
         self.codec.encode_raw(type_id, payload, &mut self.out)?;
+        self.flush().await
+    }
+
+    /// Sends the bare header binary_protocol uses for a type outside its enum (no
+    /// payload, no checksum); a server answers NOT_FOUND.
+    ///
+    /// ```no_run
+    /// # async fn f(c: &mut netcore_schema::Client) -> netcore_schema::Result<()> {
+    /// c.send_header_only(42).await?;
+    /// assert!(c.receive().await?.is_not_found());
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_header_only(&mut self, type_id: u64) -> Result<()> {
+        self.check()?;
+        self.codec.encode_header_only(type_id, &mut self.out)?;
         self.flush().await
     }
 

@@ -309,7 +309,8 @@ fn checked_in_python_vectors_match() {
         let (_, header, checksum) = PROFILES.iter().find(|p| p.0 == profile).unwrap();
         let c = Codec::new(schema(header), config(*checksum));
         let wire = unhex(v["hex"].as_str().unwrap());
-        let native_differs = std::mem::size_of::<std::ffi::c_long>() != 8 || cfg!(target_endian = "big");
+        let native_differs =
+            std::mem::size_of::<std::ffi::c_long>() != 8 || cfg!(target_endian = "big");
         if native_differs && (v["type"] == 5 || *header == "B") {
             continue; // generated on a little-endian LP64 host: native formats differ here
         }
@@ -319,8 +320,16 @@ fn checked_in_python_vectors_match() {
             Some(id) => {
                 let values = c.schema().values_from_json(id, &v["data"]).unwrap();
                 c.encode_values(id, &values, &mut out).unwrap();
-                let Frame::Message { payload, .. } = c.decode_datagram(&wire).unwrap() else { panic!() };
-                let back = c.schema().get(id).unwrap().layout().decode(payload).unwrap();
+                let Frame::Message { payload, .. } = c.decode_datagram(&wire).unwrap() else {
+                    panic!()
+                };
+                let back = c
+                    .schema()
+                    .get(id)
+                    .unwrap()
+                    .layout()
+                    .decode(payload)
+                    .unwrap();
                 let mut again = Vec::new();
                 c.encode_values(id, &back, &mut again).unwrap();
                 assert_eq!(again, wire, "{profile} type {id} decode/encode");

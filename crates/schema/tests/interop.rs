@@ -283,9 +283,7 @@ fn rust_client_against_python_server(transport: &str) {
                     assert_eq!(s.status_code, i + 1);
                 }
                 // An unknown type goes out header-only and is answered NOT_FOUND.
-                let mut probe = Vec::new();
-                c.codec().encode_header_only(77, &mut probe).unwrap();
-                c.send_bytes(&probe).await.unwrap();
+                c.send_header_only(77).await.unwrap();
                 assert!(c.receive().await.unwrap().is_not_found(), "{profile}");
                 let r = c.request(&sensor).await.unwrap();
                 assert_eq!(r.type_id(), 1, "connection still usable after NOT_FOUND");

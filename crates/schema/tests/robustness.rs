@@ -188,8 +188,14 @@ fn stalled_or_truncated_connection_does_not_block_others() {
         let mut cc = TcpStream::connect(handle.local_addr()).await.unwrap();
         cc.write_all(&frame[..5]).await.unwrap();
         drop(cc);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(log.lock().unwrap().iter().any(|e| e.contains("Truncated")));
+        let seen = async {
+            while !log.lock().unwrap().iter().any(|e| e.contains("Truncated")) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), seen)
+            .await
+            .expect("Truncated reported");
         let r = b.request(&sensor()).await.unwrap();
         assert_eq!(r.type_id(), 1);
         handle.shutdown().await;
