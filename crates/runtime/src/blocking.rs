@@ -1,1 +1,782 @@
-//! Blocking facade (in progress).
+//! Blocking facade: the [`Pipe`] for code without async, as `reqwest::blocking` does it.
+//!
+//! Each [`BlockingPipe`] (or [`BlockingListener`] and the pipes it accepts) owns a small
+//! background tokio runtime (one worker thread, named `netcore-blocking`) that runs the
+//! connection driver; every blocking call hands its work to that runtime and waits for
+//! the answer on the calling thread. The runtime stops when the last handle made from it
+//! is dropped, so nothing is left running.
+//!
+//! Every call that waits has a bounded variant (`*_timeout`) returning
+//! [`PipeError::TimedOut`]; the plain variants wait as long as the connection lives,
+//! which the core's idle timeout bounds when the peer disappears.
+//!
+//! Calling these methods from inside an async runtime is refused with
+//! [`PipeError::Io`] (kind `Unsupported`) instead of panicking: use [`Pipe`] there.
+//!
+//! ```
+//! use netcore_runtime::blocking::BlockingPipe;
+//! use netcore_runtime::transport::mem_pair;
+//! use netcore_runtime::PipeConfig;
+//! use std::time::Duration;
+//!
+//! let (a, b) = mem_pair(1 << 16);
+//! let client = BlockingPipe::new(a, PipeConfig::default()).unwrap();
+//! let server = BlockingPipe::new(b, PipeConfig::default()).unwrap();
+//! let t = std::thread::spawn(move || {
+//!     let req = server.accept().unwrap();
+//!     let id = req.id();
+//!     let body = req.collect(1024).unwrap();
+//!     server.reply(id, body).unwrap().wait().unwrap();
+//!     server
+//! });
+//! let reply = client.request_timeout("echo", "hi", Duration::from_secs(5)).unwrap();
+//! assert_eq!(reply.collect(1024).unwrap(), "hi");
+//! drop(t.join().unwrap());
+//! ```
+
+use bytes::Bytes;
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::transport::{self, Transport, TransportAddr, TransportInfo};
+use crate::{
+    Body, Collected, ConnectionId, IncomingMessage, MessageWriter, Pipe, PipeConfig, PipeError,
+    PipeState, SendHandle,
+};
+use netcore_core::metadata::Headers;
+use netcore_core::{ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Urgency};
+
+/// How long dropping the last handle waits for a graceful close before stopping the
+/// background runtime anyway.
+const DROP_LINGER: Duration = Duration::from_secs(2);
+
+/// The background runtime shared by the handles made from one constructor.
+struct Rt {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Rt {
+    fn new() -> Result<Arc<Rt>, PipeError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("netcore-blocking")
+            .enable_all()
+            .build()
+            .map_err(|e| PipeError::io("start the background runtime", e))?;
+        Ok(Arc::new(Rt { rt: Some(rt) }))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        // Only `Drop` takes it out.
+        self.rt
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("runtime used after drop"))
+    }
+
+    /// Runs `fut` on the background runtime and waits for it on this thread.
+    fn block_on<F: Future>(&self, fut: F) -> Result<F::Output, PipeError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(PipeError::io(
+                "blocking netcore call",
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "called from inside an async runtime; use netcore_runtime::Pipe there",
+                ),
+            ));
+        }
+        Ok(self.runtime().block_on(fut))
+    }
+
+    fn block_on_timeout<T, F>(&self, timeout: Duration, fut: F) -> Result<T, PipeError>
+    where
+        F: Future<Output = Result<T, PipeError>>,
+    {
+        self.block_on(async move {
+            match tokio::time::timeout(timeout, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(PipeError::TimedOut),
+            }
+        })?
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Dropped inside an async context, where waiting is not allowed.
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// The connection plus the runtime that drives it; closes gracefully on drop.
+struct PipeInner {
+    pipe: Option<Pipe>,
+    rt: Arc<Rt>,
+}
+
+impl PipeInner {
+    fn pipe(&self) -> &Pipe {
+        self.pipe
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("pipe used after drop"))
+    }
+}
+
+impl Drop for PipeInner {
+    fn drop(&mut self) {
+        if let Some(pipe) = self.pipe.take() {
+            pipe.close();
+            // Give the driver a moment to send its GOAWAY and finish; bounded.
+            let _ = self
+                .rt
+                .block_on(async move { tokio::time::timeout(DROP_LINGER, pipe.closed()).await });
+        }
+    }
+}
+
+/// A blocking handle on one connection: the [`Pipe`] API without async.
+///
+/// Cheap to clone and usable from many threads at once (e.g. one thread accepting
+/// requests while others send). The connection closes gracefully when the last clone is
+/// dropped, and the background runtime stops with it.
+///
+/// ```no_run
+/// use netcore_runtime::blocking::BlockingPipe;
+/// use std::time::Duration;
+/// let pipe = BlockingPipe::connect(&"tcp://127.0.0.1:7000".parse().unwrap())?;
+/// let reply = pipe.request_timeout("sensor/read", "", Duration::from_secs(2))?;
+/// println!("{:?}", reply.collect(1 << 20)?);
+/// # Ok::<(), netcore_runtime::PipeError>(())
+/// ```
+#[derive(Clone)]
+pub struct BlockingPipe {
+    inner: Arc<PipeInner>,
+}
+
+impl std::fmt::Debug for BlockingPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BlockingPipe")
+            .field(self.inner.pipe())
+            .finish()
+    }
+}
+
+impl BlockingPipe {
+    fn with_rt(rt: Arc<Rt>, pipe: Pipe) -> BlockingPipe {
+        BlockingPipe {
+            inner: Arc::new(PipeInner {
+                pipe: Some(pipe),
+                rt,
+            }),
+        }
+    }
+
+    fn rt(&self) -> &Rt {
+        &self.inner.rt
+    }
+
+    /// Starts a connection over `transport` (e.g. from [`transport::mem_pair`] or
+    /// [`transport::from_blocking`]); does not wait for the handshake (see
+    /// [`ready`](Self::ready)).
+    ///
+    /// ```
+    /// use netcore_runtime::blocking::BlockingPipe;
+    /// use netcore_runtime::transport::mem_pair;
+    /// use netcore_runtime::PipeConfig;
+    /// let (a, b) = mem_pair(4096);
+    /// let (x, y) = (BlockingPipe::new(a, PipeConfig::default())?, BlockingPipe::new(b, PipeConfig::default())?);
+    /// x.ready(std::time::Duration::from_secs(5))?;
+    /// # drop(y);
+    /// # Ok::<(), netcore_runtime::PipeError>(())
+    /// ```
+    pub fn new(transport: Transport, config: PipeConfig) -> Result<BlockingPipe, PipeError> {
+        let rt = Rt::new()?;
+        let pipe = {
+            let _guard = rt.runtime().enter();
+            Pipe::new(transport, config)
+        };
+        Ok(BlockingPipe::with_rt(rt, pipe))
+    }
+
+    /// Connects to a text address (`tcp://…`, `unix://…`, `serial://…`, …) and waits for
+    /// the handshake (bounded by the core's handshake timeout).
+    pub fn connect(addr: &TransportAddr) -> Result<BlockingPipe, PipeError> {
+        let rt = Rt::new()?;
+        let pipe = rt.block_on(Pipe::connect(addr))??;
+        Ok(BlockingPipe::with_rt(rt, pipe))
+    }
+
+    /// The seed's `Pipe(recv_func, send_func)`: netcore over a pair of blocking functions
+    /// (`recv` fills a buffer and returns the count, `0` at the end; `send` writes all).
+    /// Use [`PipeConfig::serial`] for a serial device.
+    ///
+    /// ```
+    /// use netcore_runtime::blocking::BlockingPipe;
+    /// use netcore_runtime::PipeConfig;
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair().unwrap();
+    /// let (mut ra, mut wa) = (a.try_clone().unwrap(), a);
+    /// let (mut rb, mut wb) = (b.try_clone().unwrap(), b);
+    /// let x = BlockingPipe::from_fns(move |buf: &mut [u8]| ra.read(buf), move |d: &[u8]| wa.write_all(d), PipeConfig::default())?;
+    /// let y = BlockingPipe::from_fns(move |buf: &mut [u8]| rb.read(buf), move |d: &[u8]| wb.write_all(d), PipeConfig::default())?;
+    /// x.send("log", "hello")?.wait()?;
+    /// assert_eq!(y.accept().unwrap().collect(100)?, "hello");
+    /// # Ok::<(), netcore_runtime::PipeError>(())
+    /// ```
+    pub fn from_fns<R, S>(recv: R, send: S, config: PipeConfig) -> Result<BlockingPipe, PipeError>
+    where
+        R: FnMut(&mut [u8]) -> io::Result<usize> + Send + 'static,
+        S: FnMut(&[u8]) -> io::Result<()> + Send + 'static,
+    {
+        let rt = Rt::new()?;
+        let pipe = {
+            let _guard = rt.runtime().enter();
+            Pipe::from_fns(recv, send, config)?
+        };
+        Ok(BlockingPipe::with_rt(rt, pipe))
+    }
+
+    /// The async [`Pipe`] underneath (for code that mixes both styles).
+    pub fn as_async(&self) -> &Pipe {
+        self.inner.pipe()
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.inner.pipe().id()
+    }
+
+    /// What the transport is.
+    pub fn info(&self) -> &TransportInfo {
+        self.inner.pipe().info()
+    }
+
+    /// The latest connection state.
+    pub fn state(&self) -> PipeState {
+        self.inner.pipe().state()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.pipe().is_closed()
+    }
+
+    /// Waits up to `timeout` for the handshake.
+    pub fn ready(&self, timeout: Duration) -> Result<PeerParams, PipeError> {
+        let pipe = self.inner.pipe();
+        self.rt().block_on_timeout(timeout, pipe.ready())
+    }
+
+    /// A builder for a message to `route` (headers, urgency, timeout).
+    ///
+    /// ```
+    /// # use netcore_runtime::blocking::BlockingPipe;
+    /// # use netcore_runtime::transport::mem_pair;
+    /// # use netcore_runtime::PipeConfig;
+    /// # let (a, b) = mem_pair(4096);
+    /// # let (client, server) = (BlockingPipe::new(a, PipeConfig::default())?, BlockingPipe::new(b, PipeConfig::default())?);
+    /// client.message("log").header("level", "info").send("started")?.wait()?;
+    /// let m = server.accept().unwrap();
+    /// assert_eq!(m.headers().get_str("level"), Some("info"));
+    /// # Ok::<(), netcore_runtime::PipeError>(())
+    /// ```
+    pub fn message(&self, route: impl Into<String>) -> BlockingMessageBuilder<'_> {
+        BlockingMessageBuilder {
+            pipe: self,
+            route: route.into(),
+            headers: Headers::new(),
+            urgency: Urgency::DEFAULT,
+            timeout: None,
+        }
+    }
+
+    /// Sends a one-way message; the handle reports progress and completion.
+    pub fn send(
+        &self,
+        route: impl Into<String>,
+        body: impl Into<Body>,
+    ) -> Result<BlockingSendHandle, PipeError> {
+        self.message(route).send(body)
+    }
+
+    /// Sends a request and waits for the reply (as long as the connection lives).
+    pub fn request(
+        &self,
+        route: impl Into<String>,
+        body: impl Into<Body>,
+    ) -> Result<BlockingMessage, PipeError> {
+        self.message(route).request(body)
+    }
+
+    /// Sends a request and waits at most `timeout` for the reply; on expiry the request
+    /// is cancelled on the peer and [`PipeError::TimedOut`] returned.
+    pub fn request_timeout(
+        &self,
+        route: impl Into<String>,
+        body: impl Into<Body>,
+        timeout: Duration,
+    ) -> Result<BlockingMessage, PipeError> {
+        self.message(route).timeout(timeout).request(body)
+    }
+
+    /// The next message from the peer that is not a reply to our requests; `None` once
+    /// the connection has ended.
+    pub fn accept(&self) -> Option<BlockingMessage> {
+        let pipe = self.inner.pipe();
+        let msg = self.rt().block_on(pipe.accept()).ok().flatten()?;
+        Some(self.wrap(msg))
+    }
+
+    /// Like [`accept`](Self::accept) but waits at most `timeout`: `Ok(None)` once the
+    /// connection has ended, `Err(TimedOut)` if nothing came.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Option<BlockingMessage>, PipeError> {
+        let pipe = self.inner.pipe();
+        let msg = self
+            .rt()
+            .block_on_timeout(timeout, async move { Ok(pipe.accept().await) })?;
+        Ok(msg.map(|m| self.wrap(m)))
+    }
+
+    /// Sends the reply to incoming message `to`.
+    pub fn reply(
+        &self,
+        to: MessageId,
+        body: impl Into<Body>,
+    ) -> Result<BlockingSendHandle, PipeError> {
+        let pipe = self.inner.pipe();
+        let body = body.into();
+        let h = self.rt().block_on(pipe.reply(to, body))??;
+        Ok(self.wrap_handle(h))
+    }
+
+    /// Sends a reply with headers (e.g. a status) to incoming message `to`.
+    pub fn reply_with_headers(
+        &self,
+        to: MessageId,
+        headers: &Headers,
+        body: impl Into<Body>,
+    ) -> Result<BlockingSendHandle, PipeError> {
+        let pipe = self.inner.pipe();
+        let mut head = MessageHead::reply(to);
+        if !headers.is_empty() {
+            head.metadata = headers.encode();
+        }
+        let body = body.into();
+        let h = self.rt().block_on(pipe.send_head(head, body, None))??;
+        Ok(self.wrap_handle(h))
+    }
+
+    /// Starts a message whose body is written piece by piece with
+    /// [`BlockingWriter::write`].
+    pub fn start_writer(&self, route: impl Into<String>) -> BlockingWriter {
+        let pipe = self.inner.pipe();
+        let writer = pipe.start_writer(MessageHead::to_route(route), None);
+        BlockingWriter {
+            writer: Some(writer),
+            rt: self.inner.rt.clone(),
+        }
+    }
+
+    /// A body streamed from a file from `offset` on (length announced).
+    pub fn file_body(&self, path: impl AsRef<Path>, offset: u64) -> Result<Body, PipeError> {
+        let path = path.as_ref().to_path_buf();
+        self.rt().block_on(Body::file(path, offset))?
+    }
+
+    /// Asks the peer to stop sending incoming message `id` and drops it here.
+    pub fn stop(&self, id: MessageId, code: ErrorCode) {
+        self.inner.pipe().stop(id, code)
+    }
+
+    /// Begins a graceful close (messages in flight finish) without waiting; see
+    /// [`wait_closed`](Self::wait_closed).
+    pub fn close(&self) {
+        self.inner.pipe().close()
+    }
+
+    /// Ends the connection at once with an error code; everything in flight fails.
+    pub fn abort(&self, code: ErrorCode, reason: &str) {
+        self.inner.pipe().abort(code, reason)
+    }
+
+    /// Waits at most `timeout` until the connection has ended; returns why (`None`:
+    /// graceful).
+    pub fn wait_closed(&self, timeout: Duration) -> Result<Option<ConnectionError>, PipeError> {
+        let pipe = self.inner.pipe();
+        self.rt()
+            .block_on_timeout(timeout, async move { Ok(pipe.closed().await) })
+    }
+
+    fn wrap(&self, msg: IncomingMessage) -> BlockingMessage {
+        BlockingMessage {
+            msg,
+            rt: self.inner.rt.clone(),
+        }
+    }
+
+    fn wrap_handle(&self, handle: SendHandle) -> BlockingSendHandle {
+        BlockingSendHandle {
+            handle,
+            rt: self.inner.rt.clone(),
+        }
+    }
+}
+
+/// Builds one outgoing message for a [`BlockingPipe`]: route, headers, urgency, timeout.
+///
+/// ```
+/// # use netcore_runtime::blocking::BlockingPipe;
+/// # use netcore_runtime::transport::mem_pair;
+/// # use netcore_runtime::PipeConfig;
+/// # use std::time::Duration;
+/// # let (a, b) = mem_pair(4096);
+/// # let (client, _server) = (BlockingPipe::new(a, PipeConfig::default())?, BlockingPipe::new(b, PipeConfig::default())?);
+/// // Nobody answers: the deadline passes.
+/// let r = client.message("slow").urgency(netcore_core::Urgency::HIGHEST)
+///     .timeout(Duration::from_millis(50)).request("x");
+/// assert!(matches!(r, Err(netcore_runtime::PipeError::TimedOut)));
+/// # Ok::<(), netcore_runtime::PipeError>(())
+/// ```
+pub struct BlockingMessageBuilder<'a> {
+    pipe: &'a BlockingPipe,
+    route: String,
+    headers: Headers,
+    urgency: Urgency,
+    timeout: Option<Duration>,
+}
+
+impl BlockingMessageBuilder<'_> {
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.insert(key, value);
+        self
+    }
+
+    /// Sets the urgency (0 most urgent … 7 bulk).
+    pub fn urgency(mut self, urgency: Urgency) -> Self {
+        self.urgency = urgency;
+        self
+    }
+
+    /// Deadline for [`request`](Self::request) and for handing the message over in
+    /// [`send`](Self::send).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn async_builder<'p>(
+        route: String,
+        headers: Headers,
+        urgency: Urgency,
+        pipe: &'p Pipe,
+    ) -> crate::MessageBuilder<'p> {
+        let mut b = pipe.message(route).urgency(urgency);
+        for (k, v) in headers.iter() {
+            b = b.header(k.to_string(), v.clone());
+        }
+        b
+    }
+
+    /// Sends it one-way.
+    pub fn send(self, body: impl Into<Body>) -> Result<BlockingSendHandle, PipeError> {
+        let p = self.pipe.inner.pipe();
+        let b = Self::async_builder(self.route, self.headers, self.urgency, p);
+        let body = body.into();
+        let fut = b.send(body);
+        let h = match self.timeout {
+            Some(t) => self.pipe.rt().block_on_timeout(t, fut)?,
+            None => self.pipe.rt().block_on(fut)??,
+        };
+        Ok(self.pipe.wrap_handle(h))
+    }
+
+    /// Sends it and waits for the reply (until the deadline, if one was set).
+    pub fn request(self, body: impl Into<Body>) -> Result<BlockingMessage, PipeError> {
+        let p = self.pipe.inner.pipe();
+        let b = Self::async_builder(self.route, self.headers, self.urgency, p);
+        let body = body.into();
+        let msg = match self.timeout {
+            Some(t) => self.pipe.rt().block_on(b.timeout(t).request(body))??,
+            None => self.pipe.rt().block_on(b.request(body))??,
+        };
+        Ok(self.pipe.wrap(msg))
+    }
+}
+
+/// A message received on a [`BlockingPipe`]: head, and a body read with blocking calls
+/// (or as a [`std::io::Read`]).
+pub struct BlockingMessage {
+    msg: IncomingMessage,
+    rt: Arc<Rt>,
+}
+
+impl std::fmt::Debug for BlockingMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BlockingMessage").field(&self.msg).finish()
+    }
+}
+
+impl BlockingMessage {
+    /// The peer's id for it (what [`BlockingPipe::reply`] takes).
+    pub fn id(&self) -> MessageId {
+        self.msg.id
+    }
+
+    /// Route, metadata, length, correlation, urgency.
+    pub fn head(&self) -> &MessageHead {
+        &self.msg.head
+    }
+
+    /// The route (`""` for replies).
+    pub fn route(&self) -> &str {
+        self.msg.route()
+    }
+
+    /// The metadata as headers.
+    pub fn headers(&self) -> Headers {
+        self.msg.headers()
+    }
+
+    /// The connection it came on.
+    pub fn connection(&self) -> ConnectionId {
+        self.msg.connection
+    }
+
+    /// Bytes received so far and the announced total.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.msg.body.progress()
+    }
+
+    /// Whether the peer abandoned it (for a request: its caller gave up).
+    pub fn is_abandoned(&self) -> bool {
+        self.msg.abandon_signal().is_abandoned()
+    }
+
+    /// The next body chunk, `None` at the end.
+    pub fn chunk(&mut self) -> Result<Option<Bytes>, PipeError> {
+        self.rt.block_on(self.msg.body.chunk())?
+    }
+
+    /// Like [`chunk`](Self::chunk), waiting at most `timeout`.
+    pub fn chunk_timeout(&mut self, timeout: Duration) -> Result<Option<Bytes>, PipeError> {
+        let body = &mut self.msg.body;
+        self.rt.block_on_timeout(timeout, body.chunk())
+    }
+
+    /// Collects the body into memory, failing with `TooLarge` past `limit` bytes.
+    pub fn collect(self, limit: u64) -> Result<Bytes, PipeError> {
+        let rt = self.rt;
+        rt.block_on(self.msg.body.collect(limit))?
+    }
+
+    /// Collects in memory up to `threshold` bytes, spilling larger bodies to a file in
+    /// `dir`.
+    pub fn collect_or_spill(
+        self,
+        threshold: u64,
+        dir: impl AsRef<Path>,
+    ) -> Result<Collected, PipeError> {
+        let rt = self.rt;
+        let dir = dir.as_ref().to_path_buf();
+        rt.block_on(self.msg.body.collect_or_spill(threshold, dir))?
+    }
+
+    /// The async message underneath.
+    pub fn into_async(self) -> IncomingMessage {
+        self.msg
+    }
+}
+
+impl io::Read for BlockingMessage {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        let body = &mut self.msg.body;
+        self.rt.block_on(body.read(buf)).map_err(io::Error::from)?
+    }
+}
+
+/// Follows an outgoing message of a [`BlockingPipe`]: progress, completion, cancel.
+#[derive(Clone)]
+pub struct BlockingSendHandle {
+    handle: SendHandle,
+    rt: Arc<Rt>,
+}
+
+impl std::fmt::Debug for BlockingSendHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BlockingSendHandle")
+            .field(&self.handle)
+            .finish()
+    }
+}
+
+impl BlockingSendHandle {
+    /// The message id, once the connection started it.
+    pub fn id(&self) -> Option<MessageId> {
+        self.handle.id()
+    }
+
+    /// Body bytes handed to the protocol so far, and the total if known.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.handle.progress()
+    }
+
+    /// Waits until the message was fully sent or failed.
+    pub fn wait(&self) -> Result<(), PipeError> {
+        self.rt.block_on(self.handle.finished())?
+    }
+
+    /// Like [`wait`](Self::wait), at most `timeout`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), PipeError> {
+        self.rt.block_on_timeout(timeout, self.handle.finished())
+    }
+
+    /// Cancels the message; the peer is told.
+    pub fn cancel(&self) {
+        self.handle.cancel()
+    }
+}
+
+/// Streams the body of an outgoing message from blocking code. Dropping it without
+/// [`finish`](Self::finish) cancels the message.
+pub struct BlockingWriter {
+    writer: Option<MessageWriter>,
+    rt: Arc<Rt>,
+}
+
+impl std::fmt::Debug for BlockingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BlockingWriter").field(&self.writer).finish()
+    }
+}
+
+impl BlockingWriter {
+    fn writer(&mut self) -> Result<&mut MessageWriter, PipeError> {
+        self.writer.as_mut().ok_or(PipeError::Closed(None))
+    }
+
+    /// Progress of the message so far.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.writer
+            .as_ref()
+            .map_or((0, None), |w| w.handle().progress())
+    }
+
+    /// Queues `data`, waiting while the message's buffer is full (the peer's credit).
+    pub fn write(&mut self, data: impl Into<Bytes>) -> Result<(), PipeError> {
+        let rt = self.rt.clone();
+        let w = self.writer()?;
+        rt.block_on(w.write(data))?
+    }
+
+    /// Ends the body and waits until it is fully sent.
+    pub fn finish(mut self) -> Result<(), PipeError> {
+        let w = self.writer.take().ok_or(PipeError::Closed(None))?;
+        self.rt.block_on(w.finish())?
+    }
+
+    /// Cancels the message; the peer is told.
+    pub fn cancel(mut self) {
+        if let Some(w) = self.writer.take() {
+            w.handle().cancel();
+        }
+    }
+}
+
+impl Drop for BlockingWriter {
+    fn drop(&mut self) {
+        // MessageWriter's own drop cancels an unfinished message; it needs no runtime.
+        self.writer.take();
+    }
+}
+
+/// A blocking listener: accepts connections on an address and hands out
+/// [`BlockingPipe`]s that share its background runtime.
+///
+/// ```
+/// use netcore_runtime::blocking::{BlockingListener, BlockingPipe};
+/// let listener = BlockingListener::bind(&"tcp://127.0.0.1:0".parse().unwrap())?;
+/// let addr = listener.local_addr().unwrap();
+/// let t = std::thread::spawn(move || BlockingPipe::connect(&addr));
+/// let server_side = listener.accept()?;
+/// let client = t.join().unwrap()?;
+/// client.send("hello", "world")?.wait()?;
+/// assert_eq!(server_side.accept().unwrap().route(), "hello");
+/// # Ok::<(), netcore_runtime::PipeError>(())
+/// ```
+pub struct BlockingListener {
+    listener: tokio::sync::Mutex<transport::Listener>,
+    local: Option<TransportAddr>,
+    config: Option<PipeConfig>,
+    rt: Arc<Rt>,
+}
+
+impl std::fmt::Debug for BlockingListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingListener")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl BlockingListener {
+    /// Listens on `addr` (`tcp://127.0.0.1:0` picks a free port).
+    pub fn bind(addr: &TransportAddr) -> Result<BlockingListener, PipeError> {
+        let rt = Rt::new()?;
+        let listener = rt.block_on(transport::listen(addr))??;
+        let local = listener.local_addr();
+        Ok(BlockingListener {
+            listener: tokio::sync::Mutex::new(listener),
+            local,
+            config: None,
+            rt,
+        })
+    }
+
+    /// Uses `config` for accepted connections instead of the transport's defaults.
+    pub fn with_config(mut self, config: PipeConfig) -> BlockingListener {
+        self.config = Some(config);
+        self
+    }
+
+    /// The bound address (with the real port).
+    pub fn local_addr(&self) -> Option<TransportAddr> {
+        self.local.clone()
+    }
+
+    /// Waits for the next connection (the handshake runs in the background).
+    pub fn accept(&self) -> Result<BlockingPipe, PipeError> {
+        let config = self.config.clone();
+        let pipe = self.rt.block_on(async {
+            let t = self.listener.lock().await.accept().await?;
+            Ok::<Pipe, PipeError>(match config {
+                Some(c) => Pipe::new(t, c),
+                None => Pipe::with_defaults(t),
+            })
+        })??;
+        Ok(BlockingPipe::with_rt(self.rt.clone(), pipe))
+    }
+
+    /// Like [`accept`](Self::accept), waiting at most `timeout`.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<BlockingPipe, PipeError> {
+        let config = self.config.clone();
+        let pipe = self.rt.block_on_timeout(timeout, async {
+            let t = self.listener.lock().await.accept().await?;
+            Ok::<Pipe, PipeError>(match config {
+                Some(c) => Pipe::new(t, c),
+                None => Pipe::with_defaults(t),
+            })
+        })?;
+        Ok(BlockingPipe::with_rt(self.rt.clone(), pipe))
+    }
+}

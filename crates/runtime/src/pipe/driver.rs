@@ -200,6 +200,23 @@ impl<W: Wire> Driver<W> {
         let span = tracing::debug_span!("connection", id = self.id.0);
         let _enter = span.enter();
         poll_fn(|cx| self.poll_drive(cx)).await;
+        // Commands sent while the driver was finishing would otherwise be dropped with
+        // the channel and their handles would wait forever: refuse new ones, fail the rest.
+        self.commands.close();
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let Command::Start { shared, reply, .. } = cmd {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(PipeError::Closed(None)));
+                }
+                shared.complete(Err(PipeError::Closed(None)));
+            }
+        }
+        for (_, o) in self.outgoing.drain() {
+            o.shared.complete(Err(PipeError::Closed(None)));
+        }
+        for (_, r) in self.replies.drain() {
+            let _ = r.send(Err(PipeError::Closed(None)));
+        }
         tracing::debug!("driver finished");
     }
 
