@@ -50,3 +50,5 @@ pub use error::{DecodeError, JsonPart, LengthField, MessageError, SendError};
 pub use event::{Config, Event, IncomingHead, MessageId, Stats};
 pub use packet::{ByteOrder, Info, MissionHead, Packet, CHUNK_SIZE, PYTHON_MAX_META};
 pub use send::OutgoingHead;
+/// The JSON library of [`OutgoingHead::with_header`] values and [`Info`] fields.
+pub use serde_json;

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod blocking;
+pub mod legacy;
 mod pipe;
 pub mod transport;
 
