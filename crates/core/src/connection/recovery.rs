@@ -137,8 +137,10 @@ impl Connection {
             }
         }
         if forgotten {
-            // Too old to attribute: fail every outgoing message rather than guess.
+            // Too old to attribute: fail every outgoing message rather than guess, and
+            // define every route afresh (the lost frames may have interned one).
             lost_messages.extend(self.send.outgoing_ids());
+            self.send.forget_all_routes();
             credit = true;
         }
         for r in repeat {

@@ -123,6 +123,13 @@ impl SendState {
         self.conn_sent = self.conn_sent.saturating_sub(bytes);
     }
 
+    /// Forgets every interned route (a loss too old to attribute may have taken the
+    /// START that defined any of them); they are sent as literals again.
+    pub(super) fn forget_all_routes(&mut self) {
+        let numbers = core::mem::take(&mut self.routes).into_values();
+        self.free_route_numbers.extend(numbers);
+    }
+
     /// Forgets an interned route whose defining START was lost.
     pub(super) fn forget_route(&mut self, number: u64) {
         let before = self.routes.len();
