@@ -206,8 +206,9 @@ impl ProtocolViolation {
     pub fn code(&self) -> ErrorCode {
         match self {
             ProtocolViolation::FlowControl { .. } => ErrorCode::FLOW_CONTROL_ERROR,
-            ProtocolViolation::Limit(_)
-            | ProtocolViolation::Frame(FrameError::TooLarge { .. }) => ErrorCode::LIMIT_EXCEEDED,
+            ProtocolViolation::Limit(_) | ProtocolViolation::Frame(FrameError::TooLarge { .. }) => {
+                ErrorCode::LIMIT_EXCEEDED
+            }
             _ => ErrorCode::PROTOCOL_ERROR,
         }
     }

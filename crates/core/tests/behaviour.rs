@@ -713,3 +713,40 @@ fn transport_closed_fails_messages_in_flight() {
     assert!(ev.iter().any(|e| matches!(e, Event::Stopped { id: s, error: MessageError::ConnectionClosed(ConnectionError::TransportClosed) } if *s == id)));
     assert_eq!(closed_of(&ev), Some(Some(ConnectionError::TransportClosed)));
 }
+
+#[test]
+fn cancel_after_sent_resets_the_receiver_once_and_not_after_its_own_stop() {
+    let mut p = Pair::tcp();
+    p.connect();
+    // Fully sent and read: the peer's handler may still be working; it hears once.
+    let (id, _, _) = transfer(&mut p, "req", Bytes::from_static(b"q"));
+    p.a.cancel(id, ErrorCode::CANCELLED);
+    p.a.cancel(id, ErrorCode::CANCELLED);
+    p.drive();
+    let resets: Vec<_> = p
+        .b_events
+        .drain(..)
+        .filter(|e| matches!(e, Event::Reset { .. }))
+        .collect();
+    assert_eq!(
+        resets,
+        vec![Event::Reset {
+            id,
+            error: MessageError::CancelledByPeer(ErrorCode::CANCELLED)
+        }]
+    );
+    // b stops a message while a cancels it: b asked for no event and gets none.
+    let id = p.a.start(MessageHead::to_route("up")).unwrap();
+    p.a.write(id, Bytes::from_static(b"part")).unwrap();
+    p.drive();
+    p.b_events.clear();
+    p.b.stop(id, ErrorCode::CANCELLED);
+    p.a.cancel(id, ErrorCode::CANCELLED);
+    p.drive();
+    assert!(
+        !p.b_events.iter().any(|e| matches!(e, Event::Reset { .. })),
+        "{:?}",
+        p.b_events
+    );
+    assert!(p.a.is_open() && p.b.is_open());
+}

@@ -16,6 +16,9 @@ use alloc::string::String;
 use bytes::Bytes;
 use core::time::Duration;
 
+/// How many incoming ids that ended early are remembered (see `ended_early`).
+const RECENTLY_ENDED: usize = 256;
+
 #[derive(Debug)]
 struct Incoming {
     queue: VecDeque<Bytes>,
@@ -52,6 +55,10 @@ pub(super) struct RecvState {
     pending_message_credit: BTreeSet<u64>,
     routes: BTreeMap<u64, String>,
     last_unknown_cancelled: u64,
+    /// Recent incoming ids that ended here without completing (reset, refused, lost,
+    /// stopped, void), so a later CANCEL from the sender does not report them again.
+    /// Bounded by `RECENTLY_ENDED`.
+    ended_early: VecDeque<u64>,
     /// Body bytes buffered across incoming messages.
     pub(super) buffered: u64,
 }
@@ -73,6 +80,7 @@ impl RecvState {
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
             last_unknown_cancelled: 0,
+            ended_early: VecDeque::new(),
             buffered: 0,
         }
     }
@@ -98,6 +106,14 @@ impl RecvState {
             });
         }
         self.buffered = 0;
+    }
+
+    /// Remembers that incoming message `id` ended here without completing.
+    fn note_ended_early(&mut self, id: u64) {
+        if self.ended_early.len() >= RECENTLY_ENDED {
+            self.ended_early.pop_front();
+        }
+        self.ended_early.push_back(id);
     }
 
     /// Marks every credit as needing to be sent again (a frame carrying one was lost).
@@ -178,6 +194,7 @@ impl Connection {
     /// Refuses an incoming message before the application sees it.
     fn reject(&mut self, id: u64, error: MessageError) {
         self.recv.done_count += 1;
+        self.recv.note_ended_early(id);
         self.control.push_back(Frame::Cancel(Cancel {
             id,
             side: CancelSide::Receiver,
@@ -210,6 +227,7 @@ impl Connection {
         // them as done so their message credit comes back, and say so.
         for lost in expected..id {
             self.recv.done_count += 1;
+            self.recv.note_ended_early(lost);
             self.events.push_back(Event::Rejected {
                 id: MessageId(lost),
                 error: MessageError::FrameLost,
@@ -227,6 +245,7 @@ impl Connection {
         if s.route == Some(RouteField::Ref(0)) {
             // Void message: its id is used up, nothing else.
             self.recv.done_count += 1;
+            self.recv.note_ended_early(id);
             self.discard(body_len);
             return Ok(());
         }
@@ -384,7 +403,11 @@ impl Connection {
         }
         if m.ended {
             return Err(ProtocolViolation::UnexpectedFrame {
-                kind: if d.end { FrameKind::END } else { FrameKind::DATA },
+                kind: if d.end {
+                    FrameKind::END
+                } else {
+                    FrameKind::DATA
+                },
                 why: "body bytes after the end of the message",
             });
         }
@@ -441,6 +464,7 @@ impl Connection {
     /// Drops an incoming message, returns its credit, and reports `Reset`.
     pub(super) fn reset_incoming(&mut self, id: u64, error: MessageError) {
         if self.remove_incoming(id) {
+            self.recv.note_ended_early(id);
             self.events.push_back(Event::Reset {
                 id: MessageId(id),
                 error,
@@ -451,9 +475,18 @@ impl Connection {
     /// The peer cancelled one of its messages (CANCEL from the sender side). If the body
     /// was already complete the message is gone here, but the application may still be
     /// working on it (a request's handler), so it hears of it too.
+    ///
+    /// Reported once: not for a message that already failed, was refused or stopped
+    /// here (it was reported then, or the application gave up on it itself), nor for a
+    /// serial FRAME_LOST of a message no longer held (a message that lost a frame was
+    /// never delivered, so its end was already reported).
     pub(super) fn peer_abandoned(&mut self, id: u64, error: MessageError) {
-        let known = self.remove_incoming(id) || id < self.recv.next_id;
+        let known = self.remove_incoming(id)
+            || (id < self.recv.next_id
+                && error != MessageError::FrameLost
+                && !self.recv.ended_early.contains(&id));
         if known {
+            self.recv.note_ended_early(id);
             self.events.push_back(Event::Reset {
                 id: MessageId(id),
                 error,
@@ -513,6 +546,7 @@ impl Connection {
     /// the peer asked with CANCEL to stop sending it. No event follows.
     pub fn stop(&mut self, id: MessageId, code: ErrorCode) {
         if self.remove_incoming(id.0) {
+            self.recv.note_ended_early(id.0);
             self.control.push_back(Frame::Cancel(Cancel {
                 id: id.0,
                 side: CancelSide::Receiver,

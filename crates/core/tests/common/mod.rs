@@ -118,8 +118,10 @@ impl Pair {
         self.drive();
     }
 
-    /// Jumps to each side's next timer until `until` has passed.
+    /// Moves what is pending, then jumps to each side's next timer until `until` has
+    /// passed.
     pub fn run_timers_until(&mut self, until: Instant) {
+        self.drive();
         for _ in 0..100_000 {
             let next = [self.a.poll_timeout(), self.b.poll_timeout()]
                 .into_iter()
