@@ -1,6 +1,8 @@
-//! Rust vs binary_protocol 0.2.2 in the same run, TCP loopback, 16-byte SENSOR messages:
-//! server round trips (send, wait for the answer) and pipelined sends (windows of 64
-//! messages, then their 64 answers). Every loop is bounded in count and time.
+//! Rust vs binary_protocol 0.2.2 in the same run, TCP loopback: server round trips (send,
+//! wait for the answer) and pipelined sends (windows of 64 messages, then their 64
+//! answers), for the 16-byte fixed SENSOR layout and the variable STATUS layout
+//! (`u32` + text). Each server runs on its own thread (Rust) or process (Python). Every
+//! loop is bounded in count and time; rounds are interleaved and the best of each kept.
 //!
 //! Run: `cargo bench -p netcore-schema --bench vs_python` (Python from NETCORE_PYTHON or
 //! <workspace>/.venv; without it only the Rust figures are printed).
@@ -10,21 +12,19 @@
 mod common;
 
 use common::*;
-use netcore_schema::{Client, Transport};
+use netcore_schema::{Client, Transport, TypedMessage};
 use std::time::{Duration, Instant};
 
-const SECONDS: f64 = 2.0;
+const SECONDS: f64 = 1.5;
 const MAX_ROUND_TRIPS: u64 = 1_000_000;
 const MAX_PIPELINED: u64 = 20_000_000;
 const WINDOW: u64 = 64;
+const ROUNDS: usize = 3;
 
-fn sensor() -> Sensor {
-    Sensor {
-        sensor1: 1.5,
-        sensor2: -2.25,
-        sensor3: 0.0,
-        sensor4: 1024.0,
-    }
+#[derive(Clone, Copy, Debug)]
+struct Figures {
+    round_trip: f64,
+    pipelined: f64,
 }
 
 fn single_thread() -> tokio::runtime::Runtime {
@@ -57,9 +57,38 @@ fn rust_server_thread() -> (u16, impl FnOnce()) {
     })
 }
 
-fn rust_figures() -> (f64, f64) {
+async fn measure<T: TypedMessage>(c: &mut Client, msg: &T) -> Figures {
+    let limit = Duration::from_secs_f64(SECONDS);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < MAX_ROUND_TRIPS && start.elapsed() < limit {
+        let r = c.request(msg).await.expect("round trip");
+        assert_eq!(r.type_id(), T::TYPE_ID);
+        n += 1;
+    }
+    let round_trip = n as f64 / start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut m = 0u64;
+    while m < MAX_PIPELINED && start.elapsed() < limit {
+        for _ in 0..WINDOW {
+            c.feed(msg).await.expect("feed");
+        }
+        c.flush().await.expect("flush");
+        for _ in 0..WINDOW {
+            c.receive().await.expect("receive");
+        }
+        m += WINDOW;
+    }
+    let pipelined = m as f64 / start.elapsed().as_secs_f64();
+    Figures {
+        round_trip,
+        pipelined,
+    }
+}
+
+fn rust_figures(kind: &str) -> Figures {
     let (port, stop) = rust_server_thread();
-    let r = single_thread().block_on(async {
+    let f = single_thread().block_on(async {
         let mut c = Client::connect(
             Transport::Tcp,
             ("127.0.0.1", port),
@@ -68,37 +97,29 @@ fn rust_figures() -> (f64, f64) {
         )
         .await
         .expect("connect");
-        let msg = sensor();
-        let limit = Duration::from_secs_f64(SECONDS);
-        let start = Instant::now();
-        let mut n = 0u64;
-        while n < MAX_ROUND_TRIPS && start.elapsed() < limit {
-            let r = c.request(&msg).await.expect("round trip");
-            debug_assert_eq!(r.type_id(), 1);
-            n += 1;
-        }
-        let rt_rate = n as f64 / start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let mut m = 0u64;
-        while m < MAX_PIPELINED && start.elapsed() < limit {
-            for _ in 0..WINDOW {
-                c.feed(&msg).await.expect("feed");
-            }
-            c.flush().await.expect("flush");
-            for _ in 0..WINDOW {
-                c.receive().await.expect("receive");
-            }
-            m += WINDOW;
-        }
-        let pipe_rate = m as f64 / start.elapsed().as_secs_f64();
+        let f = if kind == "fixed" {
+            let msg = Sensor {
+                sensor1: 1.5,
+                sensor2: -2.25,
+                sensor3: 0.0,
+                sensor4: 1024.0,
+            };
+            measure(&mut c, &msg).await
+        } else {
+            let msg = Status {
+                status_code: 200,
+                message: "hello wörld".into(),
+            };
+            measure(&mut c, &msg).await
+        };
         c.close().await;
-        (rt_rate, pipe_rate)
+        f
     });
     stop();
-    r
+    f
 }
 
-fn python_figures(py: &std::path::PathBuf, port: u16) -> (f64, f64) {
+fn python_figures(py: &std::path::PathBuf, port: u16, kind: &str) -> Figures {
     let out = run_helper(
         py,
         &[
@@ -111,64 +132,71 @@ fn python_figures(py: &std::path::PathBuf, port: u16) -> (f64, f64) {
             "1000000",
             "--window",
             &WINDOW.to_string(),
+            "--kind",
+            kind,
         ],
         Duration::from_secs_f64(SECONDS * 2.0 + 60.0),
     );
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("bench json");
-    (
-        v["round_trip_msgs_per_s"].as_f64().unwrap_or(0.0),
-        v["pipelined_msgs_per_s"].as_f64().unwrap_or(0.0),
+    Figures {
+        round_trip: v["round_trip_msgs_per_s"].as_f64().unwrap_or(0.0),
+        pipelined: v["pipelined_msgs_per_s"].as_f64().unwrap_or(0.0),
+    }
+}
+
+fn best(v: &[Figures]) -> Figures {
+    v.iter().fold(
+        Figures {
+            round_trip: 0.0,
+            pipelined: 0.0,
+        },
+        |a, b| Figures {
+            round_trip: a.round_trip.max(b.round_trip),
+            pipelined: a.pipelined.max(b.pipelined),
+        },
     )
 }
 
-const ROUNDS: usize = 3;
-
-fn best(v: &[(f64, f64)]) -> (f64, f64) {
-    v.iter()
-        .fold((0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
-}
-
 fn main() {
-    // Rounds are interleaved (Rust, Python, Python->Rust) and the best of each is kept,
-    // so a burst of load from other processes on the machine hits both sides alike.
     let py = python();
-    let mut rust = Vec::new();
-    let mut pyth = Vec::new();
-    let mut cross = Vec::new();
-    for round in 0..ROUNDS {
-        rust.push(rust_figures());
-        println!("round {round}: rust {:?}", rust[round]);
-        let Some(py) = &py else { continue };
-        let (guard, port) = python_server(py, "basic", "tcp");
-        pyth.push(python_figures(py, port));
-        drop(guard);
-        let (port, stop) = rust_server_thread();
-        cross.push(python_figures(py, port));
-        stop();
+    let mut json = Vec::new();
+    for kind in ["fixed", "variable"] {
+        let (mut rust, mut pyth, mut cross) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            rust.push(rust_figures(kind));
+            let Some(py) = &py else { continue };
+            let (guard, port) = python_server(py, "basic", "tcp");
+            pyth.push(python_figures(py, port, kind));
+            drop(guard);
+            let (port, stop) = rust_server_thread();
+            cross.push(python_figures(py, port, kind));
+            stop();
+            println!(
+                "{kind} round {round}: rust {:?} python {:?} python->rust {:?}",
+                rust[round], pyth[round], cross[round]
+            );
+        }
+        let r = best(&rust);
+        println!("[{kind}] rust   client -> rust   server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", r.round_trip, r.pipelined);
+        if py.is_none() {
+            println!("python figures skipped (no interpreter with binary_protocol)");
+            continue;
+        }
+        let (p, x) = (best(&pyth), best(&cross));
+        println!("[{kind}] python client -> python server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", p.round_trip, p.pipelined);
+        println!("[{kind}] python client -> rust   server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", x.round_trip, x.pipelined);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         println!(
-            "round {round}: python {:?}  python->rust {:?}",
-            pyth[round], cross[round]
+            "[{kind}] ratio rust/python (best of {ROUNDS}): round trips {:.1}x, pipelined {:.1}x (goal >= 50x)",
+            ratio(r.round_trip, p.round_trip),
+            ratio(r.pipelined, p.pipelined)
         );
+        json.push(format!(
+            "\"{kind}\":{{\"rust_round_trip\":{:.0},\"rust_pipelined\":{:.0},\"python_round_trip\":{:.0},\
+             \"python_pipelined\":{:.0},\"python_client_rust_server_round_trip\":{:.0},\
+             \"python_client_rust_server_pipelined\":{:.0}}}",
+            r.round_trip, r.pipelined, p.round_trip, p.pipelined, x.round_trip, x.pipelined
+        ));
     }
-    let (rust_rt, rust_pipe) = best(&rust);
-    println!("rust   client -> rust   server: round trips {rust_rt:>12.0} msg/s   pipelined {rust_pipe:>12.0} msg/s");
-    if py.is_none() {
-        println!("python figures skipped (no interpreter with binary_protocol)");
-        return;
-    }
-    let (py_rt, py_pipe) = best(&pyth);
-    let (x_rt, x_pipe) = best(&cross);
-    println!("python client -> python server: round trips {py_rt:>12.0} msg/s   pipelined {py_pipe:>12.0} msg/s");
-    println!("python client -> rust   server: round trips {x_rt:>12.0} msg/s   pipelined {x_pipe:>12.0} msg/s");
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-    println!(
-        "ratio rust/python (best of {ROUNDS}): round trips {:.1}x, pipelined {:.1}x (goal >= 50x)",
-        ratio(rust_rt, py_rt),
-        ratio(rust_pipe, py_pipe)
-    );
-    println!(
-        "{{\"rust_round_trip\":{rust_rt:.0},\"rust_pipelined\":{rust_pipe:.0},\"python_round_trip\":{py_rt:.0},\
-         \"python_pipelined\":{py_pipe:.0},\"python_client_rust_server_round_trip\":{x_rt:.0},\
-         \"python_client_rust_server_pipelined\":{x_pipe:.0}}}"
-    );
+    println!("{{{}}}", json.join(","));
 }

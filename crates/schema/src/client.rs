@@ -419,11 +419,14 @@ impl Client {
         let schema = self.codec.schema().clone();
         match &mut self.inner {
             Inner::Tcp { rd, buf, dec, .. } => {
-                let deadline = tokio::time::Instant::now() + rt;
+                // The clock is read only when a read is needed (not per buffered message).
+                let mut deadline = None;
                 loop {
                     if let Some(frame) = dec.decode(buf)? {
                         return Ok(Received::new(frame, schema));
                     }
+                    let deadline =
+                        *deadline.get_or_insert_with(|| tokio::time::Instant::now() + rt);
                     if buf.capacity() - buf.len() < 4096 {
                         buf.reserve(16 * 1024);
                     }

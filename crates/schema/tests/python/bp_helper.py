@@ -5,7 +5,8 @@ Modes (all output is JSON or 'PORT <n>' lines on stdout):
   vectors                                   print byte vectors made by Message.create(...).to_bytes()
   server  --profile P --transport tcp|udp   run a BinaryServer on 127.0.0.1:<ephemeral>, print 'PORT n'
   client  --profile P --transport tcp|udp --port N   run the request scenario, print results
-  bench   --port N --seconds S --count N --window W  round trips and pipelined sends (TCP, SENSOR)
+  bench   --port N --seconds S --count N --window W --kind fixed|variable
+          round trips and pipelined sends over TCP (SENSOR, or STATUS for variable)
 """
 
 import argparse
@@ -188,9 +189,9 @@ def vectors():
     print(json.dumps(out))
 
 
-async def run_bench(port, seconds, count, window):
+async def run_bench(port, seconds, count, window, kind):
     config = make_config("basic")
-    t, d = CASES[0]
+    t, d = CASES[0] if kind == "fixed" else CASES[1]
     client = BinaryClient(config)
     await client.connect("127.0.0.1", port)
     deadline = time.perf_counter() + seconds
@@ -225,6 +226,7 @@ def main():
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--count", type=int, default=100000)
     p.add_argument("--window", type=int, default=64)
+    p.add_argument("--kind", default="fixed", choices=["fixed", "variable"])
     a = p.parse_args()
     if a.mode == "schema":
         print(json.dumps(schema_json(a.profile)))
@@ -235,7 +237,7 @@ def main():
     elif a.mode == "client":
         asyncio.run(run_client(a.profile, a.transport, a.port))
     elif a.mode == "bench":
-        asyncio.run(run_bench(a.port, a.seconds, a.count, a.window))
+        asyncio.run(run_bench(a.port, a.seconds, a.count, a.window, a.kind))
     else:
         sys.exit(f"unknown mode {a.mode}")
 
