@@ -306,6 +306,12 @@ impl Pipe {
         self.inner.state.borrow().clone()
     }
 
+    /// A receiver of every state change (handshake, the peer going away, close), e.g.
+    /// to close by hand after a peer's GOAWAY when `manual_close` is set.
+    pub fn state_changes(&self) -> watch::Receiver<PipeState> {
+        self.inner.state.clone()
+    }
+
     /// Waits for the handshake; fails if the connection ends first.
     pub async fn ready(&self) -> Result<PeerParams, PipeError> {
         let mut rx = self.inner.state.clone();
