@@ -371,3 +371,44 @@ fn encoding_errors_leave_the_buffer_untouched() {
         Err(SchemaError::TooLong { max: 4, .. })
     ));
 }
+
+#[test]
+fn connection_limit_queues_extra_connections_and_shutdown_does_not_hang() {
+    rt().block_on(async {
+        let server = Server::builder(schema(">H"), config(false).with_max_connections(1))
+            .on(|s: Sensor, _| async move { Ok(Some(Reply::typed(&respond_sensor(s))?)) })
+            .build()
+            .unwrap();
+        let handle = server.bind_tcp("127.0.0.1:0").await.unwrap();
+        let addr = handle.local_addr();
+        let mut a = Client::connect(Transport::Tcp, addr, schema(">H"), config(false))
+            .await
+            .unwrap();
+        assert_eq!(a.request(&sensor()).await.unwrap().type_id(), 1);
+        let mut b = Client::connect(Transport::Tcp, addr, schema(">H"), config(false))
+            .await
+            .unwrap();
+        b.send(&sensor()).await.unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(300), b.receive()).await;
+        assert!(waiting.is_err(), "second connection must wait for a slot");
+        a.close().await;
+        let r = tokio::time::timeout(Duration::from_secs(5), b.receive())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.decode::<Sensor>().unwrap(), respond_sensor(sensor()));
+        // A third connection waits for the slot held by b; shutdown must still finish.
+        let _c = TcpStream::connect(addr).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+            .await
+            .expect("shutdown finishes");
+        // After shutdown the server closed b's connection.
+        let closed = tokio::time::timeout(Duration::from_secs(5), b.receive())
+            .await
+            .unwrap();
+        assert!(
+            matches!(closed, Err(SchemaError::ConnectionClosed)),
+            "{closed:?}"
+        );
+    });
+}

@@ -300,8 +300,8 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
-/// A running listener; dropping it keeps the server running, [`shutdown`](Self::shutdown)
-/// stops it and its connections.
+/// A running listener. [`shutdown`](Self::shutdown) stops it and its connections and
+/// waits for the listener task; dropping the handle stops them too, without waiting.
 ///
 /// ```no_run
 /// # async fn f(server: netcore_schema::Server) -> netcore_schema::Result<()> {
@@ -381,8 +381,12 @@ impl Server {
         let task = tokio::spawn(async move {
             let mut stop_rx = stop_rx;
             loop {
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    return;
+                let permit = tokio::select! {
+                    p = limit.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stop_rx.changed() => return,
                 };
                 let accepted = tokio::select! {
                     r = listener.accept() => r,
@@ -450,8 +454,12 @@ impl Server {
                     },
                     _ = stop_rx.changed() => return,
                 };
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    return;
+                let permit = tokio::select! {
+                    p = limit.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stop_rx.changed() => return,
                 };
                 let data = Bytes::copy_from_slice(&buf[..n]);
                 let shared = shared.clone();
