@@ -26,6 +26,7 @@
 pub mod blocking;
 pub mod legacy;
 mod pipe;
+pub mod transfer;
 pub mod transport;
 
 pub use netcore_core as core;
