@@ -1133,11 +1133,17 @@ impl Wire for LegacyWire {
                 if *len + data.len() > cap {
                     let actual = (*len + data.len()) as u64;
                     self.outgoing.remove(&id.0);
-                    return Err(WriteError::Failed(MessageError::Limit(LimitExceeded {
+                    let error = MessageError::Limit(LimitExceeded {
                         kind: LimitKind::MessageSize,
                         limit: cap as u64,
                         actual,
-                    })));
+                    });
+                    // The message is over: a request's caller learns it from Stopped.
+                    self.events.push_back(Event::Stopped {
+                        id,
+                        error: error.clone(),
+                    });
+                    return Err(WriteError::Failed(error));
                 }
                 *len += data.len();
                 if !data.is_empty() {
