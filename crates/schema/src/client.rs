@@ -129,6 +129,22 @@ impl Received {
         }
     }
 
+    /// Decodes into a JSON object (field name → value; bytes as arrays of integers);
+    /// NOT_FOUND and unknown types give `null`.
+    ///
+    /// ```
+    /// use netcore_schema::{Field, FieldKind, Frame, Received, Schema};
+    /// let s = std::sync::Arc::new(Schema::builder().dynamic(1, "T", vec![Field::new("t", FieldKind::Text)]).build().unwrap());
+    /// let r = Received::new(Frame::Message { type_id: 1, payload: bytes::Bytes::from_static(b"\0\0\0\x01a") }, s);
+    /// assert_eq!(r.to_json().unwrap(), serde_json::json!({"t": "a"}));
+    /// ```
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        match &self.frame {
+            Frame::Message { type_id, .. } => self.schema.values_to_json(*type_id, &self.values()?),
+            _ => Ok(serde_json::Value::Null),
+        }
+    }
+
     /// Decodes into dynamic values with the schema.
     ///
     /// ```

@@ -71,7 +71,7 @@ impl NumKind {
     }
 
     /// Bit used by [`crate::FieldValue::ACCEPTS`] masks.
-    pub(crate) const fn bit(self) -> u32 {
+    pub(crate) const fn bit(self) -> u64 {
         1 << (self as u32)
     }
 }

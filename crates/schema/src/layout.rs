@@ -74,7 +74,7 @@ impl FieldKind {
     }
 
     /// Mask bit for [`crate::FieldValue::ACCEPTS`].
-    pub(crate) const fn bit(self) -> u32 {
+    pub(crate) const fn bit(self) -> u64 {
         match self {
             FieldKind::Num(f) => f.kind().bit(),
             FieldKind::FixedText(_) | FieldKind::BoundedText(_) => 1 << 16,

@@ -75,7 +75,7 @@ pub trait TypedMessage: Sized + Send + 'static {
 /// ```
 pub trait FieldValue: Sized {
     /// Bit mask of accepted field kinds (checked at compile time by `message!`).
-    const ACCEPTS: u32;
+    const ACCEPTS: u64;
     /// Appends this value as a field of `kind`.
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()>;
     /// Reads a value of `kind` from `r`.
@@ -84,7 +84,7 @@ pub trait FieldValue: Sized {
 
 /// Compile-time check used by `message!`.
 #[doc(hidden)]
-pub const fn accepts(mask: u32, kind: FieldKind) -> bool {
+pub const fn accepts(mask: u64, kind: FieldKind) -> bool {
     if let FieldKind::FixedBytes(n) = kind {
         // `[u8; N]` encodes its exact size in the mask's high bits.
         if mask & (1 << 20) != 0 {
@@ -157,7 +157,7 @@ macro_rules! exact_get {
 macro_rules! int_field {
     ($($t:ty: $v:ident => $($k:ident)|+;)*) => {$(
         impl FieldValue for $t {
-            const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
+            const ACCEPTS: u64 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
                 exact_put!(*self, $($k)|+, kind, out);
@@ -183,7 +183,7 @@ int_field! {
 macro_rules! float_field {
     ($($t:ty => $exact:ident, $($k:ident)|+;)*) => {$(
         impl FieldValue for $t {
-            const ACCEPTS: u32 = 0 $(| NumKind::$k.bit())+;
+            const ACCEPTS: u64 = 0 $(| NumKind::$k.bit())+;
             #[inline]
             fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
                 exact_put!(*self, $exact, kind, out);
@@ -203,7 +203,7 @@ macro_rules! float_field {
 float_field! { f32 => F32, F16 | F32; f64 => F64, F16 | F32 | F64; }
 
 impl FieldValue for bool {
-    const ACCEPTS: u32 = NumKind::Bool.bit();
+    const ACCEPTS: u64 = NumKind::Bool.bit();
     #[inline]
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
         put_num(Num::B(*self), kind, field, out)
@@ -218,7 +218,7 @@ impl FieldValue for bool {
 }
 
 impl FieldValue for String {
-    const ACCEPTS: u32 = FieldKind::Text.bit() | FieldKind::FixedText(1).bit();
+    const ACCEPTS: u64 = FieldKind::Text.bit() | FieldKind::FixedText(1).bit();
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
         put_text(self, kind, field, out)
     }
@@ -231,7 +231,7 @@ impl FieldValue for String {
 }
 
 impl FieldValue for Vec<u8> {
-    const ACCEPTS: u32 = FieldKind::Bytes.bit() | FieldKind::FixedBytes(1).bit();
+    const ACCEPTS: u64 = FieldKind::Bytes.bit() | FieldKind::FixedBytes(1).bit();
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
         put_bytes(self, kind, field, out)
     }
@@ -244,7 +244,7 @@ impl FieldValue for Vec<u8> {
 }
 
 impl<const N: usize> FieldValue for [u8; N] {
-    const ACCEPTS: u32 = (1 << 20) | ((N as u32) << 21);
+    const ACCEPTS: u64 = (1 << 20) | ((N as u64) << 21);
     #[inline]
     fn encode_field(&self, kind: FieldKind, field: &'static str, out: &mut Vec<u8>) -> Result<()> {
         match kind {
@@ -297,6 +297,12 @@ macro_rules! __field_kind {
 /// Python struct format string (`">f"`, `"<H"`, `"?"`, ...), `text N` / `bytes N`
 /// (fixed length, NUL-padded) or `text` / `bytes` (variable, `u32` BE length prefix).
 /// Attributes (docs, derives) on the struct and fields are kept.
+///
+/// A Rust type that cannot hold the declared format is a compile error:
+///
+/// ```compile_fail
+/// netcore_schema::message! { pub struct Bad = 1 { pub x: String [">f"] } }
+/// ```
 ///
 /// ```
 /// netcore_schema::message! {

@@ -338,3 +338,24 @@ fn checked_in_python_vectors_match() {
         assert_eq!(out, wire, "{profile} {}", v["type"]);
     }
 }
+
+netcore_schema::message! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Big = 9 {
+        pub head: u16 ["<H"],
+        pub block: [u8; 4096] [bytes 4096],
+    }
+}
+
+#[test]
+fn large_fixed_byte_arrays_are_fixed_fields() {
+    assert_eq!(Big::FIXED_SIZE, Some(4098));
+    let b = Big {
+        head: 1,
+        block: [7; 4096],
+    };
+    let mut out = Vec::new();
+    b.encode(&mut out).unwrap();
+    assert_eq!(out.len(), 4098);
+    assert_eq!(Big::decode(&out).unwrap(), b);
+}
