@@ -158,6 +158,10 @@ pub struct LegacyOptions {
     pub answer_rejected: bool,
     /// How long a graceful close waits for messages in flight and replies owed.
     pub drain_timeout: Duration,
+    /// Strip leading and trailing `/` from incoming routes (default true). Python
+    /// routes are often written `/user/list` (a `Blueprint("users", "/user")` with
+    /// `@bp.request("/list")`); netcore's router names the same route `user/list`.
+    pub trim_route_slashes: bool,
 }
 
 impl Default for LegacyOptions {
@@ -171,6 +175,7 @@ impl Default for LegacyOptions {
             max_pending_requests: 4096,
             answer_rejected: true,
             drain_timeout: Duration::from_secs(5),
+            trim_route_slashes: true,
         }
     }
 }
@@ -558,7 +563,10 @@ impl LegacyWire {
         self.events.push_back(Event::Incoming {
             id: MessageId(core),
             head: MessageHead {
-                route: Some(head.route.unwrap_or_default()),
+                route: Some(match head.route {
+                    Some(r) if self.options.trim_route_slashes => r.trim_matches('/').to_owned(),
+                    r => r.unwrap_or_default(),
+                }),
                 metadata: headers.encode(),
                 total_len: Some(head.length),
                 reply_to: reply_to.map(MessageId),
