@@ -341,9 +341,9 @@ fn checked_in_python_vectors_match() {
 
 netcore_schema::message! {
     #[derive(Debug, Clone, PartialEq)]
-    pub struct Big = 9 {
-        pub head: u16 ["<H"],
-        pub block: [u8; 4096] [bytes 4096],
+    struct Big = 9 {
+        head: u16 ["<H"],
+        block: [u8; 4096] [bytes 4096],
     }
 }
 
