@@ -156,7 +156,7 @@ pub struct LegacyOptions {
     /// Answer a refused incoming request (too large, too many in flight) with a JSON
     /// error body so the Python caller stops waiting. Default true.
     pub answer_rejected: bool,
-    /// How long a graceful close waits for messages in flight and replies owed.
+    /// How long a graceful close waits for messages in flight.
     pub drain_timeout: Duration,
     /// Strip leading and trailing `/` from incoming routes (default true). Python
     /// routes are often written `/user/list` (a `Blueprint("users", "/user")` with
@@ -765,6 +765,7 @@ impl LegacyWire {
     /// Announces a message to the codec; `Err` carries the reason for the monitor.
     fn start_codec(&mut self, core: u64, head: &MessageHead, len: u64) -> Result<LId, SendError> {
         if len == 0 {
+            // The request stays answerable: a non-empty reply may follow.
             return Err(SendError::EmptyBody);
         }
         let og = self.outgoing_head(head, len)?;
@@ -876,7 +877,9 @@ impl LegacyWire {
         if self.closed || self.closing_since.is_none() {
             return;
         }
-        if !self.in_flight() && self.answerable.is_empty() && !self.conn.wants_transmit() {
+        // As on the native protocol, replies the application still owes do not hold the
+        // close open: an Endpoint finishes its handlers before closing.
+        if !self.in_flight() && !self.conn.wants_transmit() {
             self.enter_closed(None);
         }
     }
@@ -1322,8 +1325,8 @@ impl Wire for LegacyWire {
     }
 
     fn close(&mut self, _code: ErrorCode, _reason: &str) {
-        // Python has no close message: stop starting requests, let what is in flight
-        // (and replies owed) finish, then end the transport.
+        // Python has no close message: stop starting requests, let the messages in
+        // flight finish (replies may still start), then end the transport.
         if self.closed || self.closing_since.is_some() {
             return;
         }
