@@ -3,6 +3,7 @@
 Modes (all output is JSON or 'PORT <n>' lines on stdout):
   schema  --profile P                       print the profile's schema in netcore's schema-file JSON
   vectors                                   print byte vectors made by Message.create(...).to_bytes()
+  encode  --file F                          encode the messages listed in F (JSON), print hex or null
   server  --profile P --transport tcp|udp   run a BinaryServer on 127.0.0.1:<ephemeral>, print 'PORT n'
   client  --profile P --transport tcp|udp --port N   run the request scenario, print results
   bench   --port N --seconds S --count N --window W --kind fixed|variable
@@ -189,6 +190,25 @@ def vectors():
     print(json.dumps(out))
 
 
+def encode_file(path):
+    """Encode the messages listed in a JSON file; None where the package raises."""
+    with open(path) as f:
+        items = json.load(f)
+    out = []
+    for it in items:
+        config = make_config(it["profile"])
+        t = T(it["type"])
+        data = {}
+        for fd in FIELDS[t]:
+            v = it["data"][fd.name]
+            data[fd.name] = bytes(v) if fd.field_type is bytes else v
+        try:
+            out.append(Message.create(config, t, data).to_bytes(config).hex())
+        except Exception:
+            out.append(None)
+    print(json.dumps(out))
+
+
 async def run_bench(port, seconds, count, window, kind):
     config = make_config("basic")
     t, d = CASES[0] if kind == "fixed" else CASES[1]
@@ -227,11 +247,14 @@ def main():
     p.add_argument("--count", type=int, default=100000)
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--kind", default="fixed", choices=["fixed", "variable"])
+    p.add_argument("--file", default="")
     a = p.parse_args()
     if a.mode == "schema":
         print(json.dumps(schema_json(a.profile)))
     elif a.mode == "vectors":
         vectors()
+    elif a.mode == "encode":
+        encode_file(a.file)
     elif a.mode == "server":
         asyncio.run(run_server(a.profile, a.transport))
     elif a.mode == "client":
