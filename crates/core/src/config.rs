@@ -80,7 +80,7 @@ impl Config {
             connection_window: 1024 * 1024,
             max_message_window: 8 * 1024 * 1024,
             max_connection_window: 16 * 1024 * 1024,
-            send_buffer: 64 * 1024,
+            send_buffer: 256 * 1024,
             max_queued_outgoing: 65_536,
             keepalive: Some(Duration::from_secs(15)),
             idle_timeout: Duration::from_secs(60),

@@ -369,9 +369,6 @@ fn listener_serves_several_connections_concurrently() {
 }
 
 #[test]
-#[ignore = "core bug: Connection::send drops total_len from the START of a message whose body is \
-            given whole (send.rs: `total_len: if o.finished { None }`), so a multi-frame \
-            receiver cannot show progress against a total"]
 fn whole_body_message_announces_its_length() {
     let _g = serial();
     let (a, b) = mem_pair(1 << 16);

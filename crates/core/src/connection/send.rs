@@ -556,7 +556,8 @@ impl Connection {
                 reply_to: head.reply_to.map(|r| r.0),
                 route,
                 metadata: (!head.metadata.is_empty()).then_some(head.metadata),
-                total_len: if o.finished { None } else { head.total_len },
+                // A body given whole has a known length even if none was announced.
+                total_len: head.total_len.or(o.finished.then_some(o.written)),
                 body: Bytes::new(),
             };
             if !head_only {
@@ -567,6 +568,10 @@ impl Connection {
                     .min(o.credit as usize)
                     .min(conn_room as usize);
                 start.body = take_body(&mut o, n);
+            }
+            if o.finished && o.queued == 0 {
+                // The whole body is in this frame: its length says it all.
+                start.total_len = None;
             }
             start.fin = o.finished && o.queued == 0;
             Frame::Start(start)

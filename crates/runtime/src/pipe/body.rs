@@ -177,16 +177,22 @@ impl BodyShared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Driver side: appends a chunk. Returns whether the buffer is now full.
+    /// Driver side: appends a chunk without waking the reader (the driver wakes it once
+    /// per batch with [`wake`](Self::wake)). Returns whether the buffer is now full.
     pub(crate) fn push(&self, chunk: Bytes) -> bool {
         let mut s = self.lock();
         s.buffered += chunk.len();
         s.received += chunk.len() as u64;
         s.chunks.push_back(chunk);
-        if let Some(w) = s.waker.take() {
+        s.buffered >= self.capacity
+    }
+
+    /// Driver side: wakes the reader if it waits.
+    pub(crate) fn wake(&self) {
+        let waker = self.lock().waker.take();
+        if let Some(w) = waker {
             w.wake();
         }
-        s.buffered >= self.capacity
     }
 
     /// Driver side: is there room for more?

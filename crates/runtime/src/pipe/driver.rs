@@ -148,7 +148,9 @@ impl<W: Wire> Driver<W> {
         let epoch = tokio::time::Instant::now();
         let pacer = config.pace_bytes_per_sec.map(|rate| {
             let rate = rate.max(1) as f64;
-            let burst = (rate * 0.005).max(2.0 * config.core.send_frame as f64 + 64.0);
+            // About one frame may sit below the scheduler: an urgent message then
+            // waits for at most the frame on the wire plus this burst.
+            let burst = (rate * 0.004).max(config.core.send_frame as f64 + 64.0);
             Pacer {
                 rate,
                 burst,
@@ -689,6 +691,11 @@ impl<W: Wire> Driver<W> {
         let Some(shared) = self.incoming.get(&id).cloned() else {
             return;
         };
+        self.pump_into(id, &shared);
+        shared.wake();
+    }
+
+    fn pump_into(&mut self, id: u64, shared: &Arc<BodyShared>) {
         loop {
             if !shared.has_room() {
                 shared.lock().driver_parked = true;
@@ -708,7 +715,7 @@ impl<W: Wire> Driver<W> {
                     if self.finished_incoming.len() > 1024 {
                         self.finished_incoming.retain(|_, w| w.strong_count() > 0);
                     }
-                    self.finished_incoming.insert(id, Arc::downgrade(&shared));
+                    self.finished_incoming.insert(id, Arc::downgrade(shared));
                     return;
                 }
                 Err(ReadError::Blocked) | Err(_) => return,

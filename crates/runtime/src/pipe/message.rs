@@ -179,7 +179,7 @@ impl MessageWriter {
     /// Queues `data`, waiting for buffer space.
     pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<(), PipeError> {
         let mut data: Bytes = data.into();
-        let max = 64 * 1024;
+        let max = 256 * 1024;
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(max));
             let permit = self
