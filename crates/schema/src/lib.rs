@@ -8,7 +8,7 @@
 //! fixed-width fields are sent without a length prefix and take an allocation-free path.
 //!
 //! Modules and what they own:
-//! - [`format`]: struct format strings, header formats, number ↔ bytes.
+//! - [`format`](mod@format): struct format strings, header formats, number ↔ bytes.
 //! - [`layout`]: field kinds, layouts, field wire primitives.
 //! - [`value`]: dynamic [`Value`]s and borrowed [`ValueRef`]s.
 //! - [`typed`]: the [`TypedMessage`] trait and the [`message!`] macro (Rust-defined types).
