@@ -38,7 +38,8 @@ pub struct Limits {
     /// `create_mission` registers a mission before queueing its head, so its
     /// send thread can put a chunk on the wire first; Python's receiver drops
     /// it (and the message never completes), we replay it when the head
-    /// comes. 0 disables this.
+    /// comes. Each kept packet counts its payload, its mission id and 64 bytes
+    /// of bookkeeping. 0 disables this.
     pub max_early_data: usize,
 }
 

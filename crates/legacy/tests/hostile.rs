@@ -285,8 +285,9 @@ fn overflow_duplicate_cancel_and_empty_messages() {
 #[test]
 fn data_before_its_head_is_replayed_within_bounds() {
     // Python's send thread can emit a chunk before the mission head.
+    // Each kept packet counts payload + mission id + 64 bytes of bookkeeping.
     let limits = Limits {
-        max_early_data: 10,
+        max_early_data: 80,
         ..Limits::default()
     };
     let mut conn = LegacyConnection::new(Config {
@@ -296,7 +297,11 @@ fn data_before_its_head_is_replayed_within_bounds() {
     let mut input = data("E", b"abc");
     input.extend(data("NEVER", b"0123456789"));
     conn.handle_input(&input).unwrap();
-    assert_eq!(conn.buffered_input(), 10, "oldest early data evicted");
+    assert_eq!(
+        conn.buffered_input(),
+        10 + 5 + 64,
+        "oldest early data evicted"
+    );
     assert_eq!(conn.stats().ignored_data_packets, 1);
     let mut input = data("E2", b"xy");
     input.extend(mission("E2", 4, r#"{"route": "r"}"#));

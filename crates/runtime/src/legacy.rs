@@ -123,6 +123,11 @@ pub const NOT_ANSWERABLE: ErrorCode = ErrorCode(0x4c_0002);
 /// Code of an outgoing message the codec refused for another reason (see the monitor).
 pub const LEGACY_REFUSED: ErrorCode = ErrorCode(0x4c_0003);
 
+/// Data packets below this size are coalesced before they are buffered.
+const SMALL_CHUNK: usize = 1024;
+/// Size at which coalesced small packets become one buffered chunk.
+const COALESCED_CHUNK: usize = 8 * 1024;
+
 /// Frame kind reported in errors about LSO packets (there are no native frames here).
 const LSO: FrameKind = FrameKind(0x4c);
 
@@ -297,6 +302,9 @@ impl LegacyMonitor {
 struct InState {
     legacy: LId,
     chunks: VecDeque<Bytes>,
+    /// Small data packets coalesced here, so that a peer sending one-byte packets
+    /// cannot make bookkeeping outgrow the bytes counted against the limit.
+    tail: Vec<u8>,
     buffered: usize,
     ended: bool,
 }
@@ -457,7 +465,7 @@ impl LegacyWire {
                 if let Some(core) = self.in_map.remove(&id) {
                     if let Some(s) = self.incoming.get_mut(&core) {
                         s.ended = true;
-                        if s.chunks.is_empty() {
+                        if s.buffered == 0 {
                             self.events.push_back(Event::Readable {
                                 id: MessageId(core),
                             });
@@ -556,6 +564,7 @@ impl LegacyWire {
             InState {
                 legacy: id,
                 chunks: VecDeque::new(),
+                tail: Vec::new(),
                 buffered: 0,
                 ended: false,
             },
@@ -604,10 +613,20 @@ impl LegacyWire {
         let Some(s) = self.incoming.get_mut(&core) else {
             return;
         };
-        let was_empty = s.chunks.is_empty();
+        let was_empty = s.buffered == 0;
         s.buffered += data.len();
         self.buffered += data.len();
-        s.chunks.push_back(Bytes::from(data));
+        if data.len() < SMALL_CHUNK {
+            s.tail.extend_from_slice(&data);
+            if s.tail.len() >= COALESCED_CHUNK {
+                s.chunks.push_back(Bytes::from(std::mem::take(&mut s.tail)));
+            }
+        } else {
+            if !s.tail.is_empty() {
+                s.chunks.push_back(Bytes::from(std::mem::take(&mut s.tail)));
+            }
+            s.chunks.push_back(Bytes::from(data));
+        }
         if was_empty {
             self.events.push_back(Event::Readable {
                 id: MessageId(core),
@@ -1292,6 +1311,9 @@ impl Wire for LegacyWire {
             .incoming
             .get_mut(&id.0)
             .ok_or(ReadError::UnknownMessage)?;
+        if s.chunks.is_empty() && !s.tail.is_empty() {
+            s.chunks.push_back(Bytes::from(std::mem::take(&mut s.tail)));
+        }
         if let Some(front) = s.chunks.front_mut() {
             let chunk = if front.len() <= max {
                 s.chunks.pop_front().unwrap_or_default()

@@ -459,3 +459,42 @@ async fn too_many_incomplete_messages_are_refused() {
     .await;
     assert_eq!(raw.response("incmsg00").await, b"0123456789");
 }
+
+#[tokio::test]
+async fn tiny_and_mixed_data_packets_arrive_intact() {
+    let mut server = Server::new().await;
+    let mut raw = Raw::connect(&server.addr).await;
+    let mut srv = server.accept(LegacyOptions::default(), false).await;
+
+    // 20 000 one-byte packets, then packets of mixed sizes around the coalescing
+    // thresholds; the body must come out byte for byte.
+    let mut sizes = vec![1usize; 20_000];
+    sizes.extend([1023, 1024, 1, 8191, 8192, 3, 4096, 700, 1, 2, 5000, 1]);
+    let total: usize = sizes.iter().sum();
+    let body: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
+    raw.send_packet(Raw::head("tiny01", "tiny", "tinymsg1", total as u64))
+        .await;
+    let mut bytes = Vec::new();
+    let mut at = 0;
+    for n in sizes {
+        Packet::Data {
+            extension: "tiny01".into(),
+            payload: body[at..at + n].to_vec(),
+        }
+        .encode(ByteOrder::Little, &mut bytes);
+        at += n;
+    }
+    raw.send_raw(&bytes).await;
+    let msg = within(srv.unread.recv()).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunks = 0;
+    let mut b = msg.body;
+    while let Some(c) = within(b.chunk()).await.unwrap() {
+        got.extend_from_slice(&c);
+        chunks += 1;
+    }
+    assert!(got == body, "body corrupted");
+    // Coalesced: far fewer chunks than packets.
+    assert!(chunks < 2_000, "{chunks} chunks for 20 012 packets");
+    assert_eq!(srv.monitor.stats().buffered_incoming, 0);
+}

@@ -165,16 +165,17 @@ impl LegacyConnection {
     /// Keeps data of a mission not announced yet, within `max_early_data`.
     fn keep_early(&mut self, extension: &str, payload: Vec<u8>) {
         let max = self.config.limits.max_early_data;
-        if payload.len() > max {
+        let cost = early_cost(extension, &payload);
+        if cost > max {
             self.stats.ignored_data_packets += 1;
             return;
         }
-        self.early_bytes += payload.len();
+        self.early_bytes += cost;
         self.early.push_back((extension.to_owned(), payload));
         while self.early_bytes > max {
             match self.early.pop_front() {
-                Some((_, old)) => {
-                    self.early_bytes -= old.len();
+                Some((ext, old)) => {
+                    self.early_bytes -= early_cost(&ext, &old);
                     self.stats.ignored_data_packets += 1;
                 }
                 None => break,
@@ -187,7 +188,7 @@ impl LegacyConnection {
         let mut kept = VecDeque::with_capacity(self.early.len());
         for (ext, data) in self.early.drain(..) {
             if ext == extension {
-                self.early_bytes -= data.len();
+                self.early_bytes -= early_cost(&ext, &data);
                 taken.push(data);
             } else {
                 kept.push_back((ext, data));
@@ -235,4 +236,14 @@ impl LegacyConnection {
     pub(super) fn forget_answerable(&mut self, id: MessageId) {
         self.answerable.remove(&id);
     }
+}
+
+/// Bookkeeping of one early data entry besides its bytes (two heap blocks and a slot).
+const EARLY_ENTRY_OVERHEAD: usize = 64;
+
+/// What one early data entry counts against `Limits::max_early_data`: its payload, its
+/// mission id and the entry itself, so that one-byte packets cannot hold many times
+/// the limit in memory.
+fn early_cost(extension: &str, payload: &[u8]) -> usize {
+    payload.len() + extension.len() + EARLY_ENTRY_OVERHEAD
 }
