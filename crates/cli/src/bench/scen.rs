@@ -1,0 +1,743 @@
+//! The scenarios. Each measures netcore and its baselines in the same process, run after
+//! run interleaved, and turns the samples into [`Record`]s.
+
+use super::net::{self, connect, payload, tcp_pair, Client, Link, Proto, Tasks};
+use super::report::{percentile, record, Better, Goal, Record, Samples, Series};
+use anyhow::{anyhow, bail, Result};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use netcore_runtime::transport::SimConfig;
+use netcore_runtime::{Pipe, PipeConfig};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+/// Scenario names and one-line descriptions, in run order.
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("fixed", "16-byte request/response, 16 in flight on one connection: messages/s vs length-prefixed and yamux"),
+    ("sizes", "one-way messages of 64 B .. 4 MiB (size sweep): MiB/s vs LengthDelimitedCodec and raw TCP"),
+    ("realistic", "many clients (one connection each), random sizes 64 B..64 KiB, random think times: req/s, p50/p99"),
+    ("bulk", "one 1 GiB message: MiB/s vs raw TCP and yamux (goal >= 0.9x raw TCP)"),
+    ("bulk8", "8 concurrent 16 MiB messages (128 MiB aggregate): MiB/s vs raw TCP and yamux (goal >= 0.9x)"),
+    ("latency", "64-byte request/response round trip p50/p99 vs raw TCP ping-pong, LengthDelimitedCodec, yamux (goal p50 <= 1.5x raw)"),
+    ("pipelined", "pipelined 64-byte one-way messages: msgs/s vs LengthDelimitedCodec frames/s (goal >= 0.5x)"),
+    ("hol-tcp", "64-byte requests during a 1 GiB bulk on loopback TCP: p99 (goal <= 1 ms) and bulk >= 0.8x unloaded; vs yamux, length-prefixed"),
+    ("hol-slow", "64-byte requests during a 4 MiB bulk on a simulated 1 MB/s, 1 ms link: p99 (goal <= 20 ms); vs yamux, length-prefixed"),
+    ("hol-serial", "64-byte requests during a 64 KiB bulk on a simulated 115 200-baud serial link; vs yamux, length-prefixed"),
+    ("memory", "4 GiB transfer between two processes: peak RSS of each side (goal <= 64 MiB) and MiB/s vs raw TCP"),
+    ("python", "Python peers: netcore 0.1.3 and binary-protocol 0.2.2 doing the same work as the Rust code (goal >= 50x msgs/s)"),
+];
+
+/// What a scenario accumulates.
+pub struct Ctx {
+    /// Smaller sizes, fewer runs.
+    pub quick: bool,
+    /// Runs per measurement.
+    pub runs: usize,
+    /// Notes for the report.
+    pub notes: Vec<String>,
+    /// Records.
+    pub records: Vec<Record>,
+    /// Plot data.
+    pub series: Vec<Series>,
+    /// The out directory (scratch files for helper scripts).
+    pub out: std::path::PathBuf,
+}
+
+impl Ctx {
+    fn q<T>(&self, quick: T, full: T) -> T {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    /// Adds a record built from samples.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_record(
+        &mut self,
+        scenario: &str,
+        metric: &str,
+        unit: &str,
+        better: Better,
+        ours: &Samples,
+        baseline: &str,
+        theirs: &Samples,
+        goal: Option<Goal>,
+    ) {
+        self.records
+            .push(record(scenario, metric, unit, better, ours, baseline, theirs, goal));
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn progress(msg: &str) {
+    eprintln!("    {msg}");
+}
+
+/// Runs one scenario by name.
+pub async fn run(name: &str, ctx: &mut Ctx) -> Result<()> {
+    match name {
+        "fixed" => fixed(ctx).await,
+        "sizes" => sizes(ctx).await,
+        "realistic" => realistic(ctx).await,
+        "bulk" => bulk(ctx).await,
+        "bulk8" => bulk8(ctx).await,
+        "latency" => latency(ctx).await,
+        "pipelined" => pipelined(ctx).await,
+        "hol-tcp" => {
+            let size = ctx.q(128u64 << 20, 1 << 30);
+            hol(ctx, "hol-tcp", Link::Tcp, None, size, Duration::from_millis(1), 1.0).await
+        }
+        "hol-slow" => {
+            let link = SimConfig::default()
+                .with_rate(1_000_000)
+                .with_latency(Duration::from_millis(1))
+                .with_buffer_limit(16 * 1024);
+            let size = ctx.q(1u64 << 20, 4 << 20);
+            hol(ctx, "hol-slow", Link::Sim(link), None, size, Duration::from_millis(10), 20.0).await
+        }
+        "hol-serial" => {
+            let link = SimConfig::default()
+                .with_rate(11_520)
+                .with_latency(Duration::from_millis(1))
+                .with_buffer_limit(1024);
+            let size = ctx.q(8u64 << 10, 64 << 10);
+            hol(
+                ctx,
+                "hol-serial",
+                Link::Sim(link),
+                Some(PipeConfig::serial(11_520)),
+                size,
+                Duration::from_millis(50),
+                f64::NAN,
+            )
+            .await
+        }
+        "memory" => super::memory::run(ctx).await,
+        "python" => super::python::run(ctx).await,
+        other => bail!("unknown scenario {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// xorshift64*, enough for sizes and think times.
+pub struct Rng(u64);
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+    /// Next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Runs `conc` workers calling `op` until `dur` passed or `max` operations were done;
+/// returns (operations, seconds, per-operation latencies in ms).
+async fn closed_loop<F, Fut>(conc: usize, dur: Duration, max: u64, op: F) -> Result<(u64, f64, Vec<f64>)>
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..conc {
+        let op = op.clone();
+        let done = done.clone();
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = w as u64;
+            while start.elapsed() < dur && done.load(Ordering::Relaxed) < max {
+                let t = Instant::now();
+                op(i).await?;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+                done.fetch_add(1, Ordering::Relaxed);
+                i += conc as u64;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok((done.load(Ordering::Relaxed), secs, all))
+}
+
+async fn with_limit<T>(limit: Duration, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow!("{what}: no result within {limit:?}")),
+    }
+}
+
+// ------------------------------------------------------------------ fixed
+
+async fn fixed(ctx: &mut Ctx) -> Result<()> {
+    let dur = ctx.q(Duration::from_millis(400), Duration::from_secs(3));
+    let protos = [Proto::Netcore, Proto::Plain, Proto::Yamux];
+    let mut s: Vec<Samples> = vec![Samples::default(); protos.len()];
+    for run in 0..ctx.runs {
+        for (i, p) in protos.iter().enumerate() {
+            let mut tasks = Tasks::default();
+            let c = connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+            let (n, secs, _) = with_limit(dur * 4 + Duration::from_secs(10), "fixed", closed_loop(16, dur, 5_000_000, move |_| {
+                let c = c.clone();
+                async move { c.echo(16, false).await }
+            }))
+            .await?;
+            s[i].push(n as f64 / secs);
+            progress(&format!("fixed run {run} {}: {:.0} msg/s", p.name(), n as f64 / secs));
+        }
+    }
+    for i in 1..protos.len() {
+        ctx.add_record("fixed", "16B_req_resp_16_in_flight", "msg/s", Better::Higher, &s[0], protos[i].name(), &s[i], None);
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ sizes
+
+async fn sizes(ctx: &mut Ctx) -> Result<()> {
+    let sizes: Vec<usize> = ctx.q(
+        vec![64, 1024, 16 << 10, 256 << 10, 1 << 20],
+        vec![64, 1024, 16 << 10, 256 << 10, 1 << 20, 4 << 20],
+    );
+    let total: u64 = ctx.q(16 << 20, 256 << 20);
+    let max_msgs: u64 = ctx.q(20_000, 200_000);
+    let names = ["netcore", "LengthDelimitedCodec", "raw TCP"];
+    let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
+    for &size in &sizes {
+        let count = (total / size as u64).clamp(4, max_msgs);
+        let mut s: Vec<Samples> = vec![Samples::default(); 3];
+        for _ in 0..ctx.runs {
+            let limit = Duration::from_secs(ctx.q(20, 60));
+            let t = with_limit(limit, "sizes/netcore", oneway_netcore(size, count)).await?;
+            s[0].push(count as f64 * size as f64 / MIB / t);
+            let t = with_limit(limit, "sizes/ldc", oneway_ldc(size, count)).await?;
+            s[1].push(count as f64 * size as f64 / MIB / t);
+            let t = with_limit(limit, "sizes/raw", raw_bulk(size as u64 * count, size)).await?;
+            s[2].push(count as f64 * size as f64 / MIB / t);
+        }
+        progress(&format!(
+            "sizes {size} B x {count}: netcore {:.1}, ldc {:.1}, raw {:.1} MiB/s",
+            s[0].median(),
+            s[1].median(),
+            s[2].median()
+        ));
+        let metric = format!("oneway_{}", human(size as u64));
+        ctx.add_record("sizes", &metric, "MiB/s", Better::Higher, &s[0], names[1], &s[1], None);
+        ctx.add_record("sizes", &metric, "MiB/s", Better::Higher, &s[0], names[2], &s[2], None);
+        for i in 0..3 {
+            points[i].push((size as f64, s[i].median()));
+        }
+    }
+    for (i, p) in points.into_iter().enumerate() {
+        ctx.series.push(Series {
+            plot: "sizes".into(),
+            name: names[i].into(),
+            points: p,
+        });
+    }
+    Ok(())
+}
+
+/// "64B", "16KiB", "1MiB", "1GiB".
+pub fn human(n: u64) -> String {
+    if n >= 1 << 30 && n % (1 << 30) == 0 {
+        format!("{}GiB", n >> 30)
+    } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}MiB", n >> 20)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{}KiB", n >> 10)
+    } else {
+        format!("{n}B")
+    }
+}
+
+/// Seconds for `count` one-way netcore messages of `size` bytes to arrive.
+async fn oneway_netcore(size: usize, count: u64) -> Result<f64> {
+    let mut tasks = Tasks::default();
+    let (c, s) = net::link_pair(&Link::Tcp).await?;
+    let client = Pipe::new(c, PipeConfig::default());
+    let server = Pipe::new(s, PipeConfig::default());
+    client.ready().await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tasks.add(tokio::spawn(async move {
+        let mut n = 0u64;
+        let mut bytes = 0u64;
+        while let Some(m) = server.accept().await {
+            let mut b = m.body;
+            while let Ok(Some(c)) = b.chunk().await {
+                bytes += c.len() as u64;
+            }
+            n += 1;
+            if n == count {
+                let _ = tx.send(bytes);
+                break;
+            }
+        }
+        drop(server);
+    }));
+    let start = Instant::now();
+    let body = payload(size);
+    let mut last = None;
+    for _ in 0..count {
+        last = Some(client.send("drop", body.clone()).await?);
+    }
+    if let Some(h) = last {
+        h.finished().await?;
+    }
+    let bytes = rx.await.map_err(|_| anyhow!("receiver ended early"))?;
+    let t = start.elapsed().as_secs_f64();
+    if bytes != size as u64 * count {
+        bail!("netcore delivered {bytes} bytes, expected {}", size as u64 * count);
+    }
+    Ok(t)
+}
+
+fn ldc() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(64 << 20)
+        .new_codec()
+}
+
+/// Seconds for `count` LengthDelimitedCodec frames of `size` bytes to arrive.
+async fn oneway_ldc(size: usize, count: u64) -> Result<f64> {
+    let (c, s) = tcp_pair().await?;
+    let mut tasks = Tasks::default();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tasks.add(tokio::spawn(async move {
+        let mut r = Framed::new(s, ldc());
+        let mut n = 0u64;
+        let mut bytes = 0u64;
+        while let Some(Ok(f)) = r.next().await {
+            bytes += f.len() as u64;
+            n += 1;
+            if n == count {
+                break;
+            }
+        }
+        let _ = tx.send(bytes);
+    }));
+    let start = Instant::now();
+    let mut w = Framed::new(c, ldc());
+    let body = payload(size);
+    for _ in 0..count {
+        w.feed(body.clone()).await?;
+    }
+    SinkExt::<Bytes>::flush(&mut w).await?;
+    let bytes = rx.await.map_err(|_| anyhow!("receiver ended early"))?;
+    let t = start.elapsed().as_secs_f64();
+    if bytes != size as u64 * count {
+        bail!("ldc delivered {bytes} bytes");
+    }
+    Ok(t)
+}
+
+/// Seconds for `total` bytes written in `chunk`-sized writes over raw TCP to be read and
+/// acknowledged.
+async fn raw_bulk(total: u64, chunk: usize) -> Result<f64> {
+    let (mut c, mut s) = tcp_pair().await?;
+    let mut tasks = Tasks::default();
+    tasks.add(tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        while n < total {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => n += k as u64,
+            }
+        }
+        let _ = s.write_all(&n.to_be_bytes()).await;
+    }));
+    let start = Instant::now();
+    let buf = net::filler();
+    let chunk = chunk.clamp(1, 1 << 20);
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(chunk as u64) as usize;
+        c.write_all(&buf[..n]).await?;
+        left -= n as u64;
+    }
+    let mut ack = [0u8; 8];
+    c.read_exact(&mut ack).await?;
+    let t = start.elapsed().as_secs_f64();
+    if u64::from_be_bytes(ack) != total {
+        bail!("raw TCP acknowledged {} bytes", u64::from_be_bytes(ack));
+    }
+    Ok(t)
+}
+
+// ------------------------------------------------------------------ realistic
+
+async fn realistic(ctx: &mut Ctx) -> Result<()> {
+    let clients = ctx.q(16usize, 64);
+    let dur = ctx.q(Duration::from_millis(800), Duration::from_secs(4));
+    let protos = [Proto::Netcore, Proto::Plain, Proto::Yamux];
+    let mut rate: Vec<Samples> = vec![Samples::default(); 3];
+    let mut p50: Vec<Samples> = vec![Samples::default(); 3];
+    let mut p99: Vec<Samples> = vec![Samples::default(); 3];
+    for run in 0..ctx.runs {
+        for (i, p) in protos.iter().enumerate() {
+            let mut tasks = Tasks::default();
+            let mut conns = Vec::new();
+            for _ in 0..clients {
+                conns.push(connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?);
+            }
+            let conns = Arc::new(conns);
+            let seed = 0x5eed ^ run as u64;
+            let (n, secs, lat) = with_limit(dur * 4 + Duration::from_secs(20), "realistic", closed_loop(clients, dur, 10_000_000, move |i| {
+                let conns = conns.clone();
+                async move {
+                    let mut rng = Rng::new(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                    // Think time: exponential, mean 2 ms; size: log-uniform 64 B .. 64 KiB.
+                    let think = -2.0 * (1.0 - rng.unit()).ln();
+                    tokio::time::sleep(Duration::from_secs_f64(think.min(20.0) / 1e3)).await;
+                    let size = (64.0 * 1024f64.powf(rng.unit())) as usize;
+                    conns[(i as usize) % conns.len()].echo(size, false).await
+                }
+            }))
+            .await?;
+            rate[i].push(n as f64 / secs);
+            p50[i].push(percentile(&lat, 50.0));
+            p99[i].push(percentile(&lat, 99.0));
+            progress(&format!(
+                "realistic run {run} {}: {:.0} req/s p50 {:.3} ms p99 {:.3} ms (incl. think time)",
+                p.name(),
+                n as f64 / secs,
+                percentile(&lat, 50.0),
+                percentile(&lat, 99.0)
+            ));
+        }
+    }
+    for i in 1..3 {
+        let b = protos[i].name();
+        ctx.add_record("realistic", "requests_per_s", "req/s", Better::Higher, &rate[0], b, &rate[i], None);
+        ctx.add_record("realistic", "p50_incl_think", "ms", Better::Lower, &p50[0], b, &p50[i], None);
+        ctx.add_record("realistic", "p99_incl_think", "ms", Better::Lower, &p99[0], b, &p99[i], None);
+    }
+    ctx.notes.push(format!(
+        "{clients} clients, one connection each, closed loop; latency includes the exponential think time (mean 2 ms) before each request"
+    ));
+    Ok(())
+}
+
+// ------------------------------------------------------------------ bulk
+
+async fn bulk(ctx: &mut Ctx) -> Result<()> {
+    let size: u64 = ctx.q(128 << 20, 1 << 30);
+    let mut s: Vec<Samples> = vec![Samples::default(); 3];
+    let limit = Duration::from_secs(ctx.q(30, 120));
+    for run in 0..ctx.runs {
+        let mut tasks = Tasks::default();
+        let c = connect(Proto::Netcore, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+        let t = Instant::now();
+        with_limit(limit, "bulk/netcore", c.bulk(size)).await?;
+        s[0].push(size as f64 / MIB / t.elapsed().as_secs_f64());
+        drop(tasks);
+        let t = with_limit(limit, "bulk/raw", raw_bulk(size, 1 << 20)).await?;
+        s[1].push(size as f64 / MIB / t);
+        let mut tasks = Tasks::default();
+        let c = connect(Proto::Yamux, &Link::Tcp, None, &mut tasks).await?;
+        let t = Instant::now();
+        with_limit(limit, "bulk/yamux", c.bulk(size)).await?;
+        s[2].push(size as f64 / MIB / t.elapsed().as_secs_f64());
+        progress(&format!(
+            "bulk run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s",
+            s[0].0[run], s[1].0[run], s[2].0[run]
+        ));
+    }
+    let m = format!("one_{}_message", human(size));
+    ctx.add_record("bulk", &m, "MiB/s", Better::Higher, &s[0], "raw TCP", &s[1], Some(Goal::RatioAtLeast(0.9)));
+    ctx.add_record("bulk", &m, "MiB/s", Better::Higher, &s[0], "yamux", &s[2], None);
+    Ok(())
+}
+
+async fn bulk8(ctx: &mut Ctx) -> Result<()> {
+    let each: u64 = ctx.q(4 << 20, 16 << 20);
+    let total = each * 8;
+    let mut s: Vec<Samples> = vec![Samples::default(); 3];
+    let limit = Duration::from_secs(ctx.q(30, 120));
+    for run in 0..ctx.runs.max(3) {
+        for (i, p) in [Proto::Netcore, Proto::Yamux].iter().enumerate() {
+            let mut tasks = Tasks::default();
+            let c = connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+            let t = Instant::now();
+            let all = futures::future::join_all((0..8).map(|_| c.bulk(each)));
+            for r in with_limit(limit, "bulk8", async { Ok(all.await) }).await? {
+                r?;
+            }
+            s[if i == 0 { 0 } else { 2 }].push(total as f64 / MIB / t.elapsed().as_secs_f64());
+        }
+        let t = with_limit(limit, "bulk8/raw", raw_bulk(total, 1 << 20)).await?;
+        s[1].push(total as f64 / MIB / t);
+        progress(&format!(
+            "bulk8 run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s",
+            s[0].0[run], s[1].0[run], s[2].0[run]
+        ));
+    }
+    let m = format!("8x{}_aggregate", human(each));
+    ctx.add_record("bulk8", &m, "MiB/s", Better::Higher, &s[0], "raw TCP", &s[1], Some(Goal::RatioAtLeast(0.9)));
+    ctx.add_record("bulk8", &m, "MiB/s", Better::Higher, &s[0], "yamux", &s[2], None);
+    ctx.notes.push("raw TCP carries the same 128 MiB aggregate on one connection (the wire's capacity)".into());
+    Ok(())
+}
+
+// ------------------------------------------------------------------ latency
+
+async fn latency(ctx: &mut Ctx) -> Result<()> {
+    let n: usize = ctx.q(2_000, 20_000);
+    let limit = Duration::from_secs(ctx.q(20, 60));
+    let names = ["netcore", "raw TCP ping-pong", "LengthDelimitedCodec", "yamux"];
+    let mut p50: Vec<Samples> = vec![Samples::default(); 4];
+    let mut p99: Vec<Samples> = vec![Samples::default(); 4];
+    let mut last: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for run in 0..ctx.runs {
+        for (i, name) in names.iter().enumerate() {
+            let lat = with_limit(limit, name, async {
+                match i {
+                    0 | 3 => {
+                        let mut tasks = Tasks::default();
+                        let p = if i == 0 { Proto::Netcore } else { Proto::Yamux };
+                        let c = connect(p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+                        rr_loop(n, || c.echo(64, false)).await
+                    }
+                    1 => raw_pingpong(n).await,
+                    _ => ldc_pingpong(n).await,
+                }
+            })
+            .await?;
+            p50[i].push(percentile(&lat, 50.0));
+            p99[i].push(percentile(&lat, 99.0));
+            last[i] = lat;
+        }
+        progress(&format!(
+            "latency run {run}: p50 netcore {:.1} us, raw {:.1} us, ldc {:.1} us, yamux {:.1} us",
+            p50[0].0[run], p50[1].0[run], p50[2].0[run], p50[3].0[run]
+        ));
+    }
+    for i in 1..4 {
+        let goal = (i == 1).then_some(Goal::RatioAtMost(1.5));
+        ctx.add_record("latency", "64B_rtt_p50", "us", Better::Lower, &p50[0], names[i], &p50[i], goal);
+        ctx.add_record("latency", "64B_rtt_p99", "us", Better::Lower, &p99[0], names[i], &p99[i], None);
+    }
+    for (i, lat) in last.into_iter().enumerate() {
+        let mut v = lat;
+        v.sort_by(|a, b| a.total_cmp(b));
+        let pts = (0..=100)
+            .map(|k| {
+                let idx = ((k as f64 / 100.0) * (v.len().saturating_sub(1)) as f64) as usize;
+                (v.get(idx).copied().unwrap_or(0.0), k as f64)
+            })
+            .collect();
+        ctx.series.push(Series {
+            plot: "latency_cdf".into(),
+            name: names[i].into(),
+            points: pts,
+        });
+    }
+    Ok(())
+}
+
+/// Sequential round trips; latencies in microseconds (after 100 warm-up ones).
+async fn rr_loop<F, Fut>(n: usize, f: F) -> Result<Vec<f64>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    for _ in 0..100 {
+        f().await?;
+    }
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(lat)
+}
+
+async fn raw_pingpong(n: usize) -> Result<Vec<f64>> {
+    let (mut c, mut s) = tcp_pair().await?;
+    let mut tasks = Tasks::default();
+    tasks.add(tokio::spawn(async move {
+        let mut b = [0u8; 64];
+        while s.read_exact(&mut b).await.is_ok() {
+            if s.write_all(&b).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let c = tokio::sync::Mutex::new(&mut c);
+    rr_loop(n, || async {
+        let mut g = c.lock().await;
+        g.write_all(&payload(64)).await?;
+        let mut b = [0u8; 64];
+        g.read_exact(&mut b).await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ldc_pingpong(n: usize) -> Result<Vec<f64>> {
+    let (c, s) = tcp_pair().await?;
+    let mut tasks = Tasks::default();
+    tasks.add(tokio::spawn(async move {
+        let mut f = Framed::new(s, ldc());
+        while let Some(Ok(m)) = f.next().await {
+            if f.send(m.freeze()).await.is_err() {
+                return;
+            }
+        }
+    }));
+    let f = tokio::sync::Mutex::new(Framed::new(c, ldc()));
+    rr_loop(n, || async {
+        let mut g = f.lock().await;
+        g.send(payload(64)).await?;
+        match g.next().await {
+            Some(Ok(m)) if m.len() == 64 => Ok(()),
+            _ => Err(anyhow!("ldc echo failed")),
+        }
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ pipelined
+
+async fn pipelined(ctx: &mut Ctx) -> Result<()> {
+    let n: u64 = ctx.q(50_000, 500_000);
+    let limit = Duration::from_secs(ctx.q(20, 60));
+    let mut s: Vec<Samples> = vec![Samples::default(); 2];
+    for run in 0..ctx.runs {
+        let t = with_limit(limit, "pipelined/netcore", oneway_netcore(64, n)).await?;
+        s[0].push(n as f64 / t);
+        let t = with_limit(limit, "pipelined/ldc", oneway_ldc(64, n)).await?;
+        s[1].push(n as f64 / t);
+        progress(&format!("pipelined run {run}: netcore {:.0}, ldc {:.0} msg/s", s[0].0[run], s[1].0[run]));
+    }
+    ctx.add_record("pipelined", "64B_oneway", "msg/s", Better::Higher, &s[0], "LengthDelimitedCodec", &s[1], Some(Goal::RatioAtLeast(0.5)));
+    Ok(())
+}
+
+// ------------------------------------------------------------------ head-of-line
+
+/// Probe latencies (ms) during a bulk upload of `size` bytes, and the bulk's MiB/s.
+async fn hol_loaded(c: &Client, size: u64, interval: Duration, limit: Duration) -> Result<(Vec<f64>, f64)> {
+    let bulk_client = c.clone();
+    let start = Instant::now();
+    let bulk = tokio::spawn(async move { bulk_client.bulk(size).await.map(|_| start.elapsed()) });
+    let mut lat = Vec::new();
+    tokio::time::sleep(interval.max(Duration::from_millis(5))).await;
+    while !bulk.is_finished() && lat.len() < 100_000 && start.elapsed() < limit {
+        let t = Instant::now();
+        with_limit(limit, "probe", c.echo(64, true)).await?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        tokio::time::sleep(interval).await;
+    }
+    let took = with_limit(limit, "bulk", async { bulk.await? }).await?;
+    Ok((lat, size as f64 / MIB / took.as_secs_f64()))
+}
+
+async fn hol(
+    ctx: &mut Ctx,
+    scen: &str,
+    link: Link,
+    cfg: Option<PipeConfig>,
+    size: u64,
+    interval: Duration,
+    p99_goal_ms: f64,
+) -> Result<()> {
+    let protos = [Proto::Netcore, Proto::Yamux, Proto::Plain];
+    // Expected duration at the link's rate (TCP: assume >= 200 MiB/s).
+    let rate = match &link {
+        Link::Tcp => 200.0 * MIB,
+        Link::Sim(c) => c.rate_bytes_per_sec as f64,
+    };
+    let limit = Duration::from_secs_f64(size as f64 / rate * 4.0 + 20.0);
+    let runs = if matches!(link, Link::Tcp) { ctx.runs } else { ctx.runs.min(2) };
+    let mut p50: Vec<Samples> = vec![Samples::default(); 3];
+    let mut p99: Vec<Samples> = vec![Samples::default(); 3];
+    let mut tput: Vec<Samples> = vec![Samples::default(); 3];
+    let mut un_tput = Samples::default();
+    let mut un_p50 = Samples::default();
+    let mut un_p99 = Samples::default();
+    for run in 0..runs {
+        for (i, p) in protos.iter().enumerate() {
+            let mut tasks = Tasks::default();
+            let c = connect(*p, &link, cfg.clone(), &mut tasks).await?;
+            let (lat, mib) = hol_loaded(&c, size, interval, limit).await?;
+            p50[i].push(percentile(&lat, 50.0));
+            p99[i].push(percentile(&lat, 99.0));
+            tput[i].push(mib);
+            progress(&format!(
+                "{scen} run {run} {}: {} probes p50 {:.2} ms p99 {:.2} ms max {:.2} ms; bulk {:.2} MiB/s",
+                p.name(),
+                lat.len(),
+                percentile(&lat, 50.0),
+                percentile(&lat, 99.0),
+                percentile(&lat, 100.0),
+                mib
+            ));
+        }
+        // netcore unloaded: the bulk alone, then probes alone, on fresh connections.
+        let mut tasks = Tasks::default();
+        let c = connect(Proto::Netcore, &link, cfg.clone(), &mut tasks).await?;
+        let t = Instant::now();
+        with_limit(limit, "unloaded bulk", c.bulk(size)).await?;
+        un_tput.push(size as f64 / MIB / t.elapsed().as_secs_f64());
+        let mut lat = Vec::new();
+        let probe_deadline = Instant::now() + Duration::from_secs(5);
+        while lat.len() < 200 && Instant::now() < probe_deadline {
+            let t = Instant::now();
+            with_limit(limit, "probe", c.echo(64, true)).await?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            tokio::time::sleep(interval).await;
+        }
+        un_p50.push(percentile(&lat, 50.0));
+        un_p99.push(percentile(&lat, 99.0));
+        progress(&format!(
+            "{scen} run {run} netcore unloaded: bulk {:.2} MiB/s, probe p50 {:.2} ms p99 {:.2} ms",
+            un_tput.0[run], un_p50.0[run], un_p99.0[run]
+        ));
+    }
+    let goal = p99_goal_ms.is_finite().then_some(Goal::ValueAtMost(p99_goal_ms));
+    for i in 1..3 {
+        let b = protos[i].name();
+        ctx.add_record(scen, "probe_p99_under_load", "ms", Better::Lower, &p99[0], b, &p99[i], goal);
+        ctx.add_record(scen, "probe_p50_under_load", "ms", Better::Lower, &p50[0], b, &p50[i], None);
+        ctx.add_record(scen, "bulk_under_load", "MiB/s", Better::Higher, &tput[0], b, &tput[i], None);
+    }
+    ctx.add_record(scen, "probe_p99_under_load", "ms", Better::Lower, &p99[0], "netcore unloaded", &un_p99, None);
+    let tgoal = matches!(link, Link::Tcp).then_some(Goal::RatioAtLeast(0.8));
+    ctx.add_record(scen, "bulk_under_load", "MiB/s", Better::Higher, &tput[0], "netcore unloaded", &un_tput, tgoal);
+    for (i, p) in protos.iter().enumerate() {
+        ctx.series.push(Series {
+            plot: "hol".into(),
+            name: format!("{scen}/{}", p.name()),
+            points: vec![(p50[i].median(), p99[i].median())],
+        });
+    }
+    ctx.notes.push(format!(
+        "bulk {} as one message; 64-byte requests (netcore: urgency 0) every {:?}, each awaited; length-prefixed sends one whole message per frame",
+        human(size),
+        interval
+    ));
+    Ok(())
+}
