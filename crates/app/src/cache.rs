@@ -200,7 +200,7 @@ impl Cache {
         self.inner.run_pending_tasks();
     }
 
-    /// The number of entries (after applying pending expirations and removals).
+    /// The number of live entries (expired ones are not counted; walks the cache).
     ///
     /// ```
     /// let cache = netcore::Cache::new(10, None);
@@ -209,7 +209,7 @@ impl Cache {
     /// ```
     pub fn len(&self) -> u64 {
         self.inner.run_pending_tasks();
-        self.inner.entry_count()
+        self.inner.iter().count() as u64
     }
 
     /// Whether the cache is empty.

@@ -205,7 +205,7 @@ impl<H, T> HandlerService<H, T> {
     ///
     /// ```
     /// async fn h() {}
-    /// let svc = netcore::handler::HandlerService::new(h);
+    /// let svc: netcore::handler::HandlerService<_, ()> = netcore::handler::HandlerService::new(h);
     /// ```
     pub fn new(handler: H) -> Self {
         HandlerService {

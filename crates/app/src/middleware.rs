@@ -73,11 +73,9 @@ impl Next {
 /// });
 /// async fn whoami(Extension(user): Extension<User>) -> String { user.0 }
 /// let app = Router::new().route("whoami", whoami).layer(auth);
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// # let app2 = Router::new().route("whoami", whoami).layer(from_fn(|req: Request, next: Next| async move {
-/// #     let mut req = req; req.extensions_mut().insert(User("alice".into())); next.run(req).await }));
-/// # assert_eq!(app2.call(Request::new("whoami", "")).await.body_bytes().unwrap(), "alice");
-/// # }
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let resp = rt.block_on(app.call(Request::new("whoami", "").with_header("token", "s3cret")));
+/// assert_eq!(resp.body_bytes().unwrap(), "alice");
 /// ```
 pub fn from_fn<F, Fut, R>(f: F) -> FromFnLayer<F>
 where

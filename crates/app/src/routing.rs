@@ -185,9 +185,9 @@ type LayerFn = Arc<dyn Fn(Route) -> Route + Send + Sync>;
 /// use netcore::{Router, Json, Request};
 /// use serde_json::json;
 /// async fn list() -> Json<serde_json::Value> { Json(json!({"users": ["user1", "user2"]})) }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let users = Router::blueprint("users", "/user").route("/list", list);
 /// let app = Router::new().route("ping", || async { "pong" }).register(users);
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let resp = app.call(Request::new("user/list", "")).await;
 /// assert_eq!(resp.body_bytes().unwrap(), r#"{"users":["user1","user2"]}"#);
 /// # }

@@ -70,6 +70,7 @@ pub struct EndpointBuilder {
     cache_capacity: u64,
     cache_ttl: Option<Duration>,
     extensions: Extensions,
+    events: Option<Events>,
 }
 
 impl Default for EndpointBuilder {
@@ -84,6 +85,7 @@ impl Default for EndpointBuilder {
             cache_capacity: 100_000,
             cache_ttl: None,
             extensions: Extensions::new(),
+            events: None,
         }
     }
 }
@@ -174,6 +176,21 @@ impl EndpointBuilder {
         self
     }
 
+    /// Uses an event bus made beforehand, so that listeners registered on it see
+    /// [`Event::Started`] too (default: a new bus).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let events = netcore::Events::new();
+    /// events.on("start", |_: &netcore::Event| println!("Service started"));
+    /// let ep = netcore::Endpoint::builder().events(events).build();
+    /// # }
+    /// ```
+    pub fn events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
+    }
+
     /// Starts the endpoint (emits [`Event::Started`]). Call inside a tokio runtime.
     ///
     /// # Panics
@@ -187,7 +204,7 @@ impl EndpointBuilder {
     /// # }
     /// ```
     pub fn build(self) -> Endpoint {
-        let events = Events::new();
+        let events = self.events.unwrap_or_default();
         let (stopped, _) = watch::channel(false);
         let ep = Endpoint {
             inner: Arc::new(Inner {
