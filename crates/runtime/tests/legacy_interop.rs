@@ -23,6 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const LIMIT: u64 = 64 << 20;
+
+/// One Python scenario at a time: Netcore 0.1.3's threads busy-loop, and CI machines
+/// are small.
+static PYTHON_SLOT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const WAIT: Duration = Duration::from_secs(PY_TIMEOUT_SECS);
 
 /// What the test server saw.
@@ -113,6 +117,7 @@ async fn python_client(py: &PathBuf, scenario: &[&str]) -> (Value, Arc<Seen>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_echo_json_unknown_route() {
     let Some(py) = python() else { return };
+    let _slot = PYTHON_SLOT.lock().await;
     let (r, _) = python_client(&py, &["--scenario", "echo"]).await;
     assert_eq!(r["body"], "hello from python");
     assert_eq!(r["route"], "echo");
@@ -130,6 +135,7 @@ async fn python_client_echo_json_unknown_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_twenty_concurrent_requests() {
     let Some(py) = python() else { return };
+    let _slot = PYTHON_SLOT.lock().await;
     let (r, seen) = python_client(&py, &["--scenario", "concurrent", "--count", "20"]).await;
     assert_eq!(r["count"], 20);
     assert_eq!(r["all"], true);
@@ -139,6 +145,7 @@ async fn python_client_twenty_concurrent_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_ten_megabytes() {
     let Some(py) = python() else { return };
+    let _slot = PYTHON_SLOT.lock().await;
     let (r, _) = python_client(&py, &["--scenario", "big", "--size", "10000000"]).await;
     assert_eq!(r["len"], 10_000_000);
     assert_eq!(r["equal"], true);
@@ -147,6 +154,7 @@ async fn python_client_ten_megabytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_cancels_a_message() {
     let Some(py) = python() else { return };
+    let _slot = PYTHON_SLOT.lock().await;
     let (r, seen) = python_client(&py, &["--scenario", "cancel", "--size", "200000"]).await;
     assert_eq!(r["cancelled"], true);
     assert_eq!(r["first_len"], 200_000);
@@ -161,6 +169,7 @@ async fn python_client_cancels_a_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn netcore_client_calls_python_server() {
     let Some(py) = python() else { return };
+    let _slot = PYTHON_SLOT.lock().await;
     let server = Peer::spawn(&py, &["server"]);
     let port = tokio::task::block_in_place(|| server.line("PORT ", WAIT)).expect("no PORT");
     let addr: TransportAddr = format!("tcp://127.0.0.1:{port}").parse().unwrap();
