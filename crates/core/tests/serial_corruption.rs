@@ -640,3 +640,81 @@ fn routes_recover_after_a_loss_too_long_to_attribute() {
         assert_eq!(head.route.as_deref(), Some("x"));
     }
 }
+
+#[test]
+fn long_noisy_run_crosses_the_message_id_wraparound() {
+    // 4 messages per round, two thirds a→b: ~270 ids each way past 255.
+    for seed in 71..=72 {
+        noisy_run_with(
+            seed,
+            100,
+            (200, 100, 100),
+            (200, 100, 100),
+            seed % 2 == 0,
+            Routes::Shared,
+        );
+    }
+}
+
+#[test]
+fn link_sequence_numbers_wrap_under_noise() {
+    // More than 65 536 link frames a→b, with noise on the way: gap detection, NACK
+    // attribution and the history ring must keep working across the u16 wrap.
+    let mut cfg = Config::serial();
+    cfg.session = 7;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.connect();
+    p.a_to_b_filter = Some(noisy_filter(7, 30, 10, 10));
+    let mut sender = Inbox::default();
+    let mut inbox = Inbox::default();
+    let mut sent = BTreeMap::new();
+    let mut k = 0u64;
+    let frames_before = p.a.stats().frames_sent;
+    while p.a.stats().frames_sent - frames_before < 70_000 {
+        for _ in 0..32 {
+            k += 1;
+            let len = (k % 7) as usize;
+            let id =
+                p.a.send(
+                    MessageHead::to_route(format!("m/{k}")),
+                    Bytes::from(body_for(k, len)),
+                )
+                .unwrap();
+            sent.insert(id, (k, len));
+        }
+        for _ in 0..50 {
+            let moved = p.step();
+            sender.absorb(&mut p.a, &mut p.a_events, false);
+            inbox.absorb(&mut p.b, &mut p.b_events, true);
+            if !moved {
+                break;
+            }
+        }
+        p.run_timers_until(p.now + Duration::from_millis(30));
+        sender.absorb(&mut p.a, &mut p.a_events, false);
+        inbox.absorb(&mut p.b, &mut p.b_events, true);
+        assert!(p.a.is_open() && p.b.is_open());
+    }
+    p.a_to_b_filter = None;
+    p.run_timers_until(p.now + Duration::from_secs(3));
+    sender.absorb(&mut p.a, &mut p.a_events, false);
+    inbox.absorb(&mut p.b, &mut p.b_events, true);
+    let flow = Flow {
+        sent,
+        inbox,
+        sender,
+        ..Flow::default()
+    };
+    let mut out = Outcome {
+        delivered: 0,
+        lost: 0,
+        corrupt_frames: 0,
+    };
+    check_flow(7, "a→b", &flow, &mut out);
+    assert!(
+        out.lost > 0 && out.delivered > 60_000,
+        "{} / {}",
+        out.delivered,
+        out.lost
+    );
+}
