@@ -718,3 +718,37 @@ fn link_sequence_numbers_wrap_under_noise() {
         out.lost
     );
 }
+
+#[test]
+fn graceful_close_on_a_noisy_line() {
+    for lose_last in [false, true] {
+        let mut p = Pair::serial();
+        p.connect();
+        p.a.close(ErrorCode::NO_ERROR, "bye");
+        p.drive();
+        let dropping = std::rc::Rc::new(std::cell::Cell::new(lose_last));
+        let flag = dropping.clone();
+        p.b_to_a_filter = Some(Box::new(move |d: &[u8]| {
+            if flag.get() {
+                flag.set(false);
+                Vec::new()
+            } else {
+                d.to_vec()
+            }
+        }));
+        // b answers with its own GOAWAY; with lose_last that frame is lost.
+        p.b.close(ErrorCode::NO_ERROR, "");
+        p.drive();
+        let idle = p.a.config().idle_timeout;
+        p.run_timers_until(p.now + idle + Duration::from_secs(1));
+        assert_eq!(p.b_closed(), Some(None), "lose_last={lose_last}");
+        if lose_last {
+            // Known limitation: b completed its close and ignores further input, so its
+            // lost final GOAWAY is never repeated; a, with nothing in flight, ends by
+            // its idle timeout instead of gracefully. It does end, and nothing was lost.
+            assert_eq!(p.a_closed(), Some(Some(ConnectionError::TimedOut)));
+        } else {
+            assert_eq!(p.a_closed(), Some(None));
+        }
+    }
+}
