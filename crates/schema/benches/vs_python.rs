@@ -1,6 +1,7 @@
 //! Rust vs binary_protocol 0.2.2 in the same run, TCP loopback: server round trips (send,
-//! wait for the answer) and pipelined sends (windows of 64 messages, then their 64
-//! answers), for the 16-byte fixed SENSOR layout and the variable STATUS layout
+//! wait for the answer), pipelined requests (windows of 64 messages, then their 64
+//! answers) and one-way pipelined sends (no answers; one final request confirms the
+//! server handled them all), for the 16-byte fixed SENSOR layout and the variable STATUS layout
 //! (`u32` + text). Each server runs on its own thread (Rust) or process (Python). Every
 //! loop is bounded in count and time; rounds are interleaved and the best of each kept.
 //!
@@ -25,6 +26,7 @@ const ROUNDS: usize = 3;
 struct Figures {
     round_trip: f64,
     pipelined: f64,
+    one_way: f64,
 }
 
 fn single_thread() -> tokio::runtime::Runtime {
@@ -80,9 +82,26 @@ async fn measure<T: TypedMessage>(c: &mut Client, msg: &T) -> Figures {
         m += WINDOW;
     }
     let pipelined = m as f64 / start.elapsed().as_secs_f64();
+    // One-way sends (no answers), then one request confirming all were handled.
+    let event = Event {
+        sensor1: 1.5,
+        sensor2: -2.25,
+        sensor3: 0.0,
+        sensor4: 1024.0,
+    };
+    let start = Instant::now();
+    let mut k = 0u64;
+    while k < MAX_PIPELINED && (k % 1024 != 0 || start.elapsed() < limit) {
+        c.feed(&event).await.expect("feed");
+        k += 1;
+    }
+    let r = c.request(msg).await.expect("sync");
+    assert_eq!(r.type_id(), T::TYPE_ID);
+    let one_way = k as f64 / start.elapsed().as_secs_f64();
     Figures {
         round_trip,
         pipelined,
+        one_way,
     }
 }
 
@@ -141,28 +160,43 @@ fn python_figures(py: &std::path::PathBuf, port: u16, kind: &str) -> Figures {
     Figures {
         round_trip: v["round_trip_msgs_per_s"].as_f64().unwrap_or(0.0),
         pipelined: v["pipelined_msgs_per_s"].as_f64().unwrap_or(0.0),
+        one_way: v["one_way_msgs_per_s"].as_f64().unwrap_or(0.0),
     }
 }
 
 fn best(v: &[Figures]) -> Figures {
-    v.iter().fold(
-        Figures {
-            round_trip: 0.0,
-            pipelined: 0.0,
-        },
-        |a, b| Figures {
-            round_trip: a.round_trip.max(b.round_trip),
-            pipelined: a.pipelined.max(b.pipelined),
-        },
+    let zero = Figures {
+        round_trip: 0.0,
+        pipelined: 0.0,
+        one_way: 0.0,
+    };
+    v.iter().fold(zero, |a, b| Figures {
+        round_trip: a.round_trip.max(b.round_trip),
+        pipelined: a.pipelined.max(b.pipelined),
+        one_way: a.one_way.max(b.one_way),
+    })
+}
+
+fn line(who: &str, kind: &str, f: Figures) {
+    println!(
+        "[{kind}] {who}: round trips {:>10.0}  pipelined {:>10.0}  one-way {:>10.0} msg/s",
+        f.round_trip, f.pipelined, f.one_way
+    );
+}
+
+fn json(f: Figures) -> String {
+    format!(
+        "{{\"round_trip\":{:.0},\"pipelined\":{:.0},\"one_way\":{:.0}}}",
+        f.round_trip, f.pipelined, f.one_way
     )
 }
 
 fn main() {
     let py = python();
-    let mut json = Vec::new();
+    let mut out = Vec::new();
     for kind in ["fixed", "variable"] {
         let (mut rust, mut pyth, mut cross) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
+        for _ in 0..ROUNDS {
             rust.push(rust_figures(kind));
             let Some(py) = &py else { continue };
             let (guard, port) = python_server(py, "basic", "tcp");
@@ -171,32 +205,29 @@ fn main() {
             let (port, stop) = rust_server_thread();
             cross.push(python_figures(py, port, kind));
             stop();
-            println!(
-                "{kind} round {round}: rust {:?} python {:?} python->rust {:?}",
-                rust[round], pyth[round], cross[round]
-            );
         }
         let r = best(&rust);
-        println!("[{kind}] rust   client -> rust   server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", r.round_trip, r.pipelined);
+        line("rust   client -> rust   server", kind, r);
         if py.is_none() {
             println!("python figures skipped (no interpreter with binary_protocol)");
             continue;
         }
         let (p, x) = (best(&pyth), best(&cross));
-        println!("[{kind}] python client -> python server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", p.round_trip, p.pipelined);
-        println!("[{kind}] python client -> rust   server: round trips {:>10.0} msg/s  pipelined {:>10.0} msg/s", x.round_trip, x.pipelined);
+        line("python client -> python server", kind, p);
+        line("python client -> rust   server", kind, x);
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         println!(
-            "[{kind}] ratio rust/python (best of {ROUNDS}): round trips {:.1}x, pipelined {:.1}x (goal >= 50x)",
+            "[{kind}] ratio rust/python (best of {ROUNDS}): round trips {:.1}x, pipelined {:.1}x, one-way {:.1}x (goal >= 50x)",
             ratio(r.round_trip, p.round_trip),
-            ratio(r.pipelined, p.pipelined)
+            ratio(r.pipelined, p.pipelined),
+            ratio(r.one_way, p.one_way)
         );
-        json.push(format!(
-            "\"{kind}\":{{\"rust_round_trip\":{:.0},\"rust_pipelined\":{:.0},\"python_round_trip\":{:.0},\
-             \"python_pipelined\":{:.0},\"python_client_rust_server_round_trip\":{:.0},\
-             \"python_client_rust_server_pipelined\":{:.0}}}",
-            r.round_trip, r.pipelined, p.round_trip, p.pipelined, x.round_trip, x.pipelined
+        out.push(format!(
+            "\"{kind}\":{{\"rust\":{},\"python\":{},\"python_client_rust_server\":{}}}",
+            json(r),
+            json(p),
+            json(x)
         ));
     }
-    println!("{{{}}}", json.join(","));
+    println!("{{{}}}", out.join(","));
 }

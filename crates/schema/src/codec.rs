@@ -507,6 +507,48 @@ impl StreamDecoder {
     /// assert_eq!(c.stream_decoder().decode(&mut buf).unwrap(), Some(netcore_schema::Frame::Unknown { type_id: 5 }));
     /// ```
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame<Bytes>>> {
+        Ok(match self.decode_span(buf)? {
+            None => None,
+            Some((Frame::NotFound, len)) => {
+                buf.advance(len);
+                Some(Frame::NotFound)
+            }
+            Some((Frame::Unknown { type_id }, len)) => {
+                buf.advance(len);
+                Some(Frame::Unknown { type_id })
+            }
+            Some((Frame::Message { type_id, payload }, len)) => {
+                let frame = buf.split_to(len).freeze();
+                Some(Frame::Message {
+                    type_id,
+                    payload: frame.slice(payload),
+                })
+            }
+        })
+    }
+
+    /// Like [`decode`](Self::decode) without taking the frame out of the buffer: returns
+    /// the frame with its payload as a range of `buf` and the frame's total length. The
+    /// caller reads `&buf[range]` in place and then **must** call `buf.advance(len)`.
+    /// Rejected frames are consumed before the error is returned.
+    ///
+    /// ```
+    /// use bytes::Buf;
+    /// netcore_schema::message! { pub struct S = 1 { pub a: u16 [">H"] } }
+    /// use netcore_schema::{Codec, Frame, Schema, TypedMessage};
+    /// let c = Codec::new(Schema::builder().message::<S>().build().unwrap(), Default::default());
+    /// let mut d = c.stream_decoder();
+    /// let mut buf = bytes::BytesMut::from(&[0u8, 1, 0, 9][..]);
+    /// let (frame, len) = d.decode_span(&mut buf).unwrap().unwrap();
+    /// let Frame::Message { payload, .. } = frame else { panic!() };
+    /// assert_eq!(S::decode(&buf[payload]).unwrap().a, 9);
+    /// buf.advance(len);
+    /// assert!(buf.is_empty());
+    /// ```
+    pub fn decode_span(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<(Frame<std::ops::Range<usize>>, usize)>> {
         if self.discard > 0 {
             let n = self.discard.min(buf.len() as u64);
             buf.advance(n as usize);
@@ -522,12 +564,10 @@ impl StreamDecoder {
             return Ok(None);
         };
         if type_id == schema.not_found() {
-            buf.advance(hs);
-            return Ok(Some(Frame::NotFound));
+            return Ok(Some((Frame::NotFound, hs)));
         }
         let Some(t) = schema.get(type_id) else {
-            buf.advance(hs);
-            return Ok(Some(Frame::Unknown { type_id }));
+            return Ok(Some((Frame::Unknown { type_id }, hs)));
         };
         let config = &self.codec.config;
         let cs = config.checksum().map_or(0, |c| c.size());
@@ -557,15 +597,17 @@ impl StreamDecoder {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let frame = buf.split_to(total);
         if let Some(c) = config.checksum() {
-            let (body, trailer) = frame.split_at(total - cs);
-            if !c.verify(body, trailer) {
+            if !c.verify(&buf[..total - cs], &buf[total - cs..total]) {
+                buf.advance(total);
                 return Err(SchemaError::BadChecksum { type_id });
             }
         }
-        let payload = frame.freeze().slice(pstart..pstart + plen);
-        self.codec.check_payload(type_id, &payload)?;
-        Ok(Some(Frame::Message { type_id, payload }))
+        let payload = pstart..pstart + plen;
+        if let Err(e) = self.codec.check_payload(type_id, &buf[payload.clone()]) {
+            buf.advance(total);
+            return Err(e);
+        }
+        Ok(Some((Frame::Message { type_id, payload }, total)))
     }
 }

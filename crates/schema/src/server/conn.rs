@@ -8,8 +8,9 @@
 //! errors end this connection only.
 
 use super::Shared;
+use crate::codec::Frame;
 use crate::error::SchemaError;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,9 +40,27 @@ pub(super) async fn serve_conn(
     let mut dec = shared.codec.stream_decoder();
     loop {
         loop {
-            match dec.decode(&mut buf) {
+            match dec.decode_span(&mut buf) {
                 Ok(None) => break,
-                Ok(Some(frame)) => shared.dispatch(frame, peer, &mut out).await,
+                Ok(Some((frame, len))) => {
+                    // The handler future is created while the payload is borrowed from
+                    // the buffer (typed handlers decode in place), then the frame is
+                    // dropped from the buffer before awaiting.
+                    let frame = match frame {
+                        Frame::NotFound => Frame::NotFound,
+                        Frame::Unknown { type_id } => Frame::Unknown { type_id },
+                        Frame::Message { type_id, payload } => Frame::Message {
+                            type_id,
+                            payload: &buf[payload],
+                        },
+                    };
+                    let started = shared.start(frame, peer);
+                    buf.advance(len);
+                    if let Some((type_id, fut)) = started {
+                        let result = fut.await;
+                        shared.finish(type_id, result, peer, &mut out);
+                    }
+                }
                 Err(e) => shared.on_error(&e, Some(peer), error_type_id(&e), &mut out),
             }
             if out.len() >= 64 * 1024 {

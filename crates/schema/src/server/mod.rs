@@ -44,7 +44,27 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 pub type HandlerResult = std::result::Result<Option<Reply>, BoxError>;
 type BoxFut = Pin<Box<dyn Future<Output = Result<Option<Reply>>> + Send>>;
-type Handler = Arc<dyn Fn(Request) -> BoxFut + Send + Sync>;
+type Handler = Arc<dyn Fn(RawRequest<'_>) -> BoxFut + Send + Sync>;
+
+/// A message borrowed from the read buffer while its handler future is created: typed
+/// handlers decode straight from it, raw handlers copy it into a [`Request`].
+struct RawRequest<'a> {
+    type_id: u64,
+    payload: &'a [u8],
+    peer: SocketAddr,
+    schema: &'a Arc<Schema>,
+}
+
+impl RawRequest<'_> {
+    fn to_owned(&self) -> Request {
+        Request {
+            type_id: self.type_id,
+            payload: Bytes::copy_from_slice(self.payload),
+            peer: self.peer,
+            schema: self.schema.clone(),
+        }
+    }
+}
 
 /// One received message handed to a handler.
 ///
@@ -71,7 +91,7 @@ impl Request {
     pub fn type_id(&self) -> u64 {
         self.type_id
     }
-    /// Raw payload (a slice of the read buffer, no copy).
+    /// Raw payload.
     ///
     /// ```
     /// # fn f(req: &netcore_schema::Request) { let n = req.payload().len(); }
@@ -147,7 +167,7 @@ pub struct ServerBuilder {
 }
 
 fn not_found_handler() -> Handler {
-    Arc::new(|_req| Box::pin(async { Ok(Some(Reply::not_found())) }))
+    Arc::new(|_req| Box::pin(std::future::ready(Ok(Some(Reply::not_found())))))
 }
 
 fn handler_err(type_id: u64, e: BoxError) -> SchemaError {
@@ -177,8 +197,8 @@ impl ServerBuilder {
         F: Fn(T, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let h: Handler = Arc::new(move |req: Request| -> BoxFut {
-            match T::decode(&req.payload) {
+        let h: Handler = Arc::new(move |req: RawRequest<'_>| -> BoxFut {
+            match T::decode(req.payload) {
                 Ok(msg) => {
                     let fut = f(msg, req.peer);
                     Box::pin(async move { fut.await.map_err(|e| handler_err(T::TYPE_ID, e)) })
@@ -205,8 +225,8 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        let h: Handler = Arc::new(move |req: Request| -> BoxFut {
-            let fut = f(req);
+        let h: Handler = Arc::new(move |req: RawRequest<'_>| -> BoxFut {
+            let fut = f(req.to_owned());
             Box::pin(async move { fut.await.map_err(|e| handler_err(type_id, e)) })
         });
         self.handlers.push((type_id, h, None));
@@ -226,9 +246,9 @@ impl ServerBuilder {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = HandlerResult> + Send + 'static,
     {
-        self.default = Arc::new(move |req: Request| -> BoxFut {
+        self.default = Arc::new(move |req: RawRequest<'_>| -> BoxFut {
             let id = req.type_id;
-            let fut = f(req);
+            let fut = f(req.to_owned());
             Box::pin(async move { fut.await.map_err(|e| handler_err(id, e)) })
         });
         self
@@ -454,6 +474,22 @@ impl Server {
                     },
                     _ = stop_rx.changed() => return,
                 };
+                let data = &buf[..n];
+                let started = match shared.codec.decode_datagram(data) {
+                    Ok(frame) => shared.start(frame, peer),
+                    Err(e) => {
+                        let mut out = Vec::new();
+                        let id = shared.codec.schema().header().read(data);
+                        shared.on_error(&e, Some(peer), id, &mut out);
+                        if !out.is_empty() {
+                            let _ = sock.send_to(&out, peer).await;
+                        }
+                        continue;
+                    }
+                };
+                let Some((type_id, fut)) = started else {
+                    continue;
+                };
                 let permit = tokio::select! {
                     p = limit.clone().acquire_owned() => match p {
                         Ok(p) => p,
@@ -461,12 +497,12 @@ impl Server {
                     },
                     _ = stop_rx.changed() => return,
                 };
-                let data = Bytes::copy_from_slice(&buf[..n]);
                 let shared = shared.clone();
                 let sock = sock.clone();
                 tokio::spawn(async move {
                     let mut out = Vec::new();
-                    shared.handle_datagram(data, peer, &mut out).await;
+                    let result = fut.await;
+                    shared.finish(type_id, result, peer, &mut out);
                     if out.len() > 65507 {
                         let e = SchemaError::DatagramTooLarge { size: out.len() };
                         tracing::warn!("reply to {peer} dropped: {e}");
@@ -497,19 +533,31 @@ impl Shared {
         h.unwrap_or(&self.default)
     }
 
-    pub(crate) async fn dispatch(&self, frame: Frame<Bytes>, peer: SocketAddr, out: &mut Vec<u8>) {
+    /// Starts the handler of a frame whose payload is borrowed; `None` for NOT_FOUND.
+    pub(crate) fn start(&self, frame: Frame<&[u8]>, peer: SocketAddr) -> Option<(u64, BoxFut)> {
         let (type_id, payload) = match frame {
-            Frame::NotFound => return,
-            Frame::Unknown { type_id } => (type_id, Bytes::new()),
+            Frame::NotFound => return None,
+            Frame::Unknown { type_id } => (type_id, &[][..]),
             Frame::Message { type_id, payload } => (type_id, payload),
         };
-        let req = Request {
+        let req = RawRequest {
             type_id,
             payload,
             peer,
-            schema: self.codec.schema().clone(),
+            schema: self.codec.schema(),
         };
-        match (self.handler(type_id))(req).await {
+        Some((type_id, (self.handler(type_id))(req)))
+    }
+
+    /// Encodes a handler's outcome: its reply, or what the error handler answers.
+    pub(crate) fn finish(
+        &self,
+        type_id: u64,
+        result: Result<Option<Reply>>,
+        peer: SocketAddr,
+        out: &mut Vec<u8>,
+    ) {
+        match result {
             Ok(Some(reply)) => {
                 if let Err(e) = self.codec.encode_reply(&reply, out) {
                     tracing::warn!("cannot encode reply to {peer}: {e}");
@@ -520,7 +568,7 @@ impl Shared {
         }
     }
 
-    fn on_error(
+    pub(crate) fn on_error(
         &self,
         e: &SchemaError,
         peer: Option<SocketAddr>,
@@ -535,21 +583,5 @@ impl Shared {
                 }
             }
         }
-    }
-
-    async fn handle_datagram(&self, data: Bytes, peer: SocketAddr, out: &mut Vec<u8>) {
-        let frame = match self.codec.decode_datagram(&data) {
-            Ok(Frame::Message { type_id, payload }) => Frame::Message {
-                type_id,
-                payload: data.slice_ref(payload),
-            },
-            Ok(Frame::NotFound) => Frame::NotFound,
-            Ok(Frame::Unknown { type_id }) => Frame::Unknown { type_id },
-            Err(e) => {
-                let id = self.codec.schema().header().read(&data);
-                return self.on_error(&e, Some(peer), id, out);
-            }
-        };
-        self.dispatch(frame, peer, out).await;
     }
 }

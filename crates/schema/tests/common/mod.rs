@@ -74,6 +74,16 @@ message! {
     #[derive(Debug, Clone, PartialEq)]
     pub struct Empty = 6 {}
 }
+message! {
+    /// Fire-and-forget: the servers answer nothing.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Event = 7 {
+        pub sensor1: f32 [">f"],
+        pub sensor2: f32 [">f"],
+        pub sensor3: f32 [">f"],
+        pub sensor4: f32 [">f"],
+    }
+}
 
 pub fn config(checksum: bool) -> ProtocolConfig {
     let c = ProtocolConfig::default().with_read_timeout(Duration::from_secs(10));
@@ -93,6 +103,7 @@ pub fn schema(header: &str) -> Schema {
         .message::<Blob>()
         .message::<Native>()
         .message::<Empty>()
+        .message::<Event>()
         .build()
         .expect("test schema")
 }
@@ -149,6 +160,7 @@ pub fn rust_server(header: &str, checksum: bool) -> Server {
         .on(|b: Blob, _| async move { ok(&respond_blob(b)) })
         .on(|n: Native, _| async move { ok(&n) })
         .on(|e: Empty, _| async move { ok(&e) })
+        .on(|_: Event, _| async move { Ok(None) })
         .build()
         .expect("server")
 }

@@ -31,6 +31,7 @@ class T(IntEnum):
     BLOB = 4
     NATIVE = 5
     EMPTY = 6
+    EVENT = 7  # fire-and-forget: the server answers nothing
 
 
 FIELDS = {
@@ -48,6 +49,8 @@ FIELDS = {
                FD("sl", int, format_string="=l"), FD("h", int, format_string="!h"),
                FD("b", int, format_string="b"), FD("sf", float, format_string="=f")],
     T.EMPTY: [],
+    T.EVENT: [FD("sensor1", float, format_string=">f"), FD("sensor2", float, format_string=">f"),
+              FD("sensor3", float, format_string=">f"), FD("sensor4", float, format_string=">f")],
 }
 
 # profile -> (header_format, checksum enabled)
@@ -135,6 +138,8 @@ def respond(t, d):
 
 
 async def handler(t, d):
+    if t == T.EVENT:
+        return None
     return respond(t, d)
 
 
@@ -232,9 +237,21 @@ async def run_bench(port, seconds, count, window, kind):
             await client.receive_message()
         m += window
     pipe = m / (time.perf_counter() - start)
+    # One-way sends: EVENT messages get no answer; one request at the end confirms that
+    # the server has handled all of them (it handles a connection's messages in order).
+    start = time.perf_counter()
+    deadline = start + seconds
+    k = 0
+    while k < count and time.perf_counter() < deadline:
+        await client.send_message(T.EVENT, CASES[0][1])
+        k += 1
+    await client.send_message(t, d)
+    await client.receive_message()
+    one_way = k / (time.perf_counter() - start)
     await client.disconnect()
     print(json.dumps({"round_trip_msgs_per_s": rt, "round_trips": n,
-                      "pipelined_msgs_per_s": pipe, "pipelined": m}), flush=True)
+                      "pipelined_msgs_per_s": pipe, "pipelined": m,
+                      "one_way_msgs_per_s": one_way, "one_way": k}), flush=True)
 
 
 def main():
