@@ -750,3 +750,93 @@ fn cancel_after_sent_resets_the_receiver_once_and_not_after_its_own_stop() {
     );
     assert!(p.a.is_open() && p.b.is_open());
 }
+
+#[test]
+fn blocked_writer_gets_writable_and_finishes() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let id = p.a.start(MessageHead::to_route("stream")).unwrap();
+    let buffer = p.a.config().send_buffer;
+    let total = buffer * 20;
+    let body = Bytes::from(body_for(5, total));
+    let mut written = 0;
+    let mut inbox = Inbox::default();
+    let mut writable_events = 0;
+    for _ in 0..10_000 {
+        // Write until Blocked, then only again after Writable.
+        loop {
+            if written == total {
+                break;
+            }
+            match p.a.write(id, body.slice(written..)) {
+                Ok(n) => written += n,
+                Err(WriteError::Blocked) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if written == total {
+            p.a.finish(id).unwrap();
+            break;
+        }
+        assert!(p.a.stats().queued_outgoing <= buffer as u64);
+        // Drive until a says Writable.
+        let mut got = false;
+        for _ in 0..1000 {
+            p.step();
+            inbox.absorb(&mut p.b, &mut p.b_events, true);
+            if let Some(k) = p
+                .a_events
+                .iter()
+                .position(|e| matches!(e, Event::Writable { id: w } if *w == id))
+            {
+                p.a_events.remove(k);
+                got = true;
+                break;
+            }
+        }
+        assert!(got, "no Writable after Blocked");
+        writable_events += 1;
+    }
+    p.drive();
+    inbox.absorb(&mut p.b, &mut p.b_events, true);
+    assert!(writable_events >= 10);
+    assert!(inbox.body_of(id).unwrap() == &body[..]);
+}
+
+#[test]
+fn control_frames_go_before_queued_message_frames() {
+    let mut p = Pair::tcp();
+    p.connect();
+    // b has a bulk transfer queued towards a.
+    p.b.send(
+        MessageHead::to_route("bulk"),
+        Bytes::from(vec![0u8; 500_000]),
+    )
+    .unwrap();
+    p.step_limited(1);
+    // a sends b a request, b's application stops it at once, and a keepalive ping is
+    // due on b: b's CANCEL and PING must precede its next bulk frame.
+    let req = p.a.start(MessageHead::to_route("req")).unwrap();
+    p.a.write(req, Bytes::from_static(b"x")).unwrap();
+    p.step_limited(1);
+    let mut inbox = Inbox::default();
+    inbox.absorb(&mut p.b, &mut p.b_events, false);
+    p.b.stop(req, ErrorCode::CANCELLED);
+    let keepalive = p.b.config().keepalive.unwrap();
+    p.now = p.now + keepalive;
+    p.b.handle_timeout(p.now);
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out, 1);
+    p.b.poll_transmit(p.now, &mut out, 1);
+    let frames = parse_tcp_wire(&out);
+    assert!(
+        matches!(frames[0], Frame::Cancel(_)),
+        "{:?}",
+        kinds_of(&frames)
+    );
+    assert!(
+        matches!(frames[1], Frame::Ping(_)),
+        "{:?}",
+        kinds_of(&frames)
+    );
+}
