@@ -57,6 +57,8 @@ pub(crate) enum Command {
     ForgetReply {
         local: u64,
     },
+    /// The application took one message from the accept queue.
+    Accepted,
     Resume {
         id: MessageId,
     },
@@ -131,6 +133,12 @@ pub(crate) struct Driver<W: Wire> {
     read_closed: bool,
     write_closed: bool,
     linger_until: Option<tokio::time::Instant>,
+    /// Messages handed to the accept queue and not yet taken by the application.
+    unaccepted: usize,
+    /// Queued messages whose bodies are left in the core until the application takes
+    /// more from the queue: they keep counting against `max_incoming`, so a peer cannot
+    /// make the accept queue grow past it while the application is slow.
+    parked: VecDeque<u64>,
 }
 
 impl<W: Wire> Driver<W> {
@@ -185,6 +193,8 @@ impl<W: Wire> Driver<W> {
             read_closed: false,
             write_closed: false,
             linger_until: None,
+            unaccepted: 0,
+            parked: VecDeque::new(),
             config,
         }
     }
@@ -496,6 +506,10 @@ impl<W: Wire> Driver<W> {
                     self.replies.remove(&id);
                 }
             }
+            Command::Accepted => {
+                self.unaccepted = self.unaccepted.saturating_sub(1);
+                self.unpark();
+            }
             Command::Resume { id } => self.pump(id.0),
             Command::Stop { id, code } => {
                 if self.incoming.remove(&id.0).is_some() {
@@ -603,7 +617,13 @@ impl<W: Wire> Driver<W> {
                 if let Some(msg) = msg {
                     match &self.accept_tx {
                         Some(tx) => {
-                            let _ = tx.send(msg);
+                            if tx.send(msg).is_ok() {
+                                self.unaccepted += 1;
+                                if self.unaccepted - self.parked.len() > self.accept_ahead() {
+                                    self.parked.push_back(id.0);
+                                    return;
+                                }
+                            }
                         }
                         None => drop(msg),
                     }
@@ -685,9 +705,29 @@ impl<W: Wire> Driver<W> {
         self.finished_local.insert(local, id);
     }
 
+    /// Queued, unaccepted messages whose bodies are read ahead of the application.
+    fn accept_ahead(&self) -> usize {
+        (self.config.core.max_incoming as usize / 2).max(1)
+    }
+
+    /// Resumes parked messages once the application has caught up (the queue is FIFO,
+    /// so parked messages are its tail).
+    fn unpark(&mut self) {
+        while !self.parked.is_empty()
+            && self.unaccepted.saturating_sub(self.parked.len()) < self.accept_ahead()
+        {
+            if let Some(id) = self.parked.pop_front() {
+                self.pump(id);
+            }
+        }
+    }
+
     /// Moves buffered body bytes of an incoming message from the core into its reader's
     /// buffer, as far as that buffer has room.
     fn pump(&mut self, id: u64) {
+        if self.parked.contains(&id) {
+            return;
+        }
         let Some(shared) = self.incoming.get(&id).cloned() else {
             return;
         };

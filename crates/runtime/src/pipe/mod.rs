@@ -344,7 +344,10 @@ impl Pipe {
     /// The next message from the peer that is not a reply to one of our requests;
     /// `None` once the connection has ended.
     pub async fn accept(&self) -> Option<IncomingMessage> {
-        self.inner.accept.lock().await.recv().await
+        let msg = self.inner.accept.lock().await.recv().await?;
+        // Lets the driver read further queued messages ahead (see `Driver::parked`).
+        let _ = self.inner.commands.send(Command::Accepted);
+        Some(msg)
     }
 
     /// A builder for a message to `route`.
