@@ -59,7 +59,11 @@ fn rust_server_thread() -> (u16, impl FnOnce()) {
     })
 }
 
-async fn measure<T: TypedMessage>(c: &mut Client, msg: &T) -> Figures {
+async fn measure<T: TypedMessage, O: TypedMessage>(
+    c: &mut Client,
+    msg: &T,
+    one_way_msg: &O,
+) -> Figures {
     let limit = Duration::from_secs_f64(SECONDS);
     let start = Instant::now();
     let mut n = 0u64;
@@ -83,16 +87,10 @@ async fn measure<T: TypedMessage>(c: &mut Client, msg: &T) -> Figures {
     }
     let pipelined = m as f64 / start.elapsed().as_secs_f64();
     // One-way sends (no answers), then one request confirming all were handled.
-    let event = Event {
-        sensor1: 1.5,
-        sensor2: -2.25,
-        sensor3: 0.0,
-        sensor4: 1024.0,
-    };
     let start = Instant::now();
     let mut k = 0u64;
     while k < MAX_PIPELINED && (k % 1024 != 0 || start.elapsed() < limit) {
-        c.feed(&event).await.expect("feed");
+        c.feed(one_way_msg).await.expect("feed");
         k += 1;
     }
     let r = c.request(msg).await.expect("sync");
@@ -123,13 +121,23 @@ fn rust_figures(kind: &str) -> Figures {
                 sensor3: 0.0,
                 sensor4: 1024.0,
             };
-            measure(&mut c, &msg).await
+            let event = Event {
+                sensor1: 1.5,
+                sensor2: -2.25,
+                sensor3: 0.0,
+                sensor4: 1024.0,
+            };
+            measure(&mut c, &msg, &event).await
         } else {
             let msg = Status {
                 status_code: 200,
                 message: "hello wörld".into(),
             };
-            measure(&mut c, &msg).await
+            let note = Note {
+                status_code: 200,
+                message: "hello wörld".into(),
+            };
+            measure(&mut c, &msg, &note).await
         };
         c.close().await;
         f

@@ -84,6 +84,14 @@ message! {
         pub sensor4: f32 [">f"],
     }
 }
+message! {
+    /// Fire-and-forget with a variable layout.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Note = 8 {
+        pub status_code: u32 [">I"],
+        pub message: String [text],
+    }
+}
 
 pub fn config(checksum: bool) -> ProtocolConfig {
     let c = ProtocolConfig::default().with_read_timeout(Duration::from_secs(10));
@@ -104,6 +112,7 @@ pub fn schema(header: &str) -> Schema {
         .message::<Native>()
         .message::<Empty>()
         .message::<Event>()
+        .message::<Note>()
         .build()
         .expect("test schema")
 }
@@ -161,6 +170,7 @@ pub fn rust_server(header: &str, checksum: bool) -> Server {
         .on(|n: Native, _| async move { ok(&n) })
         .on(|e: Empty, _| async move { ok(&e) })
         .on(|_: Event, _| async move { Ok(None) })
+        .on(|_: Note, _| async move { Ok(None) })
         .build()
         .expect("server")
 }

@@ -31,7 +31,8 @@ class T(IntEnum):
     BLOB = 4
     NATIVE = 5
     EMPTY = 6
-    EVENT = 7  # fire-and-forget: the server answers nothing
+    EVENT = 7  # fire-and-forget (fixed layout): the server answers nothing
+    NOTE = 8  # fire-and-forget (variable layout)
 
 
 FIELDS = {
@@ -51,6 +52,7 @@ FIELDS = {
     T.EMPTY: [],
     T.EVENT: [FD("sensor1", float, format_string=">f"), FD("sensor2", float, format_string=">f"),
               FD("sensor3", float, format_string=">f"), FD("sensor4", float, format_string=">f")],
+    T.NOTE: [FD("status_code", int, format_string=">I"), FD("message", str)],
 }
 
 # profile -> (header_format, checksum enabled)
@@ -138,7 +140,7 @@ def respond(t, d):
 
 
 async def handler(t, d):
-    if t == T.EVENT:
+    if t in (T.EVENT, T.NOTE):
         return None
     return respond(t, d)
 
@@ -243,7 +245,10 @@ async def run_bench(port, seconds, count, window, kind):
     deadline = start + seconds
     k = 0
     while k < count and time.perf_counter() < deadline:
-        await client.send_message(T.EVENT, CASES[0][1])
+        if kind == "fixed":
+            await client.send_message(T.EVENT, CASES[0][1])
+        else:
+            await client.send_message(T.NOTE, CASES[1][1])
         k += 1
     await client.send_message(t, d)
     await client.receive_message()
