@@ -752,3 +752,61 @@ fn graceful_close_on_a_noisy_line() {
         }
     }
 }
+
+#[test]
+fn messages_sent_while_the_peer_still_handshakes() {
+    // b's HELLO to a is lost; b (already open, having a's HELLO) sends at once. a is
+    // still handshaking: those frames count as lost, b hears FrameLost, and after the
+    // HELLO retry everything flows.
+    let mut p = Pair::serial();
+    let mut first = true;
+    p.b_to_a_filter = Some(Box::new(move |d: &[u8]| {
+        if first {
+            first = false;
+            Vec::new()
+        } else {
+            d.to_vec()
+        }
+    }));
+    p.step();
+    assert!(p.b.is_open() && !p.a.is_open());
+    let mut sent = BTreeMap::new();
+    for k in 0..3u64 {
+        let id =
+            p.b.send(
+                MessageHead::to_route(format!("m/{k}")),
+                Bytes::from(body_for(k, 300)),
+            )
+            .unwrap();
+        sent.insert(id, (k, 300usize));
+    }
+    p.run_timers_until(p.now + Duration::from_secs(2));
+    assert!(p.a.is_open() && p.b.is_open());
+    for k in 3..6u64 {
+        let id =
+            p.b.send(
+                MessageHead::to_route(format!("m/{k}")),
+                Bytes::from(body_for(k, 300)),
+            )
+            .unwrap();
+        sent.insert(id, (k, 300usize));
+    }
+    p.run_timers_until(p.now + Duration::from_secs(2));
+    let mut inbox = Inbox::default();
+    let mut sender = Inbox::default();
+    inbox.absorb(&mut p.a, &mut p.a_events, true);
+    sender.absorb(&mut p.b, &mut p.b_events, false);
+    let flow = Flow {
+        sent,
+        inbox,
+        sender,
+        ..Flow::default()
+    };
+    let mut out = Outcome {
+        delivered: 0,
+        lost: 0,
+        corrupt_frames: 0,
+    };
+    check_flow(0, "b→a", &flow, &mut out);
+    assert!(out.delivered >= 3, "{} delivered", out.delivered);
+}

@@ -254,9 +254,14 @@ impl Connection {
             };
             if self.state == State::Handshaking && !matches!(parsed, Frame::Hello(_)) {
                 if self.history.is_some() {
-                    // Serial: our HELLO or theirs was lost; count the frame as lost so
-                    // the peer fails what it carried, and wait for the HELLO retry.
-                    self.queue_nack(frame.seq, 1);
+                    // Serial: our HELLO or theirs was lost; wait for the HELLO retry.
+                    // A message frame is reported lost so the peer fails what it
+                    // carried. Control frames are dropped silently: a NACK would make
+                    // the peer repeat them (a CANCEL, a NACK), and each repeat would be
+                    // NACKed again, round trip after round trip, until the retry lands.
+                    if matches!(parsed, Frame::Start(_) | Frame::Data(_)) {
+                        self.queue_nack(frame.seq, 1);
+                    }
                     continue;
                 }
                 return self.fail(ConnectionError::Handshake(HandshakeError::UnexpectedFrame(
