@@ -810,3 +810,46 @@ fn messages_sent_while_the_peer_still_handshakes() {
     check_flow(0, "b→a", &flow, &mut out);
     assert!(out.delivered >= 3, "{} delivered", out.delivered);
 }
+
+#[test]
+fn traffic_queued_before_a_noisy_handshake() {
+    for seed in 81..=96 {
+        let mut cfg = Config::serial();
+        cfg.session = seed;
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.a_to_b_filter = Some(noisy_filter(seed, 3000, 1000, 1000));
+        p.b_to_a_filter = Some(noisy_filter(!seed, 3000, 1000, 1000));
+        let mut ab = Flow::default();
+        let mut ba = Flow::default();
+        for k in 0..6u64 {
+            let s = seed * 100 + k;
+            let len = (k as usize * 211) % 900;
+            let (conn, flow) = if k % 2 == 0 {
+                (&mut p.a, &mut ab)
+            } else {
+                (&mut p.b, &mut ba)
+            };
+            let id = conn
+                .send(
+                    MessageHead::to_route(format!("m/{s}")),
+                    Bytes::from(body_for(s, len)),
+                )
+                .unwrap();
+            flow.sent.insert(id, (s, len));
+        }
+        p.run_timers_until(p.now + Duration::from_secs(4));
+        route_events(&mut p, &mut ab, &mut ba);
+        p.a_to_b_filter = None;
+        p.b_to_a_filter = None;
+        p.run_timers_until(p.now + Duration::from_secs(3));
+        route_events(&mut p, &mut ab, &mut ba);
+        assert!(p.a.is_open() && p.b.is_open(), "seed {seed}");
+        let mut out = Outcome {
+            delivered: 0,
+            lost: 0,
+            corrupt_frames: 0,
+        };
+        check_flow(seed, "a→b", &ab, &mut out);
+        check_flow(seed, "b→a", &ba, &mut out);
+    }
+}
