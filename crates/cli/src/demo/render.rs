@@ -1,0 +1,217 @@
+//! What the demo shows in the terminal: a headline per phase, two live bars (netcore and
+//! the one-message-at-a-time baseline) and the closing summary.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::stats::{Latency, Live, PhaseResult};
+use super::DemoArgs;
+use crate::util::{fmt_bytes, fmt_dur};
+
+/// The terminal output of the demo (everything but the summary is skipped when hidden).
+pub struct Screen {
+    hidden: bool,
+    multi: MultiProgress,
+}
+
+/// Live bars of one phase; [`Bars::finish`] stops them.
+pub struct Bars {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Bars {
+    /// Draws the final state and stops updating.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    fmt_dur(d)
+}
+
+impl Screen {
+    /// A screen; `hidden` for `--quiet` and `--json`.
+    pub fn new(hidden: bool) -> Screen {
+        let multi = MultiProgress::with_draw_target(if hidden {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
+        Screen { hidden, multi }
+    }
+
+    fn say(&self, text: &str) {
+        if !self.hidden {
+            let _ = self.multi.println(text);
+        }
+    }
+
+    /// The opening lines.
+    pub fn intro(&self) {
+        self.say("netcore demo: many conversations over one wire\n");
+        self.say(
+            "A bulk message and a stream of small requests share one link. netcore interleaves",
+        );
+        self.say(
+            "them (the bulk at a lower urgency); the baseline sends one message at a time on an",
+        );
+        self.say("identical link, so its small requests wait behind the bulk. Both run at once.\n");
+    }
+
+    /// The headline of phase `n`.
+    pub fn phase(&self, n: u32, link: &str, bulk: u64, interval: Duration, small: usize) {
+        self.say(&format!(
+            "[{n}/2] {link}\n      bulk message of {}, plus a {small}-byte echo request every {}",
+            fmt_bytes(bulk),
+            ms(interval)
+        ));
+    }
+
+    /// Starts the two live bars. `nc`/`base` are the senders' counters (latencies),
+    /// `nc_rx`/`base_rx` the receivers' (bulk progress).
+    pub fn bars(
+        &self,
+        bulk: u64,
+        nc: &Arc<Live>,
+        nc_rx: &Arc<Live>,
+        base: &Arc<Live>,
+        base_rx: &Arc<Live>,
+    ) -> Bars {
+        let style = ProgressStyle::with_template(
+            "{prefix:>14} [{bar:24.cyan/blue}] {bytes:>9}/{total_bytes:<9} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let nc_bar = self.multi.add(ProgressBar::new(bulk));
+        nc_bar.set_style(style.clone());
+        nc_bar.set_prefix("netcore");
+        let base_bar = self.multi.add(ProgressBar::new(bulk));
+        base_bar.set_style(style);
+        base_bar.set_prefix("one-at-a-time");
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (nc, nc_rx, base, base_rx) = (nc.clone(), nc_rx.clone(), base.clone(), base_rx.clone());
+        let hidden = self.hidden;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                let done = tokio::select! {
+                    _ = &mut stopped => true,
+                    _ = tick.tick() => false,
+                };
+                nc_bar.set_position(nc_rx.bulk_done.load(Ordering::Relaxed));
+                base_bar.set_position(base_rx.bulk_done.load(Ordering::Relaxed));
+                let l = Latency::of(&nc.latencies());
+                nc_bar.set_message(format!(
+                    "small: {:>4} answered, last {:>8}, p50 {:>8}",
+                    nc.answered.load(Ordering::Relaxed),
+                    nc.last().map(ms).unwrap_or_default(),
+                    ms(Duration::from_secs_f64(l.p50_ms / 1e3)),
+                ));
+                let waiting = base.waiting.load(Ordering::Relaxed);
+                base_bar.set_message(if waiting > 0 {
+                    format!(
+                        "small: {:>4} answered, {waiting} waiting, oldest {}",
+                        base.answered.load(Ordering::Relaxed),
+                        base.oldest_wait().map(ms).unwrap_or_default()
+                    )
+                } else {
+                    format!(
+                        "small: {:>4} answered, last {:>8}",
+                        base.answered.load(Ordering::Relaxed),
+                        base.last().map(ms).unwrap_or_default()
+                    )
+                });
+                if done {
+                    break;
+                }
+            }
+            if hidden {
+                nc_bar.finish_and_clear();
+                base_bar.finish_and_clear();
+            } else {
+                nc_bar.finish();
+                base_bar.finish();
+            }
+        });
+        Bars { task, stop }
+    }
+}
+
+fn row(name: &str, l: &Latency, failed: u64, note: &str) {
+    let failed = if failed > 0 {
+        format!(" ({failed} failed)")
+    } else {
+        String::new()
+    };
+    println!(
+        "    {name:<16} {:>10} {:>10} {:>9}{failed}  {note}",
+        ms(Duration::from_secs_f64(l.p50_ms / 1e3)),
+        ms(Duration::from_secs_f64(l.p99_ms / 1e3)),
+        l.count,
+    );
+}
+
+/// Prints the summary on stdout.
+pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
+    println!();
+    println!("Summary: small requests sent while a bulk message was on the link");
+    for p in phases {
+        println!();
+        println!("  {}", p.link);
+        let share = p
+            .link_bytes_per_sec
+            .map(|r| {
+                format!(
+                    ", {:.0}% of the link",
+                    100.0 * p.netcore.bulk_bytes_per_sec / r as f64
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "    bulk message     {} in {:.2} s ({}/s{share}), small request {} B every {:.0} ms",
+            fmt_bytes(p.bulk_bytes),
+            p.netcore.bulk_seconds,
+            fmt_bytes(p.netcore.bulk_bytes_per_sec as u64),
+            p.small_bytes,
+            p.interval_ms,
+        );
+        println!(
+            "    {:<16} {:>10} {:>10} {:>9}",
+            "latency", "p50", "p99", "answered"
+        );
+        row("netcore", &p.netcore.latency, p.netcore.failed, "");
+        let ratio = if p.netcore.latency.p50_ms > 0.0 {
+            format!(
+                "{:.0}x the netcore p50",
+                p.one_at_a_time.latency.p50_ms / p.netcore.latency.p50_ms
+            )
+        } else {
+            String::new()
+        };
+        row(
+            "one at a time",
+            &p.one_at_a_time.latency,
+            p.one_at_a_time.failed,
+            &ratio,
+        );
+        if let (Some(secs), Some(rate)) = (p.computed_wait_seconds, p.link_bytes_per_sec) {
+            println!(
+                "    check: {} / {rate} B/s = {secs:.2} s, the least a request queued right behind the bulk waits",
+                fmt_bytes(p.bulk_bytes)
+            );
+        }
+    }
+    println!();
+    println!("  \"one at a time\": the same bulk and requests on the same schedule over a plain");
+    println!("  length-prefixed exchange on an identical link, measured in this run. Each message");
+    println!("  is written whole before the next, so a request waits for the rest of the bulk.");
+    if !args.quiet {
+        println!();
+        println!("  Next: `netcore serve --help`, `netcore call --help`, `netcore link --help`.");
+    }
+}
