@@ -210,7 +210,8 @@ pub enum SendError {
     /// Python Netcore 0.1.3 never delivers a zero-length message.
     #[error(
         "Python Netcore 0.1.3 never delivers an empty message (no data chunk ever completes \
-         it, and its Endpoint stops on empty data): send at least one byte"
+         it, and its Endpoint stops on empty data): send at least one byte, or set \
+         `Config::allow_empty_bodies` to send it anyway as Python does"
     )]
     EmptyBody,
     /// The encoded mission head is longer than a Python reader can take.

@@ -43,6 +43,10 @@ pub struct Config {
     /// Mixed into generated ids, so that two connections use different ones
     /// (pass something random; the codec has no random source).
     pub id_seed: u64,
+    /// Send empty bodies as Python does: a head announcing `length: 0` and no data.
+    /// A Python receiver never completes such a message (netcore receivers deliver
+    /// it), so by default `start_message` refuses them with `SendError::EmptyBody`.
+    pub allow_empty_bodies: bool,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             max_send_buffer: 64 * 1024,
             max_answerable: 4096,
             id_seed: 0,
+            allow_empty_bodies: false,
         }
     }
 }

@@ -248,7 +248,8 @@ impl Sender {
             });
         }
         msg.finished = true;
-        let done = msg.sent == msg.length;
+        // An empty body is complete only once its head is out.
+        let done = msg.sent == msg.length && msg.head.is_none();
         if done {
             self.remove(id);
         }

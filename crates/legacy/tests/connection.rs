@@ -350,3 +350,39 @@ fn application_headers_round_trip_in_order() {
     let headers: Vec<&str> = head.info.headers().map(|(k, _)| k).collect();
     assert_eq!(headers, ["z-trace", "a-num"]);
 }
+
+#[test]
+fn empty_bodies_are_sent_only_when_allowed_and_then_as_python_writes_them() {
+    let mut conn = LegacyConnection::new(Config::default());
+    assert_eq!(
+        conn.start_message(OutgoingHead::request("echo", 0)),
+        Err(SendError::EmptyBody)
+    );
+
+    let mut conn = LegacyConnection::new(Config {
+        allow_empty_bodies: true,
+        ..Config::default()
+    });
+    let id = conn
+        .start_message(
+            OutgoingHead::request("echo", 0)
+                .with_extension("cAefAZ")
+                .with_message_id("ujOeHwdF"),
+        )
+        .unwrap();
+    // Finished before its head went out: complete only once the head is sent.
+    conn.finish(id).unwrap();
+    assert!(events(&mut conn).is_empty());
+    let mut wire = Vec::new();
+    while conn.poll_transmit(&mut wire) > 0 {}
+    let capture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/empty.c2s.bin"
+    ))
+    .unwrap();
+    assert_eq!(
+        wire, capture,
+        "Python's bytes for Endpoint.send(\"echo\", b\"\")"
+    );
+    assert_eq!(events(&mut conn), vec![Event::SendComplete { id }]);
+}

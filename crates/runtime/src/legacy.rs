@@ -783,7 +783,7 @@ impl LegacyWire {
 
     /// Announces a message to the codec; `Err` carries the reason for the monitor.
     fn start_codec(&mut self, core: u64, head: &MessageHead, len: u64) -> Result<LId, SendError> {
-        if len == 0 {
+        if len == 0 && !self.options.codec.allow_empty_bodies {
             // The request stays answerable: a non-empty reply may follow.
             return Err(SendError::EmptyBody);
         }
@@ -1096,7 +1096,9 @@ impl Wire for LegacyWire {
         {
             *written = body.len() as u64;
             *pending_bytes = body.len();
-            pending.push_back(body);
+            if !body.is_empty() {
+                pending.push_back(body);
+            }
             *finish_pending = true;
         }
         self.refill();

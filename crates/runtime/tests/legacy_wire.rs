@@ -245,3 +245,50 @@ fn random_garbage_never_panics_and_stays_bounded() {
         assert_eq!(wire.is_closed(), closed == 1);
     }
 }
+
+#[test]
+fn empty_bodies_are_refused_unless_allowed_then_sent_as_python_does() {
+    let mut wire = LegacyWire::new(&LegacyOptions::default());
+    let _ = wire.poll_event();
+    let id = wire
+        .send(MessageHead::to_route("echo"), Bytes::new())
+        .unwrap();
+    let mut out = Vec::new();
+    wire.poll_transmit(Instant::ZERO, &mut out, 1 << 16);
+    assert!(out.is_empty());
+    assert!(matches!(
+        wire.poll_event(),
+        Some(Event::Stopped { id: s, .. }) if s == id
+    ));
+
+    // Allowed: the same bytes Python writes for `Endpoint.send("echo", b"")`.
+    let mut options = LegacyOptions::default();
+    options.codec.allow_empty_bodies = true;
+    let mut wire = LegacyWire::new(&options);
+    let _ = wire.poll_event();
+    let mut head = MessageHead::to_route("echo");
+    let mut h = Headers::new();
+    h.insert(HEADER_MESSAGE_ID, "ujOeHwdF");
+    head.metadata = h.encode();
+    let id = wire.send(head, Bytes::new()).unwrap();
+    let mut out = Vec::new();
+    wire.poll_transmit(Instant::ZERO, &mut out, 1 << 16);
+    assert_eq!(wire.poll_event(), Some(Event::Sent { id }));
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.ends_with(r#""length": 0, "info": {"route": "echo", "message_id": "ujOeHwdF"}}"#),
+        "{text}"
+    );
+    // A netcore receiver delivers it.
+    let mut rx = LegacyWire::new(&LegacyOptions::default());
+    rx.handle_input(Instant::ZERO, &out);
+    let evs: Vec<Event> = std::iter::from_fn(|| rx.poll_event()).collect();
+    let rid = evs
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { id, head } if head.total_len == Some(0) => Some(*id),
+            _ => None,
+        })
+        .expect("incoming empty message");
+    assert_eq!(rx.read(rid, 0), Ok(None));
+}

@@ -161,7 +161,7 @@ impl LegacyConnection {
     /// [`write`](Self::write), then call [`finish`](Self::finish).
     pub fn start_message(&mut self, head: OutgoingHead) -> Result<MessageId, SendError> {
         self.check_alive()?;
-        if head.length == 0 {
+        if head.length == 0 && !self.config.allow_empty_bodies {
             return Err(SendError::EmptyBody);
         }
         let extension = match head.extension {
