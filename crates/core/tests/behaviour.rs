@@ -840,3 +840,39 @@ fn control_frames_go_before_queued_message_frames() {
         kinds_of(&frames)
     );
 }
+
+#[test]
+fn message_window_autotunes_under_its_cap_in_both_profiles() {
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        let mut cfg = Config::for_profile(profile);
+        cfg.message_window = 2 * 1024;
+        cfg.max_message_window = 16 * 1024;
+        cfg.connection_window = 1024 * 1024;
+        cfg.max_connection_window = 1024 * 1024;
+        let mut p = Pair::new(cfg.clone(), cfg.clone());
+        p.connect();
+        let id = p.a.start(MessageHead::to_route("grow")).unwrap();
+        let chunk = Bytes::from(vec![3u8; 1024]);
+        let mut inbox = Inbox::default();
+        for phase in [true, false] {
+            for _ in 0..3000 {
+                let _ = p.a.write(id, chunk.clone());
+                let moved = p.step();
+                if phase {
+                    inbox.absorb(&mut p.b, &mut p.b_events, true);
+                } else {
+                    p.b_events.clear();
+                }
+                assert!(p.b.readable_bytes(id) <= cfg.max_message_window);
+                if !phase && !moved {
+                    break;
+                }
+            }
+        }
+        let buffered = p.b.readable_bytes(id);
+        assert!(
+            buffered > cfg.message_window && buffered <= cfg.max_message_window,
+            "{profile:?}: {buffered}"
+        );
+    }
+}
