@@ -3,8 +3,10 @@
 //! (one task sleeping until the next due time, no polling), so it follows a paused test
 //! clock; it stops with its endpoint.
 //!
-//! Tasks due at the same instant run one after another, highest priority first. A task
-//! that takes long delays the ones after it: spawn long work from the task.
+//! Due times are kept at the timer's resolution (whole milliseconds), so tasks due in
+//! the same millisecond count as simultaneous: they run one after another, highest
+//! priority first. A task that takes long delays the ones after it: spawn long work
+//! from the task.
 
 use futures::future::BoxFuture;
 use std::cmp::Ordering as CmpOrdering;
@@ -317,7 +319,15 @@ impl Default for Scheduler {
     }
 }
 
+/// Rounds `at` up to a whole millisecond after `epoch`.
+fn quantize(epoch: Instant, at: Instant) -> Instant {
+    let micros = at.saturating_duration_since(epoch).as_micros();
+    let ms = micros.div_ceil(1000) as u64;
+    epoch + Duration::from_millis(ms)
+}
+
 async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    let epoch = Instant::now();
     let mut heap: BinaryHeap<Due> = BinaryHeap::new();
     let mut tasks: HashMap<u64, Task> = HashMap::new();
     loop {
@@ -327,7 +337,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
                 biased;
                 cmd = rx.recv() => cmd,
                 _ = tokio::time::sleep_until(at) => {
-                    run_due(&mut heap, &mut tasks).await;
+                    run_due(epoch, &mut heap, &mut tasks).await;
                     continue;
                 }
             },
@@ -335,7 +345,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
         };
         match cmd {
             Some(Cmd::Add(id, task)) => {
-                let at = Instant::now() + task.schedule.delay;
+                let at = quantize(epoch, Instant::now() + task.schedule.delay);
                 heap.push(Due {
                     at,
                     priority: task.schedule.priority,
@@ -354,7 +364,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
     }
 }
 
-async fn run_due(heap: &mut BinaryHeap<Due>, tasks: &mut HashMap<u64, Task>) {
+async fn run_due(epoch: Instant, heap: &mut BinaryHeap<Due>, tasks: &mut HashMap<u64, Task>) {
     let now = Instant::now();
     while heap.peek().is_some_and(|d| d.at <= now) {
         let Some(due) = heap.pop() else { break };
@@ -379,10 +389,10 @@ async fn run_due(heap: &mut BinaryHeap<Due>, tasks: &mut HashMap<u64, Task>) {
         match interval {
             Some(every) => {
                 // Next tick on the original grid; ticks missed while running are skipped.
-                let mut at = due.at + every;
+                let mut at = quantize(epoch, due.at + every);
                 let after = Instant::now();
                 while at <= after {
-                    at += every;
+                    at = quantize(epoch, at + every);
                 }
                 heap.push(Due {
                     at,

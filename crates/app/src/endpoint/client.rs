@@ -230,14 +230,20 @@ impl Outgoing {
     /// let r = ep.message("user/list").json(&serde_json::json!({"page": 1})).await;
     /// # }
     /// ```
-    pub async fn json<T: Serialize + ?Sized>(self, value: &T) -> Result<Reply, AppError> {
+    pub fn json<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+    ) -> impl std::future::Future<Output = Result<Reply, AppError>> + Send + 'static {
+        // Encoded before the future starts, so the future does not borrow `value`.
         let body = serde_json::to_vec(value).map_err(|e| AppError::Codec {
             action: "encode the request as JSON",
             message: e.to_string(),
-        })?;
-        self.header("content-type", "application/json")
-            .request(body)
-            .await
+        });
+        async move {
+            self.header("content-type", "application/json")
+                .request(body?)
+                .await
+        }
     }
 
     /// Sends the request and calls `callback` with the outcome from a background task
