@@ -526,3 +526,37 @@ fn input_after_close_is_not_buffered() {
         assert_eq!(v.stats().buffered_input, held);
     }
 }
+
+/// Virtual memory size of this process in bytes (Linux), which a reservation of the
+/// claimed length would grow even if never touched.
+#[cfg(target_os = "linux")]
+fn vm_size() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn huge_length_claims_reserve_no_memory() {
+    let before = vm_size();
+    let mut victims = Vec::new();
+    for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
+        for claim in [2u64 << 30, u64::MAX >> 1, (1 << 40) + 5] {
+            let (mut v, _) = open_victim(Config::for_profile(profile));
+            let mut bytes = vec![FrameKind::DATA.0];
+            varint::encode(claim, &mut bytes);
+            bytes.extend_from_slice(&[0x5a; 4096]);
+            // Byte by byte, so a reader that reserved on a partial header would show it.
+            for b in &bytes {
+                v.handle_input(Instant::from_micros(1), std::slice::from_ref(b));
+            }
+            victims.push(v);
+        }
+    }
+    let grown = vm_size().saturating_sub(before);
+    assert!(grown < 256 << 20, "virtual size grew by {grown} bytes");
+    for v in &victims {
+        assert!(v.stats().buffered_input < 8192);
+    }
+}
