@@ -265,4 +265,13 @@ pub enum SendError {
     /// The connection failed; nothing more can be sent on it.
     #[error("the connection failed: {0}")]
     ConnectionFailed(DecodeError),
+    /// A header meant as a typed JSON value (the runtime's `legacy.json.` headers)
+    /// does not hold valid JSON.
+    #[error("header {key:?} must hold JSON text to become a typed info value: {reason}")]
+    InvalidHeader {
+        /// The header name.
+        key: String,
+        /// The parser's explanation.
+        reason: String,
+    },
 }

@@ -58,7 +58,8 @@
 //! to [`MessageHead::route`]; every other key is a header whose value is the string
 //! itself for JSON strings, the JSON text otherwise. Two extra headers carry Python's
 //! ids: [`HEADER_MESSAGE_ID`] and [`HEADER_MISSION`]. Outgoing headers become `info`
-//! keys (UTF-8 values as JSON strings, other bytes as a JSON list of numbers); setting
+//! keys (UTF-8 values as JSON strings, other bytes as a JSON list of numbers, and
+//! [`HEADER_JSON_PREFIX`]` + key` headers as the typed JSON value they hold); setting
 //! [`HEADER_MESSAGE_ID`] forces a request's `message_id`, and [`HEADER_RESPOND_TO`]
 //! sends a message as a response to a Python `message_id` kept by the application
 //! (Python's `send_response(data, {"message_id": ...})`).
@@ -111,6 +112,9 @@ use crate::transport::{self, AddrParseError, Listener, Transport, TransportAddr,
 pub const HEADER_MESSAGE_ID: &str = "legacy.message_id";
 /// Header carrying the Python mission id (`extension`) of an incoming message.
 pub const HEADER_MISSION: &str = "legacy.mission";
+/// Prefix of outgoing headers whose value is JSON text, sent as a typed `info` value:
+/// `legacy.json.count` = `5` becomes `"count": 5` (a plain header would be `"5"`).
+pub const HEADER_JSON_PREFIX: &str = "legacy.json.";
 /// Header on an outgoing message: send it as a response to this Python `message_id`.
 pub const HEADER_RESPOND_TO: &str = "legacy.respond_to";
 
@@ -769,14 +773,29 @@ impl LegacyWire {
             },
         };
         for (k, v) in headers.iter() {
-            if k.starts_with("legacy.") || matches!(k, "route" | "message_id" | "is_response") {
+            let (key, value) = match k.strip_prefix(HEADER_JSON_PREFIX) {
+                // A typed `info` value: the header holds its JSON text.
+                Some(key) => match serde_json::from_slice::<Value>(v) {
+                    Ok(value) => (key, value),
+                    Err(e) => {
+                        return Err(SendError::InvalidHeader {
+                            key: k.to_owned(),
+                            reason: e.to_string(),
+                        })
+                    }
+                },
+                None => {
+                    let value = match std::str::from_utf8(v) {
+                        Ok(s) => Value::from(s),
+                        Err(_) => Value::Array(v.iter().map(|b| Value::from(*b)).collect()),
+                    };
+                    (k, value)
+                }
+            };
+            if key.starts_with("legacy.") || matches!(key, "route" | "message_id" | "is_response") {
                 continue;
             }
-            let value = match std::str::from_utf8(v) {
-                Ok(s) => Value::from(s),
-                Err(_) => Value::Array(v.iter().map(|b| Value::from(*b)).collect()),
-            };
-            out = out.with_header(k, value);
+            out = out.with_header(key, value);
         }
         Ok(out)
     }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use netcore_core::{MessageError, MessageHead};
 use netcore_runtime::legacy::{
     pipe_with_monitor, LegacyOptions, EMPTY_BODY, HEADER_MESSAGE_ID, HEADER_MISSION,
-    HEADER_RESPOND_TO, NOT_ANSWERABLE,
+    HEADER_RESPOND_TO, LEGACY_REFUSED, NOT_ANSWERABLE,
 };
 use netcore_runtime::transport::mem_pair;
 use netcore_runtime::{Body, IncomingMessage, Pipe, PipeError};
@@ -118,6 +118,8 @@ async fn headers_and_python_ids_cross_the_wire() {
         .header("trace", "abc-123")
         .header("raw", Bytes::from_static(&[0xff, 0x00]))
         .header(HEADER_MESSAGE_ID, "forced01")
+        .header("legacy.json.count", "5")
+        .header("legacy.json.tags", r#"["a", {"b": null}]"#)
         .send("payload")
         .await
         .unwrap();
@@ -132,6 +134,9 @@ async fn headers_and_python_ids_cross_the_wire() {
     // Non-UTF-8 values travel as a JSON list of byte values.
     assert_eq!(h.get_str("raw"), Some("[255, 0]"));
     assert_eq!(h.get_str(HEADER_MESSAGE_ID), Some("forced01"));
+    // Typed info values arrive as their JSON text.
+    assert_eq!(h.get_str("count"), Some("5"));
+    assert_eq!(h.get_str("tags"), Some(r#"["a", {"b": null}]"#));
     assert_eq!(h.get_str(HEADER_MISSION).map(str::len), Some(6));
     assert_eq!(next(&server).await.route(), "user/list");
 
@@ -253,4 +258,20 @@ async fn graceful_close_lets_messages_in_flight_finish_then_ends_the_transport()
     // Then the transport ends; for a legacy peer that is the normal end.
     assert_eq!(within(server.closed()).await, None);
     assert_eq!(within(client.closed()).await, None);
+}
+
+#[tokio::test]
+async fn a_typed_header_that_is_not_json_is_a_typed_error() {
+    let (client, _server) = pair();
+    let h = client
+        .message("x")
+        .header("legacy.json.n", "not json")
+        .send("body")
+        .await
+        .unwrap();
+    let err = within(h.finished()).await.unwrap_err();
+    assert!(
+        matches!(err, PipeError::Message(MessageError::CancelledLocally(c)) if c == LEGACY_REFUSED),
+        "{err:?}"
+    );
 }
