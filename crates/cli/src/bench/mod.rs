@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `netcore bench`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:\n  netcore bench --quick                 # every scenario, small sizes (CI smoke, < 2 min)\n  netcore bench                         # the full run BENCHMARKS.md reports\n  netcore bench latency hol-tcp --out bench-out\n  netcore bench --list\n\nWrites DIR/results.json (one record per figure and baseline: scenario, metric, unit, value,\nbaseline, baseline_value, ratio, runs, min, median, max) and DIR/*.png.")]
+#[command(
+    after_help = "Examples:\n  netcore bench --quick                 # every scenario, small sizes (CI smoke, < 2 min)\n  netcore bench                         # the full run BENCHMARKS.md reports\n  netcore bench latency hol-tcp --out bench-out\n  netcore bench --list\n\nWrites DIR/results.json (one record per figure and baseline: scenario, metric, unit, value,\nbaseline, baseline_value, ratio, runs, min, median, max) and DIR/*.png."
+)]
 pub struct BenchArgs {
     /// Scenarios to run (default: all). See `--list`.
     pub scenarios: Vec<String>,
@@ -71,7 +73,10 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).clamp(1, 100);
+    let runs = args
+        .runs
+        .unwrap_or(if args.quick { 1 } else { 3 })
+        .clamp(1, 100);
     let started = Instant::now();
     let start_time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -157,11 +162,18 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
         Err(e) => return failed("failed", format!("cannot find this executable: {e}")),
     };
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["bench", "--child", name, "--runs", &runs.to_string(), "--out"])
-        .arg(&args.out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true);
+    cmd.args([
+        "bench",
+        "--child",
+        name,
+        "--runs",
+        &runs.to_string(),
+        "--out",
+    ])
+    .arg(&args.out)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit())
+    .kill_on_drop(true);
     if args.quick {
         cmd.arg("--quick");
     }
@@ -174,10 +186,19 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
     let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => return failed("failed", format!("scenario process: {e}")),
-        Err(_) => return failed("timeout", format!("no result within {limit:?}; process killed")),
+        Err(_) => {
+            return failed(
+                "timeout",
+                format!("no result within {limit:?}; process killed"),
+            )
+        }
     };
     let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().rev().find_map(|l| l.strip_prefix(RESULT_PREFIX)) {
+    match text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+    {
         Some(j) => match serde_json::from_str::<ScenarioResult>(j) {
             Ok(mut r) => {
                 r.usage.wall_s = start.elapsed().as_secs_f64();
@@ -198,7 +219,10 @@ async fn child(role: &str, args: &BenchArgs) -> Result<ExitCode> {
         memory::sender(args.child_arg.as_deref().unwrap_or_default()).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 }).clamp(1, 100);
+    let runs = args
+        .runs
+        .unwrap_or(if args.quick { 1 } else { 3 })
+        .clamp(1, 100);
     let mut ctx = scen::Ctx {
         quick: args.quick,
         runs,
@@ -223,6 +247,9 @@ async fn child(role: &str, args: &BenchArgs) -> Result<ExitCode> {
         records: ctx.records,
         series: ctx.series,
     };
+    for s in &mut result.series {
+        s.points.retain(|p| p.0.is_finite() && p.1.is_finite());
+    }
     if let Err(e) = outcome {
         result.status = "failed".into();
         result.notes.push(format!("{e:#}"));

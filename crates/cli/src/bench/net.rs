@@ -121,7 +121,12 @@ pub enum Client {
 }
 
 /// A client and server of `proto` over `link`; the server side runs in `tasks`.
-pub async fn connect(proto: Proto, link: &Link, cfg: Option<PipeConfig>, tasks: &mut Tasks) -> Result<Client> {
+pub async fn connect(
+    proto: Proto,
+    link: &Link,
+    cfg: Option<PipeConfig>,
+    tasks: &mut Tasks,
+) -> Result<Client> {
     let (c, s) = link_pair(link).await?;
     Ok(match proto {
         Proto::Netcore => {
@@ -162,6 +167,7 @@ impl Client {
             }
             Client::Yamux(y) => {
                 let mut s = y.open().await?;
+                s.write_all(b"e").await?;
                 s.write_all(&payload(len)).await?;
                 s.close().await?;
                 let mut got = Vec::with_capacity(len);
@@ -198,6 +204,7 @@ impl Client {
             }
             Client::Yamux(y) => {
                 let mut s = y.open().await?;
+                s.write_all(b"s").await?;
                 let mut left = len;
                 while left > 0 {
                     let n = left.min(1 << 20) as usize;
@@ -311,13 +318,15 @@ impl YamuxClient {
     /// A new outbound stream.
     pub async fn open(&self) -> Result<yamux::Stream> {
         let (tx, rx) = oneshot::channel();
-        self.open.send(tx).map_err(|_| anyhow!("yamux connection closed"))?;
+        self.open
+            .send(tx)
+            .map_err(|_| anyhow!("yamux connection closed"))?;
         rx.await.map_err(|_| anyhow!("yamux connection closed"))
     }
 }
 
-/// yamux server: each stream is read to its end; a stream of at most 64 KiB is echoed,
-/// longer ones are answered with their length (8 bytes BE) — the client knows which.
+/// yamux server: each stream starts with a kind byte and is read to its end; `e`
+/// streams are echoed, `s` (sink) streams are answered with their length (8 bytes BE).
 pub async fn serve_yamux<T>(io: T)
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -326,6 +335,11 @@ where
     let mut tasks = Tasks::default();
     while let Some(Ok(mut s)) = poll_fn(|cx| conn.poll_next_inbound(cx)).await {
         tasks.add(tokio::spawn(async move {
+            let mut kind = [0u8; 1];
+            if s.read_exact(&mut kind).await.is_err() {
+                return;
+            }
+            let echo = kind[0] == b'e';
             let mut buf = vec![0u8; 1 << 16];
             let mut kept: Vec<u8> = Vec::new();
             let mut n = 0u64;
@@ -334,14 +348,14 @@ where
                     Ok(0) => break,
                     Ok(k) => {
                         n += k as u64;
-                        if n <= ECHO_MAX {
+                        if echo && n <= ECHO_MAX {
                             kept.extend_from_slice(&buf[..k]);
                         }
                     }
                     Err(_) => return,
                 }
             }
-            let _ = if n <= ECHO_MAX {
+            let _ = if echo {
                 s.write_all(&kept).await
             } else {
                 s.write_all(&n.to_be_bytes()).await
@@ -351,7 +365,7 @@ where
     }
 }
 
-/// Largest body the baselines echo; longer ones are bulk uploads (acknowledged).
+/// Largest body the yamux server echoes.
 pub const ECHO_MAX: u64 = 64 * 1024;
 
 // ---------------------------------------------------------------- plain length-prefixed
@@ -364,7 +378,7 @@ type Split = (
 /// A plain length-prefixed client: one frame on the wire at a time, whole messages.
 #[derive(Clone)]
 pub struct PlainClient {
-    inner: Arc<Mutex<(tokio::io::WriteHalf<Transport>, VecDeque<oneshot::Sender<u64>>)>>,
+    inner: Arc<Mutex<tokio::io::WriteHalf<Transport>>>,
     waiting: Arc<std::sync::Mutex<VecDeque<oneshot::Sender<u64>>>>,
 }
 
@@ -391,7 +405,11 @@ impl PlainClient {
                     left -= n as u64;
                 }
                 // Replies come back in request order; kind 4 carries the acknowledged count.
-                let value = if hdr[0] == 4 { len_from(&buf, len) } else { len };
+                let value = if hdr[0] == 4 {
+                    len_from(&buf, len)
+                } else {
+                    len
+                };
                 let next = w2.lock().ok().and_then(|mut q| q.pop_front());
                 if let Some(tx) = next {
                     let _ = tx.send(value);
@@ -400,7 +418,7 @@ impl PlainClient {
         });
         (
             PlainClient {
-                inner: Arc::new(Mutex::new((w, VecDeque::new()))),
+                inner: Arc::new(Mutex::new(w)),
                 waiting,
             },
             reader,
@@ -418,7 +436,7 @@ impl PlainClient {
             if let Ok(mut q) = self.waiting.lock() {
                 q.push_back(tx);
             }
-            let w = &mut g.0;
+            let w = &mut *g;
             let mut hdr = [0u8; 5];
             hdr[0] = kind;
             hdr[1..].copy_from_slice(&len32.to_be_bytes());

@@ -92,15 +92,22 @@ fn sizes(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E>
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0f64, f64::max)
         * 1.1;
-    let xmax = ss.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0, f64::max) * 2.0;
+    let xmax = ss
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold(1.0, f64::max)
+        * 2.0;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut b = ChartBuilder::on(&root);
     b.margin(15);
     if text {
-        b.caption("One-way throughput vs message size (loopback TCP)", ("sans-serif", 22))
-            .x_label_area_size(45)
-            .y_label_area_size(70);
+        b.caption(
+            "One-way throughput vs message size (loopback TCP)",
+            ("sans-serif", 22),
+        )
+        .x_label_area_size(45)
+        .y_label_area_size(70);
     }
     let mut chart = b.build_cartesian_2d((32f64..xmax).log_scale(), 0f64..ymax)?;
     let mut mesh = chart.configure_mesh();
@@ -114,9 +121,9 @@ fn sizes(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E>
         let c = COLORS[i % COLORS.len()];
         let drawn = chart.draw_series(LineSeries::new(s.points.clone(), c.stroke_width(2)))?;
         if text {
-            drawn
-                .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            drawn.label(s.name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+            });
         }
         chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
     }
@@ -137,7 +144,11 @@ fn latency_cdf(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bo
     if ss.is_empty() {
         return Ok(false);
     }
-    let all: Vec<f64> = ss.iter().flat_map(|s| s.points.iter().map(|p| p.0)).filter(|v| *v > 0.0).collect();
+    let all: Vec<f64> = ss
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|v| *v > 0.0)
+        .collect();
     let xmin = all.iter().copied().fold(f64::INFINITY, f64::min).max(0.1) * 0.8;
     let xmax = all.iter().copied().fold(1.0, f64::max) * 1.2;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
@@ -145,9 +156,12 @@ fn latency_cdf(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bo
     let mut b = ChartBuilder::on(&root);
     b.margin(15);
     if text {
-        b.caption("64-byte request/response round trip: CDF", ("sans-serif", 22))
-            .x_label_area_size(45)
-            .y_label_area_size(60);
+        b.caption(
+            "64-byte request/response round trip: CDF",
+            ("sans-serif", 22),
+        )
+        .x_label_area_size(45)
+        .y_label_area_size(60);
     }
     let mut chart = b.build_cartesian_2d((xmin..xmax).log_scale(), 0f64..100f64)?;
     let mut mesh = chart.configure_mesh();
@@ -162,9 +176,9 @@ fn latency_cdf(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bo
         let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.0 > 0.0).collect();
         let drawn = chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?;
         if text {
-            drawn
-                .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            drawn.label(s.name.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+            });
         }
     }
     if text {
@@ -196,7 +210,11 @@ fn hol(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E> {
             protos.push(p.to_string());
         }
     }
-    let vals: Vec<f64> = ss.iter().filter_map(|s| s.points.first().map(|p| p.1)).filter(|v| v.is_finite() && *v > 0.0).collect();
+    let vals: Vec<f64> = ss
+        .iter()
+        .filter_map(|s| s.points.first().map(|p| p.1))
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
     let ymin = vals.iter().copied().fold(f64::INFINITY, f64::min).min(1.0) / 2.0;
     let ymax = vals.iter().copied().fold(1.0, f64::max) * 3.0;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
@@ -205,7 +223,10 @@ fn hol(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E> {
     b.margin(15);
     if text {
         b.caption(
-            format!("p99 of 64-byte requests during a bulk transfer ({})", links.join(", ")),
+            format!(
+                "p99 of 64-byte requests during a bulk transfer ({})",
+                links.join(", ")
+            ),
             ("sans-serif", 20),
         )
         .x_label_area_size(45)
@@ -225,7 +246,9 @@ fn hol(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E> {
         }
     };
     if text {
-        mesh.y_desc("p99 latency (ms, log)").x_labels(links.len() * 2 + 1).x_label_formatter(&fmt);
+        mesh.y_desc("p99 latency (ms, log)")
+            .x_labels(links.len() * 2 + 1)
+            .x_label_formatter(&fmt);
     } else {
         mesh.x_labels(0).y_labels(0);
     }
@@ -272,7 +295,11 @@ fn ratios(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E
         .iter()
         .flat_map(|r| r.records.iter())
         .filter(|r| r.ratio.is_finite() && r.ratio > 0.0 && !r.baseline.starts_with("goal"))
-        .filter(|r| !r.metric.starts_with("oneway_") || r.metric == "oneway_64B" || r.metric == "oneway_1MiB")
+        .filter(|r| {
+            !r.metric.starts_with("oneway_")
+                || r.metric == "oneway_64B"
+                || r.metric == "oneway_1MiB"
+        })
         .collect();
     if recs.is_empty() {
         return Ok(false);
@@ -280,7 +307,11 @@ fn ratios(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E
     let h = (recs.len() as u32 * 22 + 120).max(300);
     let root = BitMapBackend::new(path, (1100, h)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (left, right) = if text { root.split_horizontally(430) } else { root.split_horizontally(1) };
+    let (left, right) = if text {
+        root.split_horizontally(430)
+    } else {
+        root.split_horizontally(1)
+    };
     let n = recs.len() as f64;
     let better = |r: &super::report::Record| match r.better {
         Better::Higher => r.ratio,
@@ -291,7 +322,11 @@ fn ratios(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E
     let mut b = ChartBuilder::on(&right);
     b.margin(10);
     if text {
-        b.caption("netcore vs baseline (x better; 1 = parity)", ("sans-serif", 20)).x_label_area_size(35);
+        b.caption(
+            "netcore vs baseline (x better; 1 = parity)",
+            ("sans-serif", 20),
+        )
+        .x_label_area_size(35);
     }
     let mut chart = b.build_cartesian_2d((xmin..xmax).log_scale(), 0f64..n)?;
     let mut mesh = chart.configure_mesh();
@@ -306,7 +341,10 @@ fn ratios(path: &Path, results: &[ScenarioResult], text: bool) -> Result<bool, E
         let y = n - i as f64 - 1.0;
         Rectangle::new([(xmin, y + 0.15), (v, y + 0.85)], c.filled())
     }))?;
-    chart.draw_series(std::iter::once(PathElement::new(vec![(1.0, 0.0), (1.0, n)], BLACK.stroke_width(2))))?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(1.0, 0.0), (1.0, n)],
+        BLACK.stroke_width(2),
+    )))?;
     if text {
         // Row labels, aligned with the plotting area (caption 20 px + margin).
         let top = 10 + 30;

@@ -78,7 +78,10 @@ async fn python_with(module: &str) -> Option<PathBuf> {
         candidates.push(p.into());
     }
     candidates.push(PathBuf::from(".venv/bin/python"));
-    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python")));
+    candidates.push(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.venv/bin/python"
+    )));
     for c in candidates {
         if !c.exists() && c.components().count() > 1 {
             continue;
@@ -134,7 +137,13 @@ async fn start_server(py: &Path, script: &Path, args: &[&str]) -> Result<(Child,
     Ok((child, port))
 }
 
-async fn run_json(py: &Path, script: &Path, args: &[String], prefix: &str, limit: Duration) -> Result<serde_json::Value> {
+async fn run_json(
+    py: &Path,
+    script: &Path,
+    args: &[String],
+    prefix: &str,
+    limit: Duration,
+) -> Result<serde_json::Value> {
     let out = tokio::time::timeout(
         limit,
         Command::new(py)
@@ -159,7 +168,15 @@ async fn run_json(py: &Path, script: &Path, args: &[String], prefix: &str, limit
                 l.strip_prefix(prefix)
             }
         })
-        .with_context(|| format!("python client printed no result; stderr: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))?;
+        .with_context(|| {
+            format!(
+                "python client printed no result; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
+        })?;
     Ok(serde_json::from_str(line)?)
 }
 
@@ -197,7 +214,12 @@ async fn netcore_py(ctx: &mut Ctx, py: &Path, seconds: f64) -> Result<()> {
     let v = run_json(
         py,
         &bench,
-        &[port.to_string(), seconds.to_string(), "1000000".into(), "100000".into()],
+        &[
+            port.to_string(),
+            seconds.to_string(),
+            "1000000".into(),
+            "100000".into(),
+        ],
         "RESULT ",
         Duration::from_secs_f64(seconds * 4.0 + 90.0),
     )
@@ -227,8 +249,26 @@ async fn netcore_py(ctx: &mut Ctx, py: &Path, seconds: f64) -> Result<()> {
     }
     let rs_mib = m as f64 / start.elapsed().as_secs_f64();
     eprintln!("    python netcore 0.1.3: {py_rt:.0} rt/s, {py_mib:.1} MiB echoes/s; rust netcore: {rs_rt:.0} rt/s, {rs_mib:.1} MiB echoes/s");
-    ctx.add_record("python", "netcore_64B_round_trips", "rt/s", Better::Higher, &Samples(vec![rs_rt]), "netcore 0.1.3 (Python)", &Samples(vec![py_rt]), Some(Goal::RatioAtLeast(50.0)));
-    ctx.add_record("python", "netcore_1MiB_echoes", "echo/s", Better::Higher, &Samples(vec![rs_mib]), "netcore 0.1.3 (Python)", &Samples(vec![py_mib]), None);
+    ctx.add_record(
+        "python",
+        "netcore_64B_round_trips",
+        "rt/s",
+        Better::Higher,
+        &Samples(vec![rs_rt]),
+        "netcore 0.1.3 (Python)",
+        &Samples(vec![py_rt]),
+        Some(Goal::RatioAtLeast(50.0)),
+    );
+    ctx.add_record(
+        "python",
+        "netcore_1MiB_echoes",
+        "echo/s",
+        Better::Higher,
+        &Samples(vec![rs_mib]),
+        "netcore 0.1.3 (Python)",
+        &Samples(vec![py_mib]),
+        None,
+    );
     Ok(())
 }
 
@@ -246,7 +286,12 @@ async fn binary_protocol(ctx: &mut Ctx, py: &Path, seconds: f64) -> Result<()> {
     use netcore_schema::{Client, ProtocolConfig, Reply, Schema, Server, Transport};
     let helper = write_script(&ctx.out, "bp_helper.py", BP_HELPER)?;
     let window = 64u64;
-    let (server, port) = start_server(py, &helper, &["server", "--profile", "basic", "--transport", "tcp"]).await?;
+    let (server, port) = start_server(
+        py,
+        &helper,
+        &["server", "--profile", "basic", "--transport", "tcp"],
+    )
+    .await?;
     let v = run_json(
         py,
         &helper,
@@ -269,7 +314,12 @@ async fn binary_protocol(ctx: &mut Ctx, py: &Path, seconds: f64) -> Result<()> {
     let py_rt = v["round_trip_msgs_per_s"].as_f64().unwrap_or(f64::NAN);
     let py_pipe = v["pipelined_msgs_per_s"].as_f64().unwrap_or(f64::NAN);
 
-    let schema = || -> Result<Schema> { Ok(Schema::builder().header_format(">H").message::<Sensor>().build()?) };
+    let schema = || -> Result<Schema> {
+        Ok(Schema::builder()
+            .header_format(">H")
+            .message::<Sensor>()
+            .build()?)
+    };
     let config = || ProtocolConfig::default().with_read_timeout(Duration::from_secs(10));
     let srv = Server::builder(schema()?, config())
         .on(|s: Sensor, _| async move {
@@ -315,7 +365,25 @@ async fn binary_protocol(ctx: &mut Ctx, py: &Path, seconds: f64) -> Result<()> {
     c.close().await;
     handle.shutdown().await;
     eprintln!("    binary-protocol 0.2.2: {py_rt:.0} rt/s, {py_pipe:.0} pipelined msg/s; netcore-schema: {rs_rt:.0} rt/s, {rs_pipe:.0} pipelined msg/s");
-    ctx.add_record("python", "typed_16B_round_trips", "msg/s", Better::Higher, &Samples(vec![rs_rt]), "binary-protocol 0.2.2 (Python)", &Samples(vec![py_rt]), Some(Goal::RatioAtLeast(50.0)));
-    ctx.add_record("python", "typed_16B_pipelined_w64", "msg/s", Better::Higher, &Samples(vec![rs_pipe]), "binary-protocol 0.2.2 (Python)", &Samples(vec![py_pipe]), Some(Goal::RatioAtLeast(50.0)));
+    ctx.add_record(
+        "python",
+        "typed_16B_round_trips",
+        "msg/s",
+        Better::Higher,
+        &Samples(vec![rs_rt]),
+        "binary-protocol 0.2.2 (Python)",
+        &Samples(vec![py_rt]),
+        Some(Goal::RatioAtLeast(50.0)),
+    );
+    ctx.add_record(
+        "python",
+        "typed_16B_pipelined_w64",
+        "msg/s",
+        Better::Higher,
+        &Samples(vec![rs_pipe]),
+        "binary-protocol 0.2.2 (Python)",
+        &Samples(vec![py_pipe]),
+        Some(Goal::RatioAtLeast(50.0)),
+    );
     Ok(())
 }

@@ -1,6 +1,11 @@
 //! Result records, statistics, the console table and results.json.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Reads a figure written as `null` (serde_json writes NaN so) back as NaN.
+fn nan_or<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// Whether larger or smaller values of a metric are better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,20 +28,26 @@ pub struct Record {
     /// Unit of value, min, median, max and baseline_value.
     pub unit: String,
     /// Median of netcore's runs.
+    #[serde(deserialize_with = "nan_or")]
     pub value: f64,
     /// What netcore is compared with.
     pub baseline: String,
     /// Median of the baseline's runs.
+    #[serde(deserialize_with = "nan_or")]
     pub baseline_value: f64,
     /// value / baseline_value.
+    #[serde(deserialize_with = "nan_or")]
     pub ratio: f64,
     /// Runs measured (per side).
     pub runs: usize,
     /// Smallest of netcore's runs.
+    #[serde(deserialize_with = "nan_or")]
     pub min: f64,
     /// Median of netcore's runs.
+    #[serde(deserialize_with = "nan_or")]
     pub median: f64,
     /// Largest of netcore's runs.
+    #[serde(deserialize_with = "nan_or")]
     pub max: f64,
     /// Which direction is better.
     pub better: Better,
@@ -222,7 +233,12 @@ fn fmt_num(v: f64) -> String {
 pub fn print_table(r: &ScenarioResult) {
     println!(
         "\n== {} [{}]  wall {:.1} s, cpu {:.1}+{:.1} s, peak RSS {:.1} MiB",
-        r.name, r.status, r.usage.wall_s, r.usage.cpu_user_s, r.usage.cpu_sys_s, r.usage.peak_rss_mib
+        r.name,
+        r.status,
+        r.usage.wall_s,
+        r.usage.cpu_user_s,
+        r.usage.cpu_sys_s,
+        r.usage.peak_rss_mib
     );
     for n in &r.notes {
         println!("   note: {n}");
@@ -286,7 +302,12 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
     for r in results {
         s.push_str(&format!(
             "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-            r.name, r.status, r.usage.wall_s, r.usage.cpu_user_s, r.usage.cpu_sys_s, r.usage.peak_rss_mib
+            r.name,
+            r.status,
+            r.usage.wall_s,
+            r.usage.cpu_user_s,
+            r.usage.cpu_sys_s,
+            r.usage.peak_rss_mib
         ));
     }
     s
@@ -300,14 +321,39 @@ mod tests {
     fn stats_and_ratio() {
         let ours = Samples(vec![3.0, 1.0, 2.0]);
         let theirs = Samples(vec![4.0, 4.0]);
-        let r = record("s", "m", "u", Better::Higher, &ours, "b", &theirs, Some(Goal::RatioAtLeast(0.5)));
+        let r = record(
+            "s",
+            "m",
+            "u",
+            Better::Higher,
+            &ours,
+            "b",
+            &theirs,
+            Some(Goal::RatioAtLeast(0.5)),
+        );
         assert_eq!((r.min, r.median, r.max, r.value), (1.0, 2.0, 3.0, 2.0));
         assert_eq!(r.ratio, 0.5);
         assert_eq!(r.goal_met, Some(true));
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 50.0), 3.0);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 100.0), 5.0);
         let j = serde_json::to_value(&r).unwrap();
-        for k in ["scenario", "metric", "unit", "value", "baseline", "baseline_value", "ratio", "runs", "min", "median", "max"] {
+        let nan = record("s", "m", "u", Better::Lower, &Samples(vec![]), "b", &theirs, None);
+        let text = serde_json::to_string(&nan).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert!(back.value.is_nan() && back.ratio.is_nan());
+        for k in [
+            "scenario",
+            "metric",
+            "unit",
+            "value",
+            "baseline",
+            "baseline_value",
+            "ratio",
+            "runs",
+            "min",
+            "median",
+            "max",
+        ] {
             assert!(j.get(k).is_some(), "{k}");
         }
     }

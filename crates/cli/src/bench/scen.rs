@@ -55,6 +55,22 @@ impl Ctx {
         }
     }
 
+    /// A size or count: `quick` or `full`, divided by 8 when `NETCORE_BENCH_TINY` is set
+    /// (the smoke test runs an unoptimized build).
+    fn qs<T>(&self, quick: T, full: T) -> T
+    where
+        T: Copy + std::ops::Div<Output = T> + From<u8> + PartialOrd,
+    {
+        let v = self.q(quick, full);
+        if std::env::var_os("NETCORE_BENCH_TINY").is_some() {
+            let d = v / T::from(8u8);
+            if d > T::from(0u8) {
+                return d;
+            }
+        }
+        v
+    }
+
     /// Adds a record built from samples.
     #[allow(clippy::too_many_arguments)]
     pub fn add_record(
@@ -68,8 +84,9 @@ impl Ctx {
         theirs: &Samples,
         goal: Option<Goal>,
     ) {
-        self.records
-            .push(record(scenario, metric, unit, better, ours, baseline, theirs, goal));
+        self.records.push(record(
+            scenario, metric, unit, better, ours, baseline, theirs, goal,
+        ));
     }
 }
 
@@ -90,23 +107,41 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Result<()> {
         "latency" => latency(ctx).await,
         "pipelined" => pipelined(ctx).await,
         "hol-tcp" => {
-            let size = ctx.q(128u64 << 20, 1 << 30);
-            hol(ctx, "hol-tcp", Link::Tcp, None, size, Duration::from_millis(1), 1.0).await
+            let size = ctx.qs(128u64 << 20, 1 << 30);
+            hol(
+                ctx,
+                "hol-tcp",
+                Link::Tcp,
+                None,
+                size,
+                Duration::from_millis(1),
+                1.0,
+            )
+            .await
         }
         "hol-slow" => {
             let link = SimConfig::default()
                 .with_rate(1_000_000)
                 .with_latency(Duration::from_millis(1))
                 .with_buffer_limit(16 * 1024);
-            let size = ctx.q(1u64 << 20, 4 << 20);
-            hol(ctx, "hol-slow", Link::Sim(link), None, size, Duration::from_millis(10), 20.0).await
+            let size = ctx.qs(1u64 << 20, 4 << 20);
+            hol(
+                ctx,
+                "hol-slow",
+                Link::Sim(link),
+                None,
+                size,
+                Duration::from_millis(10),
+                20.0,
+            )
+            .await
         }
         "hol-serial" => {
             let link = SimConfig::default()
                 .with_rate(11_520)
                 .with_latency(Duration::from_millis(1))
                 .with_buffer_limit(1024);
-            let size = ctx.q(8u64 << 10, 64 << 10);
+            let size = ctx.qs(8u64 << 10, 64 << 10);
             hol(
                 ctx,
                 "hol-serial",
@@ -148,7 +183,12 @@ impl Rng {
 
 /// Runs `conc` workers calling `op` until `dur` passed or `max` operations were done;
 /// returns (operations, seconds, per-operation latencies in ms).
-async fn closed_loop<F, Fut>(conc: usize, dur: Duration, max: u64, op: F) -> Result<(u64, f64, Vec<f64>)>
+async fn closed_loop<F, Fut>(
+    conc: usize,
+    dur: Duration,
+    max: u64,
+    op: F,
+) -> Result<(u64, f64, Vec<f64>)>
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
@@ -180,7 +220,11 @@ where
     Ok((done.load(Ordering::Relaxed), secs, all))
 }
 
-async fn with_limit<T>(limit: Duration, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+async fn with_limit<T>(
+    limit: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     match tokio::time::timeout(limit, f).await {
         Ok(r) => r,
         Err(_) => Err(anyhow!("{what}: no result within {limit:?}")),
@@ -197,17 +241,34 @@ async fn fixed(ctx: &mut Ctx) -> Result<()> {
         for (i, p) in protos.iter().enumerate() {
             let mut tasks = Tasks::default();
             let c = connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
-            let (n, secs, _) = with_limit(dur * 4 + Duration::from_secs(10), "fixed", closed_loop(16, dur, 5_000_000, move |_| {
-                let c = c.clone();
-                async move { c.echo(16, false).await }
-            }))
+            let (n, secs, _) = with_limit(
+                dur * 4 + Duration::from_secs(10),
+                "fixed",
+                closed_loop(16, dur, 5_000_000, move |_| {
+                    let c = c.clone();
+                    async move { c.echo(16, false).await }
+                }),
+            )
             .await?;
             s[i].push(n as f64 / secs);
-            progress(&format!("fixed run {run} {}: {:.0} msg/s", p.name(), n as f64 / secs));
+            progress(&format!(
+                "fixed run {run} {}: {:.0} msg/s",
+                p.name(),
+                n as f64 / secs
+            ));
         }
     }
     for i in 1..protos.len() {
-        ctx.add_record("fixed", "16B_req_resp_16_in_flight", "msg/s", Better::Higher, &s[0], protos[i].name(), &s[i], None);
+        ctx.add_record(
+            "fixed",
+            "16B_req_resp_16_in_flight",
+            "msg/s",
+            Better::Higher,
+            &s[0],
+            protos[i].name(),
+            &s[i],
+            None,
+        );
     }
     Ok(())
 }
@@ -219,8 +280,8 @@ async fn sizes(ctx: &mut Ctx) -> Result<()> {
         vec![64, 1024, 16 << 10, 256 << 10, 1 << 20],
         vec![64, 1024, 16 << 10, 256 << 10, 1 << 20, 4 << 20],
     );
-    let total: u64 = ctx.q(16 << 20, 256 << 20);
-    let max_msgs: u64 = ctx.q(20_000, 200_000);
+    let total: u64 = ctx.qs(16 << 20, 256 << 20);
+    let max_msgs: u64 = ctx.qs(20_000, 200_000);
     let names = ["netcore", "LengthDelimitedCodec", "raw TCP"];
     let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
     for &size in &sizes {
@@ -242,8 +303,26 @@ async fn sizes(ctx: &mut Ctx) -> Result<()> {
             s[2].median()
         ));
         let metric = format!("oneway_{}", human(size as u64));
-        ctx.add_record("sizes", &metric, "MiB/s", Better::Higher, &s[0], names[1], &s[1], None);
-        ctx.add_record("sizes", &metric, "MiB/s", Better::Higher, &s[0], names[2], &s[2], None);
+        ctx.add_record(
+            "sizes",
+            &metric,
+            "MiB/s",
+            Better::Higher,
+            &s[0],
+            names[1],
+            &s[1],
+            None,
+        );
+        ctx.add_record(
+            "sizes",
+            &metric,
+            "MiB/s",
+            Better::Higher,
+            &s[0],
+            names[2],
+            &s[2],
+            None,
+        );
         for i in 0..3 {
             points[i].push((size as f64, s[i].median()));
         }
@@ -307,7 +386,10 @@ async fn oneway_netcore(size: usize, count: u64) -> Result<f64> {
     let bytes = rx.await.map_err(|_| anyhow!("receiver ended early"))?;
     let t = start.elapsed().as_secs_f64();
     if bytes != size as u64 * count {
-        bail!("netcore delivered {bytes} bytes, expected {}", size as u64 * count);
+        bail!(
+            "netcore delivered {bytes} bytes, expected {}",
+            size as u64 * count
+        );
     }
     Ok(t)
 }
@@ -403,17 +485,22 @@ async fn realistic(ctx: &mut Ctx) -> Result<()> {
             }
             let conns = Arc::new(conns);
             let seed = 0x5eed ^ run as u64;
-            let (n, secs, lat) = with_limit(dur * 4 + Duration::from_secs(20), "realistic", closed_loop(clients, dur, 10_000_000, move |i| {
-                let conns = conns.clone();
-                async move {
-                    let mut rng = Rng::new(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-                    // Think time: exponential, mean 2 ms; size: log-uniform 64 B .. 64 KiB.
-                    let think = -2.0 * (1.0 - rng.unit()).ln();
-                    tokio::time::sleep(Duration::from_secs_f64(think.min(20.0) / 1e3)).await;
-                    let size = (64.0 * 1024f64.powf(rng.unit())) as usize;
-                    conns[(i as usize) % conns.len()].echo(size, false).await
-                }
-            }))
+            let (n, secs, lat) = with_limit(
+                dur * 4 + Duration::from_secs(20),
+                "realistic",
+                closed_loop(clients, dur, 10_000_000, move |i| {
+                    let conns = conns.clone();
+                    async move {
+                        let mut rng =
+                            Rng::new(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                        // Think time: exponential, mean 2 ms; size: log-uniform 64 B .. 64 KiB.
+                        let think = -2.0 * (1.0 - rng.unit()).ln();
+                        tokio::time::sleep(Duration::from_secs_f64(think.min(20.0) / 1e3)).await;
+                        let size = (64.0 * 1024f64.powf(rng.unit())) as usize;
+                        conns[(i as usize) % conns.len()].echo(size, false).await
+                    }
+                }),
+            )
             .await?;
             rate[i].push(n as f64 / secs);
             p50[i].push(percentile(&lat, 50.0));
@@ -429,9 +516,36 @@ async fn realistic(ctx: &mut Ctx) -> Result<()> {
     }
     for i in 1..3 {
         let b = protos[i].name();
-        ctx.add_record("realistic", "requests_per_s", "req/s", Better::Higher, &rate[0], b, &rate[i], None);
-        ctx.add_record("realistic", "p50_incl_think", "ms", Better::Lower, &p50[0], b, &p50[i], None);
-        ctx.add_record("realistic", "p99_incl_think", "ms", Better::Lower, &p99[0], b, &p99[i], None);
+        ctx.add_record(
+            "realistic",
+            "requests_per_s",
+            "req/s",
+            Better::Higher,
+            &rate[0],
+            b,
+            &rate[i],
+            None,
+        );
+        ctx.add_record(
+            "realistic",
+            "p50_incl_think",
+            "ms",
+            Better::Lower,
+            &p50[0],
+            b,
+            &p50[i],
+            None,
+        );
+        ctx.add_record(
+            "realistic",
+            "p99_incl_think",
+            "ms",
+            Better::Lower,
+            &p99[0],
+            b,
+            &p99[i],
+            None,
+        );
     }
     ctx.notes.push(format!(
         "{clients} clients, one connection each, closed loop; latency includes the exponential think time (mean 2 ms) before each request"
@@ -442,12 +556,18 @@ async fn realistic(ctx: &mut Ctx) -> Result<()> {
 // ------------------------------------------------------------------ bulk
 
 async fn bulk(ctx: &mut Ctx) -> Result<()> {
-    let size: u64 = ctx.q(128 << 20, 1 << 30);
+    let size: u64 = ctx.qs(128 << 20, 1 << 30);
     let mut s: Vec<Samples> = vec![Samples::default(); 3];
     let limit = Duration::from_secs(ctx.q(30, 120));
     for run in 0..ctx.runs {
         let mut tasks = Tasks::default();
-        let c = connect(Proto::Netcore, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+        let c = connect(
+            Proto::Netcore,
+            &Link::Tcp,
+            Some(PipeConfig::default()),
+            &mut tasks,
+        )
+        .await?;
         let t = Instant::now();
         with_limit(limit, "bulk/netcore", c.bulk(size)).await?;
         s[0].push(size as f64 / MIB / t.elapsed().as_secs_f64());
@@ -465,13 +585,31 @@ async fn bulk(ctx: &mut Ctx) -> Result<()> {
         ));
     }
     let m = format!("one_{}_message", human(size));
-    ctx.add_record("bulk", &m, "MiB/s", Better::Higher, &s[0], "raw TCP", &s[1], Some(Goal::RatioAtLeast(0.9)));
-    ctx.add_record("bulk", &m, "MiB/s", Better::Higher, &s[0], "yamux", &s[2], None);
+    ctx.add_record(
+        "bulk",
+        &m,
+        "MiB/s",
+        Better::Higher,
+        &s[0],
+        "raw TCP",
+        &s[1],
+        Some(Goal::RatioAtLeast(0.9)),
+    );
+    ctx.add_record(
+        "bulk",
+        &m,
+        "MiB/s",
+        Better::Higher,
+        &s[0],
+        "yamux",
+        &s[2],
+        None,
+    );
     Ok(())
 }
 
 async fn bulk8(ctx: &mut Ctx) -> Result<()> {
-    let each: u64 = ctx.q(4 << 20, 16 << 20);
+    let each: u64 = ctx.qs(4 << 20, 16 << 20);
     let total = each * 8;
     let mut s: Vec<Samples> = vec![Samples::default(); 3];
     let limit = Duration::from_secs(ctx.q(30, 120));
@@ -494,18 +632,43 @@ async fn bulk8(ctx: &mut Ctx) -> Result<()> {
         ));
     }
     let m = format!("8x{}_aggregate", human(each));
-    ctx.add_record("bulk8", &m, "MiB/s", Better::Higher, &s[0], "raw TCP", &s[1], Some(Goal::RatioAtLeast(0.9)));
-    ctx.add_record("bulk8", &m, "MiB/s", Better::Higher, &s[0], "yamux", &s[2], None);
-    ctx.notes.push("raw TCP carries the same 128 MiB aggregate on one connection (the wire's capacity)".into());
+    ctx.add_record(
+        "bulk8",
+        &m,
+        "MiB/s",
+        Better::Higher,
+        &s[0],
+        "raw TCP",
+        &s[1],
+        Some(Goal::RatioAtLeast(0.9)),
+    );
+    ctx.add_record(
+        "bulk8",
+        &m,
+        "MiB/s",
+        Better::Higher,
+        &s[0],
+        "yamux",
+        &s[2],
+        None,
+    );
+    ctx.notes.push(
+        "raw TCP carries the same 128 MiB aggregate on one connection (the wire's capacity)".into(),
+    );
     Ok(())
 }
 
 // ------------------------------------------------------------------ latency
 
 async fn latency(ctx: &mut Ctx) -> Result<()> {
-    let n: usize = ctx.q(2_000, 20_000);
+    let n: usize = ctx.qs(2_000, 20_000);
     let limit = Duration::from_secs(ctx.q(20, 60));
-    let names = ["netcore", "raw TCP ping-pong", "LengthDelimitedCodec", "yamux"];
+    let names = [
+        "netcore",
+        "raw TCP ping-pong",
+        "LengthDelimitedCodec",
+        "yamux",
+    ];
     let mut p50: Vec<Samples> = vec![Samples::default(); 4];
     let mut p99: Vec<Samples> = vec![Samples::default(); 4];
     let mut last: Vec<Vec<f64>> = vec![Vec::new(); 4];
@@ -516,7 +679,8 @@ async fn latency(ctx: &mut Ctx) -> Result<()> {
                     0 | 3 => {
                         let mut tasks = Tasks::default();
                         let p = if i == 0 { Proto::Netcore } else { Proto::Yamux };
-                        let c = connect(p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+                        let c =
+                            connect(p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
                         rr_loop(n, || c.echo(64, false)).await
                     }
                     1 => raw_pingpong(n).await,
@@ -535,8 +699,26 @@ async fn latency(ctx: &mut Ctx) -> Result<()> {
     }
     for i in 1..4 {
         let goal = (i == 1).then_some(Goal::RatioAtMost(1.5));
-        ctx.add_record("latency", "64B_rtt_p50", "us", Better::Lower, &p50[0], names[i], &p50[i], goal);
-        ctx.add_record("latency", "64B_rtt_p99", "us", Better::Lower, &p99[0], names[i], &p99[i], None);
+        ctx.add_record(
+            "latency",
+            "64B_rtt_p50",
+            "us",
+            Better::Lower,
+            &p50[0],
+            names[i],
+            &p50[i],
+            goal,
+        );
+        ctx.add_record(
+            "latency",
+            "64B_rtt_p99",
+            "us",
+            Better::Lower,
+            &p99[0],
+            names[i],
+            &p99[i],
+            None,
+        );
     }
     for (i, lat) in last.into_iter().enumerate() {
         let mut v = lat;
@@ -622,7 +804,7 @@ async fn ldc_pingpong(n: usize) -> Result<Vec<f64>> {
 // ------------------------------------------------------------------ pipelined
 
 async fn pipelined(ctx: &mut Ctx) -> Result<()> {
-    let n: u64 = ctx.q(50_000, 500_000);
+    let n: u64 = ctx.qs(50_000, 500_000);
     let limit = Duration::from_secs(ctx.q(20, 60));
     let mut s: Vec<Samples> = vec![Samples::default(); 2];
     for run in 0..ctx.runs {
@@ -630,16 +812,42 @@ async fn pipelined(ctx: &mut Ctx) -> Result<()> {
         s[0].push(n as f64 / t);
         let t = with_limit(limit, "pipelined/ldc", oneway_ldc(64, n)).await?;
         s[1].push(n as f64 / t);
-        progress(&format!("pipelined run {run}: netcore {:.0}, ldc {:.0} msg/s", s[0].0[run], s[1].0[run]));
+        progress(&format!(
+            "pipelined run {run}: netcore {:.0}, ldc {:.0} msg/s",
+            s[0].0[run], s[1].0[run]
+        ));
     }
-    ctx.add_record("pipelined", "64B_oneway", "msg/s", Better::Higher, &s[0], "LengthDelimitedCodec", &s[1], Some(Goal::RatioAtLeast(0.5)));
+    ctx.add_record(
+        "pipelined",
+        "64B_oneway",
+        "msg/s",
+        Better::Higher,
+        &s[0],
+        "LengthDelimitedCodec",
+        &s[1],
+        Some(Goal::RatioAtLeast(0.5)),
+    );
     Ok(())
 }
 
 // ------------------------------------------------------------------ head-of-line
 
 /// Probe latencies (ms) during a bulk upload of `size` bytes, and the bulk's MiB/s.
-async fn hol_loaded(c: &Client, size: u64, interval: Duration, limit: Duration) -> Result<(Vec<f64>, f64)> {
+/// Throughput unit of a HOL scenario: MiB/s on TCP, KiB/s on slow links.
+fn hol_unit(link: &Link) -> (&'static str, f64) {
+    match link {
+        Link::Tcp => ("MiB/s", MIB),
+        Link::Sim(_) => ("KiB/s", 1024.0),
+    }
+}
+
+async fn hol_loaded(
+    c: &Client,
+    size: u64,
+    interval: Duration,
+    limit: Duration,
+    unit: f64,
+) -> Result<(Vec<f64>, f64)> {
     let bulk_client = c.clone();
     let start = Instant::now();
     let bulk = tokio::spawn(async move { bulk_client.bulk(size).await.map(|_| start.elapsed()) });
@@ -652,7 +860,7 @@ async fn hol_loaded(c: &Client, size: u64, interval: Duration, limit: Duration) 
         tokio::time::sleep(interval).await;
     }
     let took = with_limit(limit, "bulk", async { bulk.await? }).await?;
-    Ok((lat, size as f64 / MIB / took.as_secs_f64()))
+    Ok((lat, size as f64 / unit / took.as_secs_f64()))
 }
 
 async fn hol(
@@ -665,13 +873,18 @@ async fn hol(
     p99_goal_ms: f64,
 ) -> Result<()> {
     let protos = [Proto::Netcore, Proto::Yamux, Proto::Plain];
+    let (tunit, unit) = hol_unit(&link);
     // Expected duration at the link's rate (TCP: assume >= 200 MiB/s).
     let rate = match &link {
         Link::Tcp => 200.0 * MIB,
         Link::Sim(c) => c.rate_bytes_per_sec as f64,
     };
     let limit = Duration::from_secs_f64(size as f64 / rate * 4.0 + 20.0);
-    let runs = if matches!(link, Link::Tcp) { ctx.runs } else { ctx.runs.min(2) };
+    let runs = if matches!(link, Link::Tcp) {
+        ctx.runs
+    } else {
+        ctx.runs.min(2)
+    };
     let mut p50: Vec<Samples> = vec![Samples::default(); 3];
     let mut p99: Vec<Samples> = vec![Samples::default(); 3];
     let mut tput: Vec<Samples> = vec![Samples::default(); 3];
@@ -682,12 +895,12 @@ async fn hol(
         for (i, p) in protos.iter().enumerate() {
             let mut tasks = Tasks::default();
             let c = connect(*p, &link, cfg.clone(), &mut tasks).await?;
-            let (lat, mib) = hol_loaded(&c, size, interval, limit).await?;
+            let (lat, mib) = hol_loaded(&c, size, interval, limit, unit).await?;
             p50[i].push(percentile(&lat, 50.0));
             p99[i].push(percentile(&lat, 99.0));
             tput[i].push(mib);
             progress(&format!(
-                "{scen} run {run} {}: {} probes p50 {:.2} ms p99 {:.2} ms max {:.2} ms; bulk {:.2} MiB/s",
+                "{scen} run {run} {}: {} probes p50 {:.2} ms p99 {:.2} ms max {:.2} ms; bulk {:.2} {tunit}",
                 p.name(),
                 lat.len(),
                 percentile(&lat, 50.0),
@@ -701,7 +914,7 @@ async fn hol(
         let c = connect(Proto::Netcore, &link, cfg.clone(), &mut tasks).await?;
         let t = Instant::now();
         with_limit(limit, "unloaded bulk", c.bulk(size)).await?;
-        un_tput.push(size as f64 / MIB / t.elapsed().as_secs_f64());
+        un_tput.push(size as f64 / unit / t.elapsed().as_secs_f64());
         let mut lat = Vec::new();
         let probe_deadline = Instant::now() + Duration::from_secs(5);
         while lat.len() < 200 && Instant::now() < probe_deadline {
@@ -713,20 +926,67 @@ async fn hol(
         un_p50.push(percentile(&lat, 50.0));
         un_p99.push(percentile(&lat, 99.0));
         progress(&format!(
-            "{scen} run {run} netcore unloaded: bulk {:.2} MiB/s, probe p50 {:.2} ms p99 {:.2} ms",
+            "{scen} run {run} netcore unloaded: bulk {:.2} {tunit}, probe p50 {:.2} ms p99 {:.2} ms",
             un_tput.0[run], un_p50.0[run], un_p99.0[run]
         ));
     }
-    let goal = p99_goal_ms.is_finite().then_some(Goal::ValueAtMost(p99_goal_ms));
+    let goal = p99_goal_ms
+        .is_finite()
+        .then_some(Goal::ValueAtMost(p99_goal_ms));
     for i in 1..3 {
         let b = protos[i].name();
-        ctx.add_record(scen, "probe_p99_under_load", "ms", Better::Lower, &p99[0], b, &p99[i], goal);
-        ctx.add_record(scen, "probe_p50_under_load", "ms", Better::Lower, &p50[0], b, &p50[i], None);
-        ctx.add_record(scen, "bulk_under_load", "MiB/s", Better::Higher, &tput[0], b, &tput[i], None);
+        ctx.add_record(
+            scen,
+            "probe_p99_under_load",
+            "ms",
+            Better::Lower,
+            &p99[0],
+            b,
+            &p99[i],
+            goal,
+        );
+        ctx.add_record(
+            scen,
+            "probe_p50_under_load",
+            "ms",
+            Better::Lower,
+            &p50[0],
+            b,
+            &p50[i],
+            None,
+        );
+        ctx.add_record(
+            scen,
+            "bulk_under_load",
+            tunit,
+            Better::Higher,
+            &tput[0],
+            b,
+            &tput[i],
+            None,
+        );
     }
-    ctx.add_record(scen, "probe_p99_under_load", "ms", Better::Lower, &p99[0], "netcore unloaded", &un_p99, None);
+    ctx.add_record(
+        scen,
+        "probe_p99_under_load",
+        "ms",
+        Better::Lower,
+        &p99[0],
+        "netcore unloaded",
+        &un_p99,
+        None,
+    );
     let tgoal = matches!(link, Link::Tcp).then_some(Goal::RatioAtLeast(0.8));
-    ctx.add_record(scen, "bulk_under_load", "MiB/s", Better::Higher, &tput[0], "netcore unloaded", &un_tput, tgoal);
+    ctx.add_record(
+        scen,
+        "bulk_under_load",
+        tunit,
+        Better::Higher,
+        &tput[0],
+        "netcore unloaded",
+        &un_tput,
+        tgoal,
+    );
     for (i, p) in protos.iter().enumerate() {
         ctx.series.push(Series {
             plot: "hol".into(),
