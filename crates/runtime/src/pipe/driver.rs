@@ -130,6 +130,10 @@ pub(crate) struct Driver<W: Wire> {
     finished_incoming: HashMap<u64, Weak<BodyShared>>,
     /// Local key → core id of messages fully sent, for late cancels and reply cleanup.
     finished_local: HashMap<u64, u64>,
+    /// Core id → state of messages fully sent, oldest first, so a loss the peer reports
+    /// afterwards (serial profile: NACK → `Stopped`) still fails their handles.
+    finished_out: HashMap<u64, Weak<OutShared>>,
+    finished_out_order: VecDeque<u64>,
     read_closed: bool,
     write_closed: bool,
     linger_until: Option<tokio::time::Instant>,
@@ -190,6 +194,8 @@ impl<W: Wire> Driver<W> {
             incoming: HashMap::new(),
             finished_incoming: HashMap::new(),
             finished_local: HashMap::new(),
+            finished_out: HashMap::new(),
+            finished_out_order: VecDeque::new(),
             read_closed: false,
             write_closed: false,
             linger_until: None,
@@ -653,6 +659,13 @@ impl<W: Wire> Driver<W> {
                 if let Some(local) = self.core_to_local.remove(&id.0) {
                     if let Some(o) = self.outgoing.remove(&local) {
                         o.shared.complete(Ok(()));
+                        if self.finished_out_order.len() >= 4096 {
+                            if let Some(old) = self.finished_out_order.pop_front() {
+                                self.finished_out.remove(&old);
+                            }
+                        }
+                        self.finished_out.insert(id.0, Arc::downgrade(&o.shared));
+                        self.finished_out_order.push_back(id.0);
                     }
                     self.remember_finished(local, id.0);
                 }
@@ -661,6 +674,11 @@ impl<W: Wire> Driver<W> {
                 if let Some(local) = self.core_to_local.remove(&id.0) {
                     if let Some(o) = self.outgoing.remove(&local) {
                         o.shared.complete(Err(PipeError::Message(error.clone())));
+                    }
+                } else if let Some(shared) = self.finished_out.remove(&id.0) {
+                    // Lost after it was fully sent: its handle reported success too early.
+                    if let Some(shared) = shared.upgrade() {
+                        shared.complete(Err(PipeError::Message(error.clone())));
                     }
                 }
                 if let Some(r) = self.replies.remove(&id.0) {
