@@ -138,8 +138,9 @@ pub enum Event {
         /// The outgoing message.
         id: MessageId,
     },
-    /// An outgoing message failed or was stopped by the peer (also possible after
-    /// `Sent` on the serial profile, when a frame of it was lost on the line).
+    /// An outgoing message failed or was stopped by the peer. Also possible after
+    /// `Sent`: the peer refused it (GOAWAY) or stopped it before reading it all, or, on
+    /// the serial profile, a frame of it was lost on the line. At most once per message.
     Stopped {
         /// The outgoing message.
         id: MessageId,
