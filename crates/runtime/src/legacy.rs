@@ -159,8 +159,9 @@ pub struct LegacyOptions {
     pub max_unsized_body: usize,
     /// Body bytes queued per outgoing message before `write` reports `Blocked`.
     pub max_queued_per_message: usize,
-    /// Requests of ours whose response is still matched; the oldest is forgotten past
-    /// this (its late response is then dropped). Default 4096.
+    /// Requests of ours whose response is still matched; past this the oldest is
+    /// forgotten: it fails with `Stopped { CancelledLocally(LIMIT_EXCEEDED) }` and its
+    /// late response is dropped. Default 4096.
     pub max_pending_requests: usize,
     /// Answer a refused incoming request (too large, too many in flight) with a JSON
     /// error body so the Python caller stops waiting. Default true.
@@ -536,11 +537,8 @@ impl LegacyWire {
     }
 
     fn on_started(&mut self, id: LId, head: IncomingHead) {
-        let reply_to = head.in_reply_to.and_then(|req| {
-            self.requests.remove(&req).inspect(|_| {
-                self.requests_order.retain(|r| *r != req);
-            })
-        });
+        // (`requests_order` keeps the stale entry; it is skipped or compacted later.)
+        let reply_to = head.in_reply_to.and_then(|req| self.requests.remove(&req));
         if head.is_response && reply_to.is_none() {
             // A response to nothing we wait for: Python would route it as a request.
             let _ = self.conn.cancel(id);
@@ -644,7 +642,6 @@ impl LegacyWire {
         if let Some(req) = head.in_reply_to {
             // The response to a request of ours was refused: fail that request.
             if let Some(core) = self.requests.remove(&req) {
-                self.requests_order.retain(|r| *r != req);
                 self.events.push_back(Event::Stopped {
                     id: MessageId(core),
                     error: mapped.clone(),
@@ -708,13 +705,22 @@ impl LegacyWire {
     fn remember_request(&mut self, legacy: LId, core: u64) {
         let max = self.options.max_pending_requests.max(1);
         while self.requests.len() >= max {
-            match self.requests_order.pop_front() {
-                Some(old) => {
-                    self.requests.remove(&old);
-                    self.conn.forget_request(old);
-                }
-                None => break,
+            let Some(old) = self.requests_order.pop_front() else {
+                break;
+            };
+            let Some(core) = self.requests.remove(&old) else {
+                continue; // answered already
+            };
+            // The oldest request stops waiting; its caller learns it now.
+            self.conn.forget_request(old);
+            if self.out_map.remove(&old).is_some() {
+                self.outgoing.remove(&core);
+                let _ = self.conn.cancel(old);
             }
+            self.events.push_back(Event::Stopped {
+                id: MessageId(core),
+                error: MessageError::CancelledLocally(ErrorCode::LIMIT_EXCEEDED),
+            });
         }
         if self.requests_order.len() >= 2 * max {
             let live = &self.requests;
@@ -1317,7 +1323,6 @@ impl Wire for LegacyWire {
                     .find(|(_, c)| **c == id.0)
                     .map(|(l, _)| *l);
                 if let Some(l) = legacy {
-                    self.requests_order.retain(|r| *r != l);
                     self.forget_request_legacy(l);
                 }
             }

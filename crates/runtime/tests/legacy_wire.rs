@@ -292,3 +292,33 @@ fn empty_bodies_are_refused_unless_allowed_then_sent_as_python_does() {
         .expect("incoming empty message");
     assert_eq!(rx.read(rid, 0), Ok(None));
 }
+
+#[test]
+fn the_oldest_pending_request_fails_past_the_limit() {
+    let options = LegacyOptions {
+        max_pending_requests: 2,
+        ..LegacyOptions::default()
+    };
+    let mut wire = LegacyWire::new(&options);
+    let _ = wire.poll_event();
+    let mut out = Vec::new();
+    let ids: Vec<MessageId> = (0..3)
+        .map(|_| {
+            let id = wire
+                .send(MessageHead::to_route("r"), Bytes::from_static(b"x"))
+                .unwrap();
+            wire.poll_transmit(Instant::ZERO, &mut out, 1 << 16);
+            id
+        })
+        .collect();
+    let evs: Vec<Event> = std::iter::from_fn(|| wire.poll_event()).collect();
+    let stopped: Vec<MessageId> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stopped { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped, vec![ids[0]], "{evs:?}");
+    assert!(evs.contains(&Event::Sent { id: ids[2] }));
+}
