@@ -6,13 +6,14 @@
 //!
 //! - [`routing`]: [`Router`] with `route`, `nest`/`register` (blueprints), `merge`,
 //!   `fallback`, scoped `layer`/`before`/`after`/`on_error`/`state`;
-//! - [`handler`] and [`extract`]: async (or [`blocking`]) functions whose arguments are
+//! - [`handler`] and [`extract`]: async (or [`blocking()`]) functions whose arguments are
 //!   extractors and whose results implement [`IntoResponse`];
 //! - [`middleware`]: tower layers and [`middleware::from_fn`];
 //! - [`endpoint`]: connections, requests with deadlines, callbacks, one-way sends,
 //!   cancellation, bounded concurrency, graceful stop;
 //! - [`events`], [`scheduler`], [`cache`]: the seed's event bus, task scheduler and
 //!   TTL cache; [`blocking`](mod@blocking): a blocking client for code without async;
+//!   [`typed`] (feature `schema`): typed binary messages as bodies;
 //! - [`error`]: remote errors (code + message, also on the wire) and [`AppError`].
 //!
 //! ```
@@ -49,6 +50,8 @@ mod request;
 mod response;
 pub mod routing;
 pub mod scheduler;
+#[cfg(feature = "schema")]
+pub mod typed;
 
 pub use cache::Cache;
 pub use endpoint::{Endpoint, EndpointBuilder, Outgoing, PendingRequest, Reply, RequestCanceller};
@@ -60,6 +63,8 @@ pub use request::{ConnectionInfo, Extensions, Request, RequestBody};
 pub use response::{HandlerError, IntoResponse, Json, Response};
 pub use routing::{Route, Router};
 pub use scheduler::{Schedule, Scheduler, TaskHandle};
+#[cfg(feature = "schema")]
+pub use typed::{Typed, TYPE_HEADER};
 
 pub use netcore_core::metadata::Headers;
 pub use netcore_core::{ErrorCode, MessageId, Urgency};

@@ -268,7 +268,7 @@ impl Router {
         &self.prefix
     }
 
-    /// Serves `route` with `handler` (an async fn, a [`blocking`](crate::blocking) sync
+    /// Serves `route` with `handler` (an async fn, a [`blocking`](crate::blocking()) sync
     /// fn, or a [`Route`]).
     ///
     /// # Panics

@@ -460,3 +460,57 @@ async fn streamed_upload_and_streamed_download() {
     assert_eq!(i, 3_000_000);
     stop(&client, &server).await;
 }
+
+#[cfg(feature = "schema")]
+mod typed {
+    use super::*;
+    use netcore::Typed;
+
+    netcore_schema::message! {
+        /// A sensor reading.
+        #[derive(Debug, PartialEq)]
+        pub struct Reading = 4 {
+            /// Sensor id.
+            pub sensor: u16 [">H"],
+            /// Millidegrees.
+            pub value: i32 [">i"],
+        }
+    }
+    netcore_schema::message! {
+        /// An acknowledgement.
+        #[derive(Debug, PartialEq)]
+        pub struct Ack = 5 {
+            /// Echoed sensor id.
+            pub sensor: u16 [">H"],
+        }
+    }
+
+    #[tokio::test]
+    async fn typed_messages_as_request_and_response_bodies() {
+        async fn store(Typed(r): Typed<Reading>) -> Typed<Ack> {
+            assert_eq!(r.value, -1250);
+            Typed(Ack { sensor: r.sensor })
+        }
+        let (server, client) = mem_endpoints(with(Router::new().route("store", store)), plain());
+        let reply = client
+            .message("store")
+            .typed(&Reading {
+                sensor: 7,
+                value: -1250,
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.headers().get_str(netcore::TYPE_HEADER), Some("5"));
+        assert_eq!(reply.typed::<Ack>().await.unwrap(), Ack { sensor: 7 });
+        // A body announced as another type is refused, and so is a truncated one.
+        let e = client
+            .message("store")
+            .typed(&Ack { sensor: 1 })
+            .await
+            .unwrap_err();
+        assert_eq!(e.remote_code(), Some(codes::BAD_REQUEST));
+        let e = client.request("store", vec![0u8, 7]).await.unwrap_err();
+        assert_eq!(e.remote_code(), Some(codes::BAD_REQUEST));
+        stop(&client, &server).await;
+    }
+}
