@@ -69,9 +69,10 @@
 //! Python has no flow control: a Python sender pushes every chunk as fast as its socket
 //! takes it. The driver cannot pause a legacy peer, so incoming body bytes the
 //! application has not read yet are buffered here, at most
-//! [`LegacyOptions::max_buffered_incoming`] bytes per connection. A message that would
-//! push the buffer past it is reset with [`MessageError::Limit`] (the connection and the
-//! other messages live on): read bodies promptly or spill them to files. A single
+//! [`LegacyOptions::max_buffered_incoming`] bytes per connection. When data would push
+//! the buffer past it, the message holding the most unread bytes is reset with
+//! [`MessageError::Limit`] and the rest of it discarded (the connection and the other
+//! messages live on): read bodies promptly or spill them to files. A single
 //! message is at most `Limits::max_message_len` (64 MiB by default); larger heads are
 //! rejected and, when they are requests, answered with a JSON error so the Python caller
 //! stops waiting.
@@ -591,26 +592,20 @@ impl LegacyWire {
             return;
         };
         let limit = self.options.max_buffered_incoming;
-        if self.buffered + data.len() > limit {
-            let buffered = (self.buffered + data.len()) as u64;
-            self.in_map.remove(&id);
-            let _ = self.conn.cancel(id);
-            self.drop_incoming(core);
-            self.forget_answerable(core);
-            self.monitor.update(|s| s.buffer_overflows += 1);
-            self.monitor.record(LegacyError::BufferFull {
-                buffered,
-                limit: limit as u64,
-            });
-            self.events.push_back(Event::Reset {
-                id: MessageId(core),
-                error: MessageError::Limit(LimitExceeded {
-                    kind: LimitKind::MessageSize,
-                    limit: limit as u64,
-                    actual: buffered,
-                }),
-            });
-            return;
+        while self.buffered + data.len() > limit {
+            // Python cannot be slowed down: drop the message holding the most unread
+            // bytes (counting this chunk), so one hog does not starve the others.
+            let total = (self.buffered + data.len()) as u64;
+            let victim = self
+                .incoming
+                .iter()
+                .map(|(&c, s)| (s.buffered + if c == core { data.len() } else { 0 }, c))
+                .max()
+                .map_or(core, |(_, c)| c);
+            self.overflow(victim, total, limit as u64);
+            if victim == core || !self.incoming.contains_key(&core) {
+                return;
+            }
         }
         let Some(s) = self.incoming.get_mut(&core) else {
             return;
@@ -634,6 +629,29 @@ impl LegacyWire {
                 id: MessageId(core),
             });
         }
+    }
+
+    /// Resets incoming message `core` because unread bodies reached the limit.
+    fn overflow(&mut self, core: u64, buffered: u64, limit: u64) {
+        if let Some(s) = self.incoming.get(&core) {
+            let legacy = s.legacy;
+            if self.in_map.remove(&legacy).is_some() {
+                let _ = self.conn.cancel(legacy);
+            }
+        }
+        self.drop_incoming(core);
+        self.forget_answerable(core);
+        self.monitor.update(|s| s.buffer_overflows += 1);
+        self.monitor
+            .record(LegacyError::BufferFull { buffered, limit });
+        self.events.push_back(Event::Reset {
+            id: MessageId(core),
+            error: MessageError::Limit(LimitExceeded {
+                kind: LimitKind::MessageSize,
+                limit,
+                actual: buffered,
+            }),
+        });
     }
 
     fn on_rejected(&mut self, head: IncomingHead, error: LMessageError) {

@@ -498,3 +498,36 @@ async fn tiny_and_mixed_data_packets_arrive_intact() {
     assert!(chunks < 2_000, "{chunks} chunks for 20 012 packets");
     assert_eq!(srv.monitor.stats().buffered_incoming, 0);
 }
+
+#[tokio::test]
+async fn the_message_hogging_the_buffer_is_dropped_not_its_neighbours() {
+    let mut server = Server::new().await;
+    let mut raw = Raw::connect(&server.addr).await;
+    let mut options = LegacyOptions {
+        max_buffered_incoming: 64 * 1024,
+        ..LegacyOptions::default()
+    };
+    options.pipe.body_buffer = 4 * 1024;
+    let mut srv = server.accept(options, false).await;
+
+    // A: 63 000 bytes nobody reads yet. B: 8 000 bytes, read at once.
+    raw.request("hog001", "hog", "hogmsg01", &[1u8; 63_000])
+        .await;
+    let hog = within(srv.unread.recv()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while srv.monitor.stats().buffered_incoming < 50_000 {
+        assert!(tokio::time::Instant::now() < deadline, "hog never buffered");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    raw.request("small1", "small", "smallms1", &[2u8; 8_000])
+        .await;
+    let small = within(srv.unread.recv()).await.unwrap();
+    assert_eq!(small.route(), "small");
+    assert_eq!(within(small.collect(1 << 20)).await.unwrap().len(), 8_000);
+    let err = within(hog.collect(1 << 20)).await.unwrap_err();
+    assert!(
+        matches!(err, PipeError::Message(MessageError::Limit(_))),
+        "{err:?}"
+    );
+    assert_eq!(srv.monitor.stats().buffer_overflows, 1);
+}
