@@ -119,6 +119,10 @@ pub const HEADER_JSON_PREFIX: &str = "legacy.json.";
 /// Header on an outgoing message: send it as a response to this Python `message_id`.
 pub const HEADER_RESPOND_TO: &str = "legacy.respond_to";
 
+/// The app layer's one-way marker (`netcore::ONE_WAY_HEADER`): such a message waits for
+/// no response, so a Python answer to it is dropped (and counted) here.
+pub const APP_ONE_WAY_HEADER: &str = "netcore-oneway";
+
 /// Application error code (see [`ErrorCode::APPLICATION_MIN`]) of an outgoing message
 /// refused because Python cannot receive an empty body.
 pub const EMPTY_BODY: ErrorCode = ErrorCode(0x4c_0001);
@@ -838,6 +842,9 @@ impl LegacyWire {
         }
         if is_request {
             self.remember_request(legacy, core);
+        } else {
+            // One-way: the codec must not keep waiting for an answer either.
+            self.conn.forget_request(legacy);
         }
         self.out_map.insert(legacy, core);
         Ok(legacy)
@@ -989,9 +996,13 @@ impl LegacyWire {
     }
 }
 
+/// Whether a message of ours waits for a response: not a response itself, and not
+/// one-way (the app layer's `netcore-oneway` header). Python answers every message its
+/// handler returns something for; answers to one-way messages are then dropped here
+/// instead of reaching the application as stray replies.
 fn head_is_request(head: &MessageHead) -> bool {
     match Headers::decode(&head.metadata) {
-        Ok(h) => h.get(HEADER_RESPOND_TO).is_none(),
+        Ok(h) => h.get(HEADER_RESPOND_TO).is_none() && h.get(APP_ONE_WAY_HEADER).is_none(),
         Err(_) => true,
     }
 }

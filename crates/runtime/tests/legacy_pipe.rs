@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use netcore_core::{MessageError, MessageHead};
 use netcore_runtime::legacy::{
-    pipe_with_monitor, LegacyOptions, EMPTY_BODY, HEADER_MESSAGE_ID, HEADER_MISSION,
-    HEADER_RESPOND_TO, LEGACY_REFUSED, NOT_ANSWERABLE,
+    pipe_with_monitor, LegacyOptions, APP_ONE_WAY_HEADER, EMPTY_BODY, HEADER_MESSAGE_ID,
+    HEADER_MISSION, HEADER_RESPOND_TO, LEGACY_REFUSED, NOT_ANSWERABLE,
 };
 use netcore_runtime::transport::mem_pair;
 use netcore_runtime::{Body, IncomingMessage, Pipe, PipeError};
@@ -274,4 +274,33 @@ async fn a_typed_header_that_is_not_json_is_a_typed_error() {
         matches!(err, PipeError::Message(MessageError::CancelledLocally(c)) if c == LEGACY_REFUSED),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn answers_to_one_way_messages_do_not_reach_the_application() {
+    let (a, b) = mem_pair(64 * 1024);
+    let (client, monitor) = pipe_with_monitor(a, LegacyOptions::default());
+    let server = Pipe::legacy(b, LegacyOptions::default());
+    // One-way, as the app layer marks it; the peer answers anyway, as Python does.
+    let h = client
+        .message("log")
+        .header(APP_ONE_WAY_HEADER, "1")
+        .send("line")
+        .await
+        .unwrap();
+    within(h.finished()).await.unwrap();
+    let msg = next(&server).await;
+    assert!(msg.headers().get_str(HEADER_MESSAGE_ID).is_some());
+    let id = msg.id;
+    within(server.reply(id, "ack").await.unwrap().finished())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while monitor.stats().unmatched_responses == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "answer never came");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Nothing reached the client's application.
+    let got = tokio::time::timeout(Duration::from_millis(50), client.accept()).await;
+    assert!(got.is_err(), "a stray answer reached accept()");
 }
