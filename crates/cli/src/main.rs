@@ -41,7 +41,6 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(
     name = "netcore",
-    args_conflicts_with_subcommands = true,
     version,
     about = "Many conversations over one wire: demo, test server, client, file transfer, link simulator",
     after_help = concat!(
@@ -118,9 +117,18 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// Whether no demo option was given at the top level.
+fn demo_args_are_default(args: &demo::DemoArgs) -> bool {
+    Cli::try_parse_from(["netcore"]).is_ok_and(|d| d.demo == *args)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    if cli.command.is_some() && !demo_args_are_default(&cli.demo) {
+        eprintln!("error: demo options go without a subcommand or after `netcore demo`");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -172,5 +180,8 @@ mod tests {
         assert!(cli.command.is_none());
         let cli = Cli::try_parse_from(["netcore", "-v", "demo", "--quiet"]).expect("parses");
         assert!(matches!(cli.command, Some(Command::Demo(_))));
+        assert!(demo_args_are_default(&cli.demo));
+        let cli = Cli::try_parse_from(["netcore", "--quiet"]).expect("parses");
+        assert!(cli.command.is_none() && !demo_args_are_default(&cli.demo));
     }
 }

@@ -169,14 +169,21 @@ mod tests {
 
     #[tokio::test]
     async fn small_requests_wait_behind_the_bulk() {
-        let (a, b) = tokio::io::duplex(1024);
+        use netcore_runtime::transport::{SimConfig, SimLink};
+        // 20 kB at 100 kB/s: the bulk takes 0.2 s on the link.
+        let pair = SimLink::pair(
+            SimConfig::default()
+                .with_rate(100_000)
+                .with_buffer_limit(1024),
+        );
         let server_live = Arc::new(Live::default());
-        serve(b, server_live.clone());
+        serve(pair.b, server_live.clone());
         let live = Arc::new(Live::default());
-        let r = run(a, 200_000, 16, Duration::from_millis(1), live.clone())
+        let r = run(pair.a, 20_000, 16, Duration::from_millis(10), live.clone())
             .await
             .unwrap();
-        assert_eq!(server_live.bulk_done.load(Ordering::Relaxed), 200_000);
+        assert_eq!(server_live.bulk_done.load(Ordering::Relaxed), 20_000);
+        assert!(r.bulk_seconds >= 0.15, "{r:?}");
         assert!(r.latency.count >= 1);
         // The first request, sent with the bulk, was answered only after all of it.
         assert!(r.latency.max_ms >= 0.9 * r.bulk_seconds * 1e3, "{r:?}");

@@ -26,7 +26,13 @@ use render::Screen;
 use stats::{Live, PhaseResult};
 
 /// Arguments of `netcore demo` (also accepted by `netcore` alone).
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+#[command(after_help = "\
+Examples:
+  netcore                       # the same as `netcore demo`
+  netcore demo --quiet          # the summary only
+  netcore demo --json | jq '.phases[] | {name, p50: .netcore.latency.p50_ms}'
+  netcore demo --serial-bulk 256K --serial-interval 50ms --skip-tcp")]
 pub struct DemoArgs {
     /// Print only the summary.
     #[arg(short, long)]
