@@ -271,7 +271,8 @@ async fn generate(server: &Server, pipe: &Pipe, msg: IncomingMessage) -> Result<
     let mut writer = pipe.start_writer(head, None);
     let mut seed = n ^ 0x9E37_79B9;
     let mut left = n;
-    let mut buf = vec![0u8; 64 * 1024];
+    // Pieces below the serial profile's per-message write buffer (see `util::Capped`).
+    let mut buf = vec![0u8; crate::util::BODY_READ];
     while left > 0 {
         let k = left.min(buf.len() as u64) as usize;
         fill_pseudo_random(&mut seed, &mut buf[..k]);
