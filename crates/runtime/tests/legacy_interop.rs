@@ -158,6 +158,11 @@ async fn python_client_cancels_a_message() {
     let (r, seen) = python_client(&py, &["--scenario", "cancel", "--size", "200000"]).await;
     assert_eq!(r["cancelled"], true);
     assert_eq!(r["first_len"], 200_000);
+    // The handler task reports the cancel asynchronously.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while seen.cancelled.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         seen.cancelled.load(Ordering::SeqCst),
         1,
