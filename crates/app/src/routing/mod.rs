@@ -6,16 +6,16 @@
 //! `"user/list"` are the same route. Nesting joins with `/`: `nest("user", r)` serves
 //! `r`'s `"list"` as `"user/list"`.
 
-use futures::future::BoxFuture;
-use std::collections::HashMap;
-use std::convert::Infallible;
+mod route;
+mod table;
+
+pub use route::Route;
+
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::error::{codes, BoxError, RemoteError};
-use crate::handler::{Handler, HandlerService};
+use crate::handler::Handler;
 use crate::middleware::{AfterFn, BeforeFn, ErrorFn, HookLayer};
 use crate::request::{Extensions, Request};
 use crate::response::{IntoResponse, Response};
@@ -30,144 +30,6 @@ fn join(prefix: &str, route: &str) -> String {
         (true, _) => route.to_string(),
         (false, true) => prefix.to_string(),
         (false, false) => format!("{prefix}/{route}"),
-    }
-}
-
-/// One route's service, boxed: any tower `Service<Request>` whose errors are turned
-/// into error responses. Cheap to clone.
-///
-/// ```
-/// use netcore::{Route, Request};
-/// use tower::ServiceExt;
-/// async fn ping() -> &'static str { "pong" }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let route = Route::from_handler(ping);
-/// let resp = route.oneshot(Request::new("ping", "")).await.unwrap();
-/// assert_eq!(resp.body_bytes().unwrap(), "pong");
-/// # }
-/// ```
-pub struct Route(BoxCloneService<Request, Response, Infallible>);
-
-impl Clone for Route {
-    fn clone(&self) -> Self {
-        Route(self.0.clone())
-    }
-}
-
-impl std::fmt::Debug for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Route")
-    }
-}
-
-impl Route {
-    /// A route from any tower service; its errors become error responses
-    /// (see [`RemoteError::from_box`]).
-    ///
-    /// ```
-    /// use netcore::{Route, Request, Response};
-    /// let svc = tower::service_fn(|req: Request| async move {
-    ///     Ok::<_, std::convert::Infallible>(Response::new(req.route().to_string()))
-    /// });
-    /// let route = Route::new(svc);
-    /// ```
-    pub fn new<S>(service: S) -> Route
-    where
-        S: Service<Request> + Clone + Send + 'static,
-        S::Response: IntoResponse,
-        S::Error: Into<BoxError>,
-        S::Future: Send + 'static,
-    {
-        Route(BoxCloneService::new(ErrorsAsResponses {
-            inner: service,
-            ready_error: None,
-        }))
-    }
-
-    /// A route serving `handler`.
-    ///
-    /// ```
-    /// async fn h() {}
-    /// let r = netcore::Route::from_handler(h);
-    /// ```
-    pub fn from_handler<H: Handler<T>, T: 'static>(handler: H) -> Route {
-        Route(BoxCloneService::new(HandlerService::new(handler)))
-    }
-
-    /// Wraps this route in a tower layer.
-    ///
-    /// ```
-    /// async fn h() {}
-    /// let r = netcore::Route::from_handler(h).layer(tower::limit::ConcurrencyLimitLayer::new(2));
-    /// ```
-    pub fn layer<L>(self, layer: L) -> Route
-    where
-        L: Layer<Route>,
-        L::Service: Service<Request> + Clone + Send + 'static,
-        <L::Service as Service<Request>>::Response: IntoResponse,
-        <L::Service as Service<Request>>::Error: Into<BoxError>,
-        <L::Service as Service<Request>>::Future: Send + 'static,
-    {
-        Route::new(layer.layer(self))
-    }
-}
-
-impl Service<Request> for Route {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        self.0.call(req)
-    }
-}
-
-/// Adapts a service with any response and error type to `Response`/`Infallible`.
-#[derive(Clone)]
-struct ErrorsAsResponses<S> {
-    inner: S,
-    ready_error: Option<Arc<RemoteError>>,
-}
-
-impl<S> Service<Request> for ErrorsAsResponses<S>
-where
-    S: Service<Request>,
-    S::Response: IntoResponse,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        match self.inner.poll_ready(cx) {
-            Poll::Ready(Err(e)) => {
-                // Answer the next call with the error instead of failing the service.
-                self.ready_error = Some(Arc::new(RemoteError::from_box(e.into())));
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        if let Some(e) = self.ready_error.take() {
-            let e = (*e).clone();
-            return Box::pin(async move { Ok(Response::from_error(e)) });
-        }
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            Ok(match fut.await {
-                Ok(r) => r.into_response(),
-                Err(e) => Response::from_error(RemoteError::from_box(e.into())),
-            })
-        })
     }
 }
 
@@ -511,7 +373,10 @@ impl Router {
             .into_iter()
             .map(|(n, r)| (n, Mutex::new(r)))
             .collect();
-        Route::new(Dispatch(Arc::new(Table { routes, fallbacks })))
+        Route::new(table::Dispatch(Arc::new(table::Table {
+            routes,
+            fallbacks,
+        })))
     }
 
     /// Applies this router's scoped middleware to one route.
@@ -541,8 +406,8 @@ impl Router {
         route
     }
 
-    fn into_table(mut self, root: bool) -> RouteTable {
-        let mut table = RouteTable::default();
+    fn into_table(mut self, root: bool) -> table::RouteTable {
+        let mut table = table::RouteTable::default();
         let routes = std::mem::take(&mut self.routes);
         for (name, route) in routes {
             table.routes.insert(name, self.wrap(route));
@@ -576,7 +441,7 @@ impl Router {
     }
 }
 
-async fn no_route(req: Request) -> Response {
+pub(super) async fn no_route(req: Request) -> Response {
     Response::error(
         codes::NO_ROUTE,
         format!(
@@ -584,61 +449,4 @@ async fn no_route(req: Request) -> Response {
             req.route()
         ),
     )
-}
-
-/// Routes while the router is being finished.
-#[derive(Default)]
-struct RouteTable {
-    routes: HashMap<String, Route>,
-    /// (prefix, fallback).
-    fallbacks: Vec<(String, Route)>,
-}
-
-/// The finished table. A boxed route is `Send` but not `Sync`, so each sits behind a
-/// mutex that is held only to clone it.
-struct Table {
-    routes: HashMap<String, Mutex<Route>>,
-    /// (prefix, fallback), longest prefix first.
-    fallbacks: Vec<(String, Mutex<Route>)>,
-}
-
-impl Table {
-    fn find(&self, route: &str) -> Option<Route> {
-        let slot = self.routes.get(route).or_else(|| {
-            self.fallbacks
-                .iter()
-                .find(|(p, _)| {
-                    p.is_empty()
-                        || route == p
-                        || (route.starts_with(p.as_str())
-                            && route.as_bytes().get(p.len()) == Some(&b'/'))
-                })
-                .map(|(_, r)| r)
-        })?;
-        Some(slot.lock().unwrap_or_else(|p| p.into_inner()).clone())
-    }
-}
-
-/// The root service: looks the route up and calls its service.
-#[derive(Clone)]
-struct Dispatch(Arc<Table>);
-
-impl Service<Request> for Dispatch {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let route = self.0.find(req.route());
-        Box::pin(async move {
-            match route {
-                Some(r) => r.oneshot(req).await,
-                None => Ok(no_route(req).await),
-            }
-        })
-    }
 }
