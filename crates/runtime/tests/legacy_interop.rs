@@ -83,6 +83,14 @@ async fn within<F: std::future::Future>(f: F) -> F::Output {
         .expect("deadline passed")
 }
 
+/// Waits (5 s at most) until `done` holds: handler tasks report asynchronously.
+async fn settle(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn port_of(listener: &WireListener) -> String {
     match listener.local_addr().unwrap().transport {
         TransportAddr::Tcp(t) => t.port.to_string(),
@@ -139,6 +147,7 @@ async fn python_client_twenty_concurrent_requests() {
     let (r, seen) = python_client(&py, &["--scenario", "concurrent", "--count", "20"]).await;
     assert_eq!(r["count"], 20);
     assert_eq!(r["all"], true);
+    settle(|| seen.served.load(Ordering::SeqCst) >= 20).await;
     assert_eq!(seen.served.load(Ordering::SeqCst), 20);
 }
 
@@ -159,15 +168,13 @@ async fn python_client_cancels_a_message() {
     assert_eq!(r["cancelled"], true);
     assert_eq!(r["first_len"], 200_000);
     // The handler task reports the cancel asynchronously.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while seen.cancelled.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    settle(|| seen.cancelled.load(Ordering::SeqCst) >= 1).await;
     assert_eq!(
         seen.cancelled.load(Ordering::SeqCst),
         1,
         "the netcore handler saw the Python cancel as CancelledByPeer"
     );
+    settle(|| seen.served.load(Ordering::SeqCst) >= 1).await;
     assert_eq!(seen.served.load(Ordering::SeqCst), 1);
 }
 
