@@ -264,21 +264,23 @@ async fn keepalive_keeps_an_idle_connection_and_its_absence_times_it_out() {
     cfg.core.keepalive = None;
     let (a, b) = tcp_pair(cfg).await;
     bounded("handshake", a.ready()).await.unwrap();
-    // Whichever side times out first tells the other with the TIMEOUT code.
+    // Both sides time out at about the same moment: each ends with its own TimedOut,
+    // the other's TIMEOUT error, or — when both close at once and the other's ERROR
+    // frame is lost to the reset — the transport closing; at least one timed out itself.
+    let mut own_timeouts = 0;
     for p in [&a, &b] {
         let e = bounded("idle timeout", p.closed()).await;
-        assert!(
-            matches!(
-                &e,
-                Some(ConnectionError::TimedOut)
-                    | Some(ConnectionError::PeerError {
-                        code: ErrorCode::TIMEOUT,
-                        ..
-                    })
-            ),
-            "{e:?}"
-        );
+        match &e {
+            Some(ConnectionError::TimedOut) => own_timeouts += 1,
+            Some(ConnectionError::PeerError {
+                code: ErrorCode::TIMEOUT,
+                ..
+            })
+            | Some(ConnectionError::TransportClosed) => {}
+            other => panic!("{other:?}"),
+        }
     }
+    assert!(own_timeouts >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
