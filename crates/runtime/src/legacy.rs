@@ -81,7 +81,10 @@
 //! stream of unknown size) is buffered here until it is finished, at most
 //! [`LegacyOptions::max_unsized_body`] bytes; past that it fails with
 //! `MessageError::Limit`. Python cannot receive an empty body (it never completes one):
-//! sending one fails with `Stopped { CancelledLocally(EMPTY_BODY) }` ([`EMPTY_BODY`]).
+//! sending one fails with `Stopped { CancelledLocally(EMPTY_BODY) }` ([`EMPTY_BODY`])
+//! unless `codec.allow_empty_bodies` asks for Python's own bytes (a head alone).
+//! Python answers every message its handler returns something for; answers nobody waits
+//! for (after a timeout, or to a one-way message: [`APP_ONE_WAY_HEADER`]) are dropped.
 //! Every refused or malformed thing is also recorded, with the codec's precise error, in
 //! the [`LegacyMonitor`].
 
