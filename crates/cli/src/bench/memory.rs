@@ -8,7 +8,7 @@ use super::scen::{human, Ctx};
 use super::sys;
 use anyhow::{anyhow, bail, Context, Result};
 use netcore_runtime::transport::{self, TransportAddr};
-use netcore_runtime::{Pipe, PipeConfig};
+use netcore_runtime::Pipe;
 use std::time::{Duration, Instant};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -38,7 +38,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let t = tokio::time::timeout(Duration::from_secs(30), listener.accept())
         .await
         .map_err(|_| anyhow!("sender did not connect"))??;
-    let server = Pipe::new(t, PipeConfig::default());
+    let server = Pipe::new(t, net::tcp_config());
     let start = Instant::now();
     let serve = tokio::spawn(net::serve_netcore(server));
     let out = tokio::time::timeout(limit, child.wait_with_output())
@@ -145,7 +145,7 @@ pub async fn sender(arg: &str) -> Result<()> {
         .map_err(|e| anyhow!("{e}"))?;
     let size: u64 = it.next().context("size")?.parse()?;
     let t = transport::connect(&addr).await?;
-    let pipe = Pipe::new(t, PipeConfig::default());
+    let pipe = Pipe::new(t, net::tcp_config());
     pipe.ready().await?;
     let client = net::Client::Netcore(pipe);
     let start = Instant::now();

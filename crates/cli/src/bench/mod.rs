@@ -106,6 +106,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         "started_unix": start_time,
         "wall_s": started.elapsed().as_secs_f64(),
         "machine": sys::machine(),
+        "pipe_config_override": std::env::var("NETCORE_BENCH_PIPE").ok(),
         "scenarios": results,
         "records": results.iter().flat_map(|r| r.records.iter()).collect::<Vec<_>>(),
         "plots": plots.iter().map(|p| p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()).collect::<Vec<_>>(),

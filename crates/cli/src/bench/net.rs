@@ -49,6 +49,41 @@ impl Drop for Tasks {
     }
 }
 
+/// The PipeConfig used on loopback TCP: the default, or the default adjusted by
+/// `NETCORE_BENCH_PIPE` (comma-separated `lowat=N` (0: off), `batch=N`, `read=N`,
+/// `body=N`, `write=N`, `connwin=N`, `msgwin=N` (caps of the credit windows)) for
+/// experiments; results.json notes when it is set.
+pub fn tcp_config() -> PipeConfig {
+    let mut c = PipeConfig::default();
+    if let Ok(spec) = std::env::var("NETCORE_BENCH_PIPE") {
+        for kv in spec.split(',') {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            let Ok(n) = v.trim().parse::<usize>() else {
+                continue;
+            };
+            match k.trim() {
+                "lowat" => c.tcp_notsent_lowat = (n > 0).then_some(n as u32),
+                "batch" => c.transmit_batch = n,
+                "read" => c.read_buffer = n,
+                "body" => c.body_buffer = n,
+                "write" => c.write_buffer = n,
+                "connwin" => {
+                    c.core.connection_window = c.core.connection_window.min(n as _);
+                    c.core.max_connection_window = n as _;
+                }
+                "msgwin" => {
+                    c.core.message_window = c.core.message_window.min(n as _);
+                    c.core.max_message_window = n as _;
+                }
+                _ => {}
+            }
+        }
+    }
+    c
+}
+
 /// Where the bytes go.
 #[derive(Debug, Clone)]
 pub enum Link {
@@ -130,7 +165,10 @@ pub async fn connect(
     let (c, s) = link_pair(link).await?;
     Ok(match proto {
         Proto::Netcore => {
-            let cfg = cfg.unwrap_or_else(|| PipeConfig::for_transport(c.info()));
+            let cfg = cfg.unwrap_or_else(|| match link {
+                Link::Tcp => tcp_config(),
+                Link::Sim(_) => PipeConfig::for_transport(c.info()),
+            });
             let client = Pipe::new(c, cfg.clone());
             let server = Pipe::new(s, cfg);
             tasks.add(tokio::spawn(serve_netcore(server)));

@@ -337,7 +337,16 @@ mod tests {
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 50.0), 3.0);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 100.0), 5.0);
         let j = serde_json::to_value(&r).unwrap();
-        let nan = record("s", "m", "u", Better::Lower, &Samples(vec![]), "b", &theirs, None);
+        let nan = record(
+            "s",
+            "m",
+            "u",
+            Better::Lower,
+            &Samples(vec![]),
+            "b",
+            &theirs,
+            None,
+        );
         let text = serde_json::to_string(&nan).unwrap();
         let back: Record = serde_json::from_str(&text).unwrap();
         assert!(back.value.is_nan() && back.ratio.is_nan());

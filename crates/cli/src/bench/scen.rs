@@ -240,7 +240,7 @@ async fn fixed(ctx: &mut Ctx) -> Result<()> {
     for run in 0..ctx.runs {
         for (i, p) in protos.iter().enumerate() {
             let mut tasks = Tasks::default();
-            let c = connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+            let c = connect(*p, &Link::Tcp, None, &mut tasks).await?;
             let (n, secs, _) = with_limit(
                 dur * 4 + Duration::from_secs(10),
                 "fixed",
@@ -354,8 +354,8 @@ pub fn human(n: u64) -> String {
 async fn oneway_netcore(size: usize, count: u64) -> Result<f64> {
     let mut tasks = Tasks::default();
     let (c, s) = net::link_pair(&Link::Tcp).await?;
-    let client = Pipe::new(c, PipeConfig::default());
-    let server = Pipe::new(s, PipeConfig::default());
+    let client = Pipe::new(c, net::tcp_config());
+    let server = Pipe::new(s, net::tcp_config());
     client.ready().await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     tasks.add(tokio::spawn(async move {
@@ -376,11 +376,19 @@ async fn oneway_netcore(size: usize, count: u64) -> Result<f64> {
     }));
     let start = Instant::now();
     let body = payload(size);
-    let mut last = None;
+    // At most WINDOW messages queued below the application (the core refuses more than
+    // `max_queued_outgoing`): wait for the oldest to be handed to the protocol.
+    const WINDOW: usize = 8192;
+    let mut queued = std::collections::VecDeque::with_capacity(WINDOW + 1);
     for _ in 0..count {
-        last = Some(client.send("drop", body.clone()).await?);
+        queued.push_back(client.send("drop", body.clone()).await?);
+        if queued.len() > WINDOW {
+            if let Some(h) = queued.pop_front() {
+                h.finished().await?;
+            }
+        }
     }
-    if let Some(h) = last {
+    for h in queued {
         h.finished().await?;
     }
     let bytes = rx.await.map_err(|_| anyhow!("receiver ended early"))?;
@@ -481,7 +489,7 @@ async fn realistic(ctx: &mut Ctx) -> Result<()> {
             let mut tasks = Tasks::default();
             let mut conns = Vec::new();
             for _ in 0..clients {
-                conns.push(connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?);
+                conns.push(connect(*p, &Link::Tcp, None, &mut tasks).await?);
             }
             let conns = Arc::new(conns);
             let seed = 0x5eed ^ run as u64;
@@ -561,13 +569,7 @@ async fn bulk(ctx: &mut Ctx) -> Result<()> {
     let limit = Duration::from_secs(ctx.q(30, 120));
     for run in 0..ctx.runs {
         let mut tasks = Tasks::default();
-        let c = connect(
-            Proto::Netcore,
-            &Link::Tcp,
-            Some(PipeConfig::default()),
-            &mut tasks,
-        )
-        .await?;
+        let c = connect(Proto::Netcore, &Link::Tcp, None, &mut tasks).await?;
         let t = Instant::now();
         with_limit(limit, "bulk/netcore", c.bulk(size)).await?;
         s[0].push(size as f64 / MIB / t.elapsed().as_secs_f64());
@@ -616,7 +618,7 @@ async fn bulk8(ctx: &mut Ctx) -> Result<()> {
     for run in 0..ctx.runs.max(3) {
         for (i, p) in [Proto::Netcore, Proto::Yamux].iter().enumerate() {
             let mut tasks = Tasks::default();
-            let c = connect(*p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+            let c = connect(*p, &Link::Tcp, None, &mut tasks).await?;
             let t = Instant::now();
             let all = futures::future::join_all((0..8).map(|_| c.bulk(each)));
             for r in with_limit(limit, "bulk8", async { Ok(all.await) }).await? {
@@ -679,8 +681,7 @@ async fn latency(ctx: &mut Ctx) -> Result<()> {
                     0 | 3 => {
                         let mut tasks = Tasks::default();
                         let p = if i == 0 { Proto::Netcore } else { Proto::Yamux };
-                        let c =
-                            connect(p, &Link::Tcp, Some(PipeConfig::default()), &mut tasks).await?;
+                        let c = connect(p, &Link::Tcp, None, &mut tasks).await?;
                         rr_loop(n, || c.echo(64, false)).await
                     }
                     1 => raw_pingpong(n).await,
