@@ -1453,6 +1453,36 @@ impl Pipe {
     }
 }
 
+/// The seed's `Pipe(recv_func, send_func)` in legacy mode: blocking functions (a socket's
+/// `recv`/`sendall`, a serial port's read/write) run on adapter threads, and the pipe
+/// speaks the Python wire format over them.
+///
+/// ```
+/// use netcore_runtime::legacy::{from_fns, LegacyOptions};
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), netcore_runtime::PipeError> {
+/// // Any blocking byte channel; here one end of a socket pair stands in for a Python peer.
+/// let (ours, mut theirs) = UnixStream::pair().unwrap();
+/// let (mut r, mut w) = (ours.try_clone().unwrap(), ours);
+/// let pipe = from_fns(move |buf| r.read(buf), move |data| w.write_all(data), LegacyOptions::default())?;
+/// pipe.send("log", "started").await?.finished().await?;
+/// let mut head = [0u8; 23];
+/// theirs.read_exact(&mut head).unwrap();
+/// assert_eq!(&head, b"\x13\0\0\0{\"type\": \"mission\"}");
+/// # Ok(()) }
+/// ```
+pub fn from_fns<R, S>(recv: R, send: S, options: LegacyOptions) -> Result<Pipe, PipeError>
+where
+    R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+    S: FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+{
+    let t = transport::from_fns(recv, send, transport::BlockingOptions::default())?;
+    Ok(Pipe::legacy(t, options))
+}
+
 /// Starts a legacy-mode connection and returns its [`LegacyMonitor`] too.
 pub fn pipe_with_monitor(transport: Transport, options: LegacyOptions) -> (Pipe, LegacyMonitor) {
     let wire = LegacyWire::new(&options);
