@@ -168,6 +168,29 @@ impl RequestBody {
     }
 }
 
+/// Reads and discards what is left of a request body in the background (up to `limit`
+/// bytes, then stops it). Stopping a half-received request instead would make the
+/// peer's runtime fail the request before our reply arrives: a handler that ignores
+/// the body, or middleware that refuses the request, must still be able to answer.
+pub(crate) fn discard_body(mut body: IncomingBody, limit: u64) {
+    let (received, total) = body.progress();
+    if total == Some(received) {
+        return; // complete: dropping it costs nothing on the wire
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        let mut seen = 0u64;
+        while let Ok(Some(chunk)) = body.chunk().await {
+            seen += chunk.len() as u64;
+            if seen > limit {
+                break; // dropping the body now stops the rest
+            }
+        }
+    });
+}
+
 /// An incoming request as handlers and middleware see it.
 ///
 /// Build one by hand with [`Request::new`] to call a router in-process (tests):
@@ -189,6 +212,18 @@ pub struct Request {
     pub(crate) extensions: Extensions,
     pub(crate) one_way: bool,
     pub(crate) abandon: Option<AbandonSignal>,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if let RequestBody::Incoming(body) = std::mem::take(&mut self.body) {
+            let limit = self
+                .extensions
+                .get::<crate::extract::BodyLimit>()
+                .map_or(crate::extract::DEFAULT_BODY_LIMIT, |l| l.0);
+            discard_body(body, limit);
+        }
+    }
 }
 
 impl Request {

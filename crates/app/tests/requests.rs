@@ -512,3 +512,33 @@ mod typed {
         stop(&client, &server).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_and_middleware_that_ignore_a_large_body_still_answer() {
+    use netcore::middleware::{from_fn, Next};
+    let guarded = Router::new()
+        .route("upload", |_b: Bytes| async { "stored" })
+        .layer(from_fn(|req: netcore::Request, next: Next| async move {
+            if req.headers().get_str("token") != Some("t") {
+                return Response::error(codes::UNAUTHORIZED, "no token");
+            }
+            next.run(req).await
+        }));
+    let app = Router::new()
+        .route("ignore", || async { "ignored the body" })
+        .merge(guarded);
+    let (server, client) = tcp_pair(with(app), plain()).await;
+    let big = || netcore::Body::stream(std::io::Cursor::new(vec![1u8; 3_000_000]), Some(3_000_000));
+    let r = client.request("ignore", big()).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ignored the body");
+    let e = client.request("upload", big()).await.unwrap_err();
+    assert_eq!(e.remote_code(), Some(codes::UNAUTHORIZED), "{e}");
+    let r = client
+        .message("upload")
+        .header("token", "t")
+        .request(big())
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "stored");
+    stop(&client, &server).await;
+}

@@ -177,7 +177,7 @@ async fn close_after_peer_goaway(conn: Arc<ConnShared>) {
 async fn refuse(conn: &ConnShared, msg: IncomingMessage) {
     let one_way = msg.headers().get(ONE_WAY_HEADER).is_some();
     let id = msg.id;
-    drop(msg);
+    crate::request::discard_body(msg.body, crate::extract::DEFAULT_BODY_LIMIT);
     if !one_way {
         let resp = Response::error(
             codes::SHUTTING_DOWN,
