@@ -19,6 +19,7 @@ macro_rules! exit_codes_help {
 }
 
 mod bench;
+mod builtin;
 mod call;
 mod conn;
 mod demo;

@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use netcore_schema::{MessageType, Schema};
 use std::path::Path;
 
-use crate::proto::HandlerError;
+use crate::proto::{bad_request, internal, not_found};
+use netcore::RemoteError;
 
 /// Route prefix of typed routes.
 pub const PREFIX: &str = "typed/";
@@ -70,19 +71,19 @@ impl TypedRoutes {
     }
 
     /// Server side: validates a payload and returns it re-encoded.
-    pub fn handle(&self, route: &str, payload: &[u8]) -> Result<Vec<u8>, HandlerError> {
+    pub fn handle(&self, route: &str, payload: &[u8]) -> Result<Vec<u8>, RemoteError> {
         let t = self
             .type_for(route)
-            .ok_or_else(|| HandlerError::not_found(format!("no typed route `{route}`")))?;
+            .ok_or_else(|| not_found(format!("no typed route `{route}`")))?;
         let values = t
             .layout()
             .decode(payload)
-            .map_err(|e| HandlerError::bad_request(format!("not a valid {}: {e}", t.name())))?;
+            .map_err(|e| bad_request(format!("not a valid {}: {e}", t.name())))?;
         tracing::info!(route, ?values, "typed message");
         let mut out = Vec::with_capacity(payload.len());
         t.layout()
             .encode(&values, &mut out)
-            .map_err(|e| HandlerError::internal(e.to_string()))?;
+            .map_err(|e| internal(e.to_string()))?;
         Ok(out)
     }
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use crate::conn::{connect, parse_addr, LinkOpts};
 use crate::exit::{fail, pipe_fail, ExitKind};
 use crate::files::{part_path, BULK};
-use crate::proto::{self, check_reply, RemoteError};
+use crate::proto::{self, check_reply};
 use crate::util::{byte_bar, file_body, file_crc32c, fmt_bytes, fmt_dur, parse_duration};
 
 /// Options shared by `send` and `get`.
@@ -251,10 +251,10 @@ pub async fn run_get(args: GetArgs) -> anyhow::Result<()> {
     let (Some(size), Some(remote_crc)) = (stat.size, stat.crc32c) else {
         return Err(fail(
             ExitKind::Remote,
-            RemoteError {
-                kind: "not_found".into(),
-                message: format!("no file `{}` on the server", args.remote_name),
-            },
+            anyhow::anyhow!(
+                "remote error NOT_FOUND: no file `{}` on the server",
+                args.remote_name
+            ),
         ));
     };
     let have = match tokio::fs::metadata(&part).await {
@@ -272,6 +272,7 @@ pub async fn run_get(args: GetArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let reply = pipe
         .message(proto::FILES_GET)
+        .urgency(BULK)
         .header(proto::H_NAME, args.remote_name.clone())
         .header(proto::H_OFFSET, have.to_string())
         .request(())

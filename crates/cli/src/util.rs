@@ -204,6 +204,42 @@ pub async fn file_body(path: &Path, offset: u64) -> std::io::Result<netcore_runt
     ))
 }
 
+/// A reader of `len` pseudo-random bytes (an incompressible bulk body).
+pub struct PatternReader {
+    left: u64,
+    seed: u64,
+    cap: usize,
+}
+
+impl PatternReader {
+    /// `len` bytes, at most `cap` per read (see `util::Capped` for why it matters).
+    pub fn new(len: u64, cap: usize) -> PatternReader {
+        PatternReader {
+            left: len,
+            seed: 0x5EED,
+            cap: cap.max(1),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for PatternReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = (buf.remaining() as u64).min(self.left).min(self.cap as u64) as usize;
+        if n > 0 {
+            let mut seed = self.seed;
+            fill_pseudo_random(&mut seed, buf.initialize_unfilled_to(n));
+            buf.advance(n);
+            self.seed = seed;
+            self.left -= n as u64;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ fn exit_codes_tell_failures_apart() {
     // Remote error: unknown route.
     let out = run(&["call", &addr, "no/such/route"], None, T);
     assert_eq!(code(&out), 5, "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not_found"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NO_ROUTE"));
     // Remote error: bad request.
     let out = run(&["call", &addr, "generate", "lots"], None, T);
     assert_eq!(code(&out), 5);

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::multiplexed::PatternReader;
 use super::stats::{Latency, Live, SideResult};
+use crate::util::PatternReader;
 
 const KIND_BULK: u8 = 0;
 const KIND_ECHO: u8 = 1;

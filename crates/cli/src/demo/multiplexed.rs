@@ -3,15 +3,12 @@
 
 use netcore_core::{MessageHead, Urgency};
 use netcore_runtime::{Body, IncomingMessage, Pipe, PipeError};
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, ReadBuf};
 
 use super::stats::{Latency, Live, SideResult};
-use crate::util::fill_pseudo_random;
+use crate::util::PatternReader;
 
 /// Route of the bulk message.
 pub const BULK_ROUTE: &str = "demo/bulk";
@@ -49,42 +46,6 @@ async fn handle(pipe: &Pipe, msg: IncomingMessage, live: &Live) -> Result<(), Pi
         pipe.reply(id, body).await?;
     }
     Ok(())
-}
-
-/// A reader of `len` pseudo-random bytes (an incompressible bulk body).
-pub struct PatternReader {
-    left: u64,
-    seed: u64,
-    cap: usize,
-}
-
-impl PatternReader {
-    /// `len` bytes, at most `cap` per read (see `util::Capped` for why it matters).
-    pub fn new(len: u64, cap: usize) -> PatternReader {
-        PatternReader {
-            left: len,
-            seed: 0x5EED,
-            cap: cap.max(1),
-        }
-    }
-}
-
-impl AsyncRead for PatternReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let n = (buf.remaining() as u64).min(self.left).min(self.cap as u64) as usize;
-        if n > 0 {
-            let mut seed = self.seed;
-            fill_pseudo_random(&mut seed, buf.initialize_unfilled_to(n));
-            buf.advance(n);
-            self.seed = seed;
-            self.left -= n as u64;
-        }
-        Poll::Ready(Ok(()))
-    }
 }
 
 /// Sends a `bulk`-byte message and, every `interval` until it is through, a small request
