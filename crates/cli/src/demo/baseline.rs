@@ -35,10 +35,11 @@ where
             let mut left = len;
             let mut echo = Vec::new();
             while left > 0 {
-                let k = left.min(buf.len() as u64) as usize;
-                if r.read_exact(&mut buf[..k]).await.is_err() {
-                    return;
-                }
+                let want = left.min(buf.len() as u64) as usize;
+                let k = match r.read(&mut buf[..want]).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(k) => k,
+                };
                 if kind == KIND_BULK {
                     live.bulk_done.fetch_add(k as u64, Ordering::Relaxed);
                 } else {

@@ -46,8 +46,9 @@ impl Screen {
     }
 
     fn say(&self, text: &str) {
+        // Only called while no bar is drawing.
         if !self.hidden {
-            let _ = self.multi.println(text);
+            eprintln!("{text}");
         }
     }
 
@@ -83,7 +84,7 @@ impl Screen {
         base_rx: &Arc<Live>,
     ) -> Bars {
         let style = ProgressStyle::with_template(
-            "{prefix:>14} [{bar:24.cyan/blue}] {bytes:>9}/{total_bytes:<9} {msg}",
+            "{prefix:>14} [{bar:36.cyan/blue}] {bytes:>9} of {total_bytes}\n{msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -107,7 +108,8 @@ impl Screen {
                 base_bar.set_position(base_rx.bulk_done.load(Ordering::Relaxed));
                 let l = Latency::of(&nc.latencies());
                 nc_bar.set_message(format!(
-                    "small: {:>4} answered, last {:>8}, p50 {:>8}",
+                    "{:>14}  small requests: {} answered, last {}, p50 {}",
+                    "",
                     nc.answered.load(Ordering::Relaxed),
                     nc.last().map(ms).unwrap_or_default(),
                     ms(Duration::from_secs_f64(l.p50_ms / 1e3)),
@@ -115,13 +117,15 @@ impl Screen {
                 let waiting = base.waiting.load(Ordering::Relaxed);
                 base_bar.set_message(if waiting > 0 {
                     format!(
-                        "small: {:>4} answered, {waiting} waiting, oldest {}",
+                        "{:>14}  small requests: {} answered, {waiting} waiting, oldest {}",
+                        "",
                         base.answered.load(Ordering::Relaxed),
                         base.oldest_wait().map(ms).unwrap_or_default()
                     )
                 } else {
                     format!(
-                        "small: {:>4} answered, last {:>8}",
+                        "{:>14}  small requests: {} answered, last {}",
+                        "",
                         base.answered.load(Ordering::Relaxed),
                         base.last().map(ms).unwrap_or_default()
                     )
