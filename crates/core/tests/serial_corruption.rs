@@ -3,6 +3,14 @@
 //! the body derived from its id (route `m/<seed>`): nothing corrupted is ever delivered,
 //! every message the noise did not hit arrives, every message it hit fails with a typed
 //! error on both sides, and the connection stays open.
+//!
+//! Known limitation (pinned by `close_with_messages_in_flight_on_a_noisy_line`): serial
+//! has no end-to-end acknowledgement, so a graceful close completes on the sending side
+//! as soon as its last frame is out. If that message's last frames are lost while the
+//! close is under way, the receiver fails it (Reset FrameLost) but its CANCEL arrives
+//! after the sender has closed with `Closed { error: None }`: the sender saw only `Sent`.
+//! Closing the gap needs a draining period after close (answer PINGs, take late
+//! CANCELs), as QUIC does.
 
 mod common;
 use bytes::Bytes;
@@ -50,6 +58,8 @@ struct Flow {
     /// Cancelled by the sender / stopped by the receiver during the run.
     cancelled: BTreeSet<MessageId>,
     stopped_by_rx: BTreeSet<MessageId>,
+    /// How the sending side's connection ended, if it did.
+    sender_closed: Option<Option<ConnectionError>>,
 }
 
 /// Runs `rounds` rounds of traffic both ways under noise from `a_to_b` / `b_to_a`
@@ -167,6 +177,11 @@ fn route_events(p: &mut Pair, ab: &mut Flow, ba: &mut Flow) {
     p.collect();
     let (a_out, a_in): (Vec<Event>, Vec<Event>) = p.a_events.drain(..).partition(is_sender_event);
     let (b_out, b_in): (Vec<Event>, Vec<Event>) = p.b_events.drain(..).partition(is_sender_event);
+    for (flow, events) in [(&mut *ab, &a_out), (&mut *ba, &b_out)] {
+        if let Some(c) = closed_of(events) {
+            flow.sender_closed = Some(c);
+        }
+    }
     ab.sender.absorb(&mut p.a, &mut { a_out }, false);
     ba.sender.absorb(&mut p.b, &mut { b_out }, false);
     ba.inbox.absorb(&mut p.a, &mut { a_in }, true);
@@ -176,7 +191,7 @@ fn route_events(p: &mut Pair, ab: &mut Flow, ba: &mut Flow) {
 fn is_sender_event(e: &Event) -> bool {
     matches!(
         e,
-        Event::Sent { .. } | Event::Stopped { .. } | Event::Writable { .. }
+        Event::Sent { .. } | Event::Stopped { .. } | Event::Writable { .. } | Event::Closed { .. }
     )
 }
 
@@ -852,4 +867,104 @@ fn traffic_queued_before_a_noisy_handshake() {
         check_flow(seed, "a→b", &ab, &mut out);
         check_flow(seed, "b→a", &ba, &mut out);
     }
+}
+
+#[test]
+fn close_with_messages_in_flight_on_a_noisy_line() {
+    let mut residual = 0;
+    for seed in 101..=116 {
+        let mut cfg = Config::serial();
+        cfg.session = seed;
+        let mut p = Pair::new(cfg.clone(), cfg);
+        p.connect();
+        p.a_to_b_filter = Some(noisy_filter(seed, 300, 100, 100));
+        p.b_to_a_filter = Some(noisy_filter(!seed, 300, 100, 100));
+        let mut ab = Flow::default();
+        let mut ba = Flow::default();
+        for k in 0..8u64 {
+            let s = seed * 100 + k;
+            let len = (k as usize * 1311) % 9000;
+            let id =
+                p.a.send(
+                    MessageHead::to_route(format!("m/{s}")),
+                    Bytes::from(body_for(s, len)),
+                )
+                .unwrap();
+            ab.sent.insert(id, (s, len));
+        }
+        p.step();
+        p.a.close(ErrorCode::NO_ERROR, "bye");
+        let mut b_closing = false;
+        let (mut a_closed_at, mut b_closed_at) = (false, false);
+        for _ in 0..400 {
+            p.run_timers_until(p.now + Duration::from_millis(100));
+            if !b_closing
+                && p.b_events
+                    .iter()
+                    .any(|e| matches!(e, Event::GoingAway { .. }))
+            {
+                p.b.close(ErrorCode::NO_ERROR, "");
+                b_closing = true;
+            }
+            p.collect();
+            for (events, seen) in [
+                (&p.a_events, &mut a_closed_at),
+                (&p.b_events, &mut b_closed_at),
+            ] {
+                // Closed is the last event a connection reports.
+                if let Some(k) = events
+                    .iter()
+                    .position(|e| matches!(e, Event::Closed { .. }))
+                {
+                    assert_eq!(
+                        k,
+                        events.len() - 1,
+                        "seed {seed}: events after Closed: {events:?}"
+                    );
+                    *seen = true;
+                } else {
+                    assert!(
+                        !*seen || events.is_empty(),
+                        "seed {seed}: events after Closed"
+                    );
+                }
+            }
+            route_events(&mut p, &mut ab, &mut ba);
+            if p.a.is_closed() && p.b.is_closed() {
+                break;
+            }
+        }
+        assert!(
+            p.a.is_closed() && p.b.is_closed(),
+            "seed {seed}: never closed"
+        );
+        let a_err = ab.sender_closed.clone();
+        // Every message a sent is accounted for: delivered intact, or failed on the line,
+        // or failed because the connection ended.
+        let stopped: BTreeMap<MessageId, MessageError> =
+            ab.sender.stopped.iter().cloned().collect();
+        let failed_at_b: BTreeSet<MessageId> = ab.inbox.failed.iter().map(|(i, _)| *i).collect();
+        for (id, (s, len)) in &ab.sent {
+            let delivered = ab.inbox.done.iter().find(|(i, _, _)| i == id);
+            match (delivered, stopped.get(id)) {
+                (Some((_, _, body)), None) => assert!(*body == body_for(*s, *len)),
+                (None, Some(_)) => {}
+                // Known limitation (see the module docs of this test): a sender that
+                // finishes its last message after the close began closes gracefully
+                // right after sending its last frame, before the receiver's CANCEL for
+                // a lost frame of it can arrive. The receiver reports the failure; the
+                // sender saw `Sent`.
+                (None, None) if failed_at_b.contains(id) && a_err == Some(None) => {
+                    residual += 1;
+                }
+                other => panic!(
+                    "seed {seed}: {id}: {other:?} (a closed with {a_err:?}); b failed {:?}; a sent {:?}; b heads {:?}",
+                    ab.inbox.failed, ab.sender.sent, ab.inbox.heads.keys().collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+    // This scenario maximises the exposure (every message is still in flight when the
+    // close begins); it stays a corner, not the rule. 4 of 128 with these seeds.
+    assert!(residual <= 6, "{residual} messages lost silently at close");
 }

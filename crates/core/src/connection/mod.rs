@@ -623,9 +623,14 @@ impl Connection {
         self.state = State::Closed;
         // Only what explains the end still goes out.
         // A HELLO still queued goes too: a peer rejected during the handshake then
-        // completes its own and can read the ERROR's reason.
-        self.control
-            .retain(|f| matches!(f, Frame::Error(_) | Frame::GoAway(_) | Frame::Hello(_)));
+        // completes its own and can read the ERROR's reason. After a graceful close a
+        // queued CANCEL goes too: it tells the peer that a message it finished sending
+        // failed here (serial: a frame of it was lost), which it must not miss.
+        let graceful = error.is_none();
+        self.control.retain(|f| {
+            matches!(f, Frame::Error(_) | Frame::GoAway(_) | Frame::Hello(_))
+                || (graceful && matches!(f, Frame::Cancel(_)))
+        });
         let msg_err = MessageError::ConnectionClosed(
             error.clone().unwrap_or(ConnectionError::TransportClosed),
         );

@@ -154,9 +154,19 @@ impl Connection {
             self.recv.resend_credit();
         }
         for id in lost_messages {
-            let known = if self.send.contains(id) {
+            // One Stopped per message: not again if an earlier NACK or the receiver's
+            // CANCEL already reported it.
+            let in_flight = self.send.contains(id);
+            if in_flight || self.send.forget_recently_sent(id) {
+                // The event first: dropping the message may complete a graceful close,
+                // and Closed must be the last event.
+                self.events.push_back(Event::Stopped {
+                    id: MessageId(id),
+                    error: MessageError::FrameLost,
+                });
+            }
+            if in_flight {
                 self.drop_outgoing(id, ErrorCode::FRAME_LOST);
-                true
             } else {
                 // Already fully sent: the receiver may still hold a partial copy.
                 self.control.push_back(Frame::Cancel(Cancel {
@@ -164,15 +174,6 @@ impl Connection {
                     side: CancelSide::Sender,
                     code: ErrorCode::FRAME_LOST,
                 }));
-                self.send.forget_recently_sent(id)
-            };
-            // One Stopped per message: not again if an earlier NACK or the receiver's
-            // CANCEL already reported it.
-            if known {
-                self.events.push_back(Event::Stopped {
-                    id: MessageId(id),
-                    error: MessageError::FrameLost,
-                });
             }
         }
     }

@@ -469,6 +469,8 @@ impl Connection {
                 id: MessageId(id),
                 error,
             });
+            // After the event: a close it completes must not report Closed first.
+            self.maybe_finish_close();
         }
     }
 
@@ -492,6 +494,7 @@ impl Connection {
                 error,
             });
         }
+        self.maybe_finish_close();
     }
 
     fn remove_incoming(&mut self, id: u64) -> bool {
@@ -502,7 +505,6 @@ impl Connection {
         self.recv.buffered -= buffered;
         self.recv.done_count += 1;
         self.discard(buffered);
-        self.maybe_finish_close();
         true
     }
 
@@ -552,6 +554,7 @@ impl Connection {
                 side: CancelSide::Receiver,
                 code,
             }));
+            self.maybe_finish_close();
         }
     }
 }
