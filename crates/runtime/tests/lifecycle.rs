@@ -570,3 +570,44 @@ async fn slow_consumer_does_not_stall_other_streams() {
     eprintln!("echo streams done in {took:?}; slow message: {sent} sent, {read} read");
     slow.cancel();
 }
+
+/// An abort must reach the peer with its code even while the peer is still sending
+/// (closing a socket with unread input resets it, which can destroy the ERROR frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_code_reaches_a_peer_that_is_still_sending() {
+    for round in 0..10u16 {
+        let (client, server) = tcp_pair(PipeConfig::default()).await;
+        // The server takes everything the client floods it with.
+        let sink = tokio::spawn({
+            let server = server.clone();
+            async move {
+                while let Some(m) = server.accept().await {
+                    let _ = m.collect(1 << 20).await;
+                }
+            }
+        });
+        let flood = tokio::spawn({
+            let client = client.clone();
+            async move {
+                for _ in 0..100_000 {
+                    if client.send("flood", vec![3u8; 32 * 1024]).await.is_err()
+                        || client.is_closed()
+                    {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let code = ErrorCode(0x4000 + u64::from(round));
+        server.abort(code, "stop");
+        let e = bounded("client close", client.closed()).await;
+        assert!(
+            matches!(&e, Some(ConnectionError::PeerError { code: c, .. }) if *c == code),
+            "round {round}: {e:?}"
+        );
+        bounded("flood end", flood).await.unwrap();
+        bounded("sink end", sink).await.unwrap();
+    }
+}

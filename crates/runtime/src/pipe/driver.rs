@@ -137,6 +137,8 @@ pub(crate) struct Driver<W: Wire> {
     read_closed: bool,
     write_closed: bool,
     linger_until: Option<tokio::time::Instant>,
+    /// The write side was shut down (FIN sent) after the close.
+    shutdown_done: bool,
     /// Messages handed to the accept queue and not yet taken by the application.
     unaccepted: usize,
     /// Queued messages whose bodies are left in the core until the application takes
@@ -199,6 +201,7 @@ impl<W: Wire> Driver<W> {
             read_closed: false,
             write_closed: false,
             linger_until: None,
+            shutdown_done: false,
             unaccepted: 0,
             parked: VecDeque::new(),
             config,
@@ -266,16 +269,52 @@ impl<W: Wire> Driver<W> {
             return false;
         }
         let flushed = self.out_pos >= self.out.len() && self.conn.is_drained();
+        let now = tokio::time::Instant::now();
         let linger = *self
             .linger_until
-            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(2));
-        if flushed || self.write_closed || tokio::time::Instant::now() >= linger {
-            if !self.write_closed {
+            .get_or_insert_with(|| now + Duration::from_secs(2));
+        if now >= linger {
+            if !self.write_closed && !self.shutdown_done {
                 let _ = Pin::new(&mut self.writer).poll_shutdown(cx);
             }
             return true;
         }
-        // Wake up at the linger deadline at the latest.
+        if flushed || self.write_closed {
+            // Our last frames are out: send FIN, then read (and discard) what the peer
+            // still sends until it closes too. Closing a TCP socket with unread input
+            // resets the connection, which can destroy our final frames (an ERROR with
+            // its code) before the peer has read them.
+            if !self.write_closed && !self.shutdown_done {
+                match Pin::new(&mut self.writer).poll_shutdown(cx) {
+                    Poll::Ready(_) => self.shutdown_done = true,
+                    Poll::Pending => return self.linger_wait(cx, linger),
+                }
+            }
+            if self.read_closed {
+                return true;
+            }
+            for _ in 0..64 {
+                let mut rb = ReadBuf::new(&mut self.read_buf);
+                match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                        self.read_closed = true;
+                        return true;
+                    }
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => {
+                        self.read_closed = true;
+                        return true;
+                    }
+                    Poll::Pending => return self.linger_wait(cx, linger),
+                }
+            }
+            cx.waker().wake_by_ref();
+        }
+        self.linger_wait(cx, linger)
+    }
+
+    /// Wakes up at the linger deadline at the latest.
+    fn linger_wait(&mut self, cx: &mut Context<'_>, linger: tokio::time::Instant) -> bool {
         self.timer.as_mut().reset(linger);
         self.timer_at = Some(linger);
         let _ = self.timer.as_mut().poll(cx);
