@@ -4,13 +4,13 @@
 //! every message the noise did not hit arrives, every message it hit fails with a typed
 //! error on both sides, and the connection stays open.
 //!
-//! Known limitation (pinned by `close_with_messages_in_flight_on_a_noisy_line`): serial
-//! has no end-to-end acknowledgement, so a graceful close completes on the sending side
-//! as soon as its last frame is out. If that message's last frames are lost while the
-//! close is under way, the receiver fails it (Reset FrameLost) but its CANCEL arrives
-//! after the sender has closed with `Closed { error: None }`: the sender saw only `Sent`.
-//! Closing the gap needs a draining period after close (answer PINGs, take late
-//! CANCELs), as QUIC does.
+//! Serial has no end-to-end acknowledgement, so after a graceful close completes a
+//! side lingers a few round trips, still open, to hear of a loss of its last frames
+//! (tail probe, late CANCEL). A residual corner remains (pinned by
+//! `close_with_messages_in_flight_on_a_noisy_line`): when the repair itself is lost and
+//! takes longer than the linger, the receiver fails the message but the sender closes
+//! with `Closed { error: None }` having seen only `Sent` (1 message in 4000 in that test's
+//! worst-case scenario).
 
 mod common;
 use bytes::Bytes;
@@ -758,9 +758,10 @@ fn graceful_close_on_a_noisy_line() {
         p.run_timers_until(p.now + idle + Duration::from_secs(1));
         assert_eq!(p.b_closed(), Some(None), "lose_last={lose_last}");
         if lose_last {
-            // Known limitation: b completed its close and ignores further input, so its
-            // lost final GOAWAY is never repeated; a, with nothing in flight, ends by
-            // its idle timeout instead of gracefully. It does end, and nothing was lost.
+            // Known limitation: b completed its close (after its linger) and ignores
+            // further input, so its lost final GOAWAY is never repeated; a, with nothing
+            // in flight, ends by its idle timeout instead of gracefully. It does end,
+            // and nothing was lost.
             assert_eq!(p.a_closed(), Some(Some(ConnectionError::TimedOut)));
         } else {
             assert_eq!(p.a_closed(), Some(None));
@@ -872,7 +873,7 @@ fn traffic_queued_before_a_noisy_handshake() {
 #[test]
 fn close_with_messages_in_flight_on_a_noisy_line() {
     let mut residual = 0;
-    for seed in 101..=116 {
+    for seed in 101..=300 {
         let mut cfg = Config::serial();
         cfg.session = seed;
         let mut p = Pair::new(cfg.clone(), cfg);
@@ -949,11 +950,8 @@ fn close_with_messages_in_flight_on_a_noisy_line() {
             match (delivered, stopped.get(id)) {
                 (Some((_, _, body)), None) => assert!(*body == body_for(*s, *len)),
                 (None, Some(_)) => {}
-                // Known limitation (see the module docs of this test): a sender that
-                // finishes its last message after the close began closes gracefully
-                // right after sending its last frame, before the receiver's CANCEL for
-                // a lost frame of it can arrive. The receiver reports the failure; the
-                // sender saw `Sent`.
+                // Residual corner (see the module docs): the receiver failed it, but
+                // the repair did not reach the sender before its close linger ended.
                 (None, None) if failed_at_b.contains(id) && a_err == Some(None) => {
                     residual += 1;
                 }
@@ -965,6 +963,7 @@ fn close_with_messages_in_flight_on_a_noisy_line() {
         }
     }
     // This scenario maximises the exposure (every message is still in flight when the
-    // close begins); it stays a corner, not the rule. 4 of 128 with these seeds.
-    assert!(residual <= 6, "{residual} messages lost silently at close");
+    // close begins). Without the close linger it was 4 in 128 messages; with it, 1 in
+    // 4000 over seeds 101..=600.
+    assert!(residual <= 1, "{residual} messages lost silently at close");
 }

@@ -131,6 +131,10 @@ pub struct Connection {
     goaway_sent: Option<u64>,
     goaway_received: Option<u64>,
     close_started: Option<Instant>,
+    /// Serial: a graceful close is complete here but lingers until this instant, still
+    /// answering the peer (its tail probe, late CANCELs, NACKs), since nothing
+    /// acknowledges our last frames.
+    close_linger: Option<Instant>,
     frames_sent: u64,
     frames_nacked: u64,
 }
@@ -163,6 +167,7 @@ impl Connection {
             goaway_sent: None,
             goaway_received: None,
             close_started: None,
+            close_linger: None,
             frames_sent: 0,
             frames_nacked: 0,
             config,
@@ -469,6 +474,9 @@ impl Connection {
         if let Some(t) = self.close_started {
             consider(t + self.config.drain_timeout);
         }
+        if let Some(t) = self.close_linger {
+            consider(t);
+        }
         next
     }
 
@@ -504,6 +512,14 @@ impl Connection {
         if let Some(t) = self.close_started {
             if now >= t + self.config.drain_timeout {
                 return self.fail(ConnectionError::DrainTimedOut);
+            }
+        }
+        if let Some(t) = self.close_linger {
+            if now >= t {
+                self.close_linger = None;
+                if self.close_ready() {
+                    return self.enter_closed(None);
+                }
             }
         }
         if !self.hello_confirmed {
@@ -606,14 +622,30 @@ impl Connection {
         self.send.is_idle() && self.recv.is_idle()
     }
 
-    pub(crate) fn maybe_finish_close(&mut self) {
-        if self.state != State::Closed
+    /// Both sides sent GOAWAY and nothing is in flight.
+    fn close_ready(&self) -> bool {
+        self.state != State::Closed
             && self.goaway_sent.is_some()
             && self.goaway_received.is_some()
             && self.is_idle()
-        {
-            self.enter_closed(None);
+    }
+
+    pub(crate) fn maybe_finish_close(&mut self) {
+        if !self.close_ready() {
+            return;
         }
+        if self.history.is_some() {
+            // Serial: no end-to-end acknowledgement, so our last message frames may
+            // still turn out lost (the tail probe finds out) or the peer may still be
+            // sending a CANCEL for one of them. Stay open a few round trips to hear
+            // of it; then close (in handle_timeout) if still idle.
+            if self.close_linger.is_none() {
+                let linger = self.tail_probe_delay() * 2 + self.rtt;
+                self.close_linger = Some(self.now + linger);
+            }
+            return;
+        }
+        self.enter_closed(None);
     }
 
     fn enter_closed(&mut self, error: Option<ConnectionError>) {
