@@ -593,6 +593,12 @@ impl<W: Wire> Driver<W> {
                     o.pending.push_front(chunk);
                     return;
                 }
+                Err(_) if self.conn.is_closed() => {
+                    // The connection ended first; the Closed event (or the driver's exit)
+                    // fails this message with the connection's error.
+                    o.pending.push_front(chunk);
+                    return;
+                }
                 Err(e) => {
                     let err = match e {
                         WriteError::Failed(m) => PipeError::Message(m),
@@ -612,6 +618,10 @@ impl<W: Wire> Driver<W> {
         if o.finish_pending {
             o.finish_pending = false;
             if let Err(e) = self.conn.finish(MessageId(id)) {
+                if self.conn.is_closed() {
+                    // Failed by the Closed event with the connection's error.
+                    return;
+                }
                 let err = PipeError::Io {
                     action: "finish message body".into(),
                     source: Arc::new(std::io::Error::other(e.to_string())),
