@@ -159,6 +159,8 @@ where
     Ok(SideResult {
         latency: Latency::of(&live.latencies()),
         failed: sent.len() as u64,
+        retried: 0,
+        resumed: 0,
         bulk_seconds,
         bulk_bytes_per_sec: bulk as f64 / bulk_seconds.max(1e-9),
     })

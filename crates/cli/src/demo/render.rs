@@ -203,6 +203,12 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
             p.one_at_a_time.failed,
             &ratio,
         );
+        if p.injected_errors > 0 || p.noise > 0.0 {
+            println!(
+                "    line noise       {} bytes dropped/flipped/inserted on netcore's link: bulk resumed {}x, {} requests sent again",
+                p.injected_errors, p.netcore.resumed, p.netcore.retried
+            );
+        }
         if let (Some(secs), Some(rate)) = (p.computed_wait_seconds, p.link_bytes_per_sec) {
             println!(
                 "    check: {} / {rate} B/s = {secs:.2} s, the least a request queued right behind the bulk waits",

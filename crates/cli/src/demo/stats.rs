@@ -14,8 +14,10 @@ pub struct Live {
     pub answered: AtomicU64,
     /// Small requests sent and not answered yet.
     pub waiting: AtomicU64,
-    /// Small requests that failed (e.g. a frame lost to line noise).
+    /// Small requests that failed for good.
     pub failed: AtomicU64,
+    /// Small requests sent again after line noise cost them a frame.
+    pub retried: AtomicU64,
     latencies: Mutex<Vec<Duration>>,
     oldest: Mutex<Option<Instant>>,
 }
@@ -100,8 +102,12 @@ impl Latency {
 pub struct SideResult {
     /// Small-request latency while the bulk ran.
     pub latency: Latency,
-    /// Small requests that failed.
+    /// Small requests that failed for good.
     pub failed: u64,
+    /// Small requests sent again after a lost frame.
+    pub retried: u64,
+    /// Times the bulk transfer resumed after a lost frame.
+    pub resumed: u32,
     /// Seconds the bulk transfer took.
     pub bulk_seconds: f64,
     /// Bulk bytes per second (payload).
@@ -127,6 +133,10 @@ pub struct PhaseResult {
     pub netcore: SideResult,
     /// One message at a time over a length-prefixed exchange on an identical link.
     pub one_at_a_time: SideResult,
+    /// Byte error probability (each of drop, flip, insert) on netcore's link.
+    pub noise: f64,
+    /// Bytes dropped, flipped or inserted on netcore's link.
+    pub injected_errors: u64,
     /// For a rate-limited link: bulk size / link rate, the wait a request queued right
     /// behind the bulk must at least see on a one-message-at-a-time protocol.
     pub computed_wait_seconds: Option<f64>,
