@@ -190,3 +190,34 @@ fn help_and_completions() {
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("netcore"));
 }
+
+#[test]
+fn serial_profile_over_tcp_through_a_link() {
+    // Both ends forced to the serial profile, through a link at 115 200 baud.
+    let (_server, addr) = serve_tcp(&["--profile", "serial"]);
+    let mut link = common::Proc::start(&[
+        "link",
+        "tcp://127.0.0.1:0",
+        &addr,
+        "--baud",
+        "115200",
+        "--quiet",
+    ]);
+    let line = link.wait_line("netcore link:", Duration::from_secs(30));
+    let via = line.split_whitespace().nth(2).unwrap().to_string();
+    let body = "x".repeat(3000);
+    let out = run(
+        &["call", &via, "echo", &body, "--profile", "serial"],
+        None,
+        T,
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), body);
+    // A tcp-profile client cannot talk to it: the handshake fails (exit 3).
+    let out = run(
+        &["call", &addr, "echo", "x", "--connect-timeout", "3s"],
+        None,
+        T,
+    );
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+}
