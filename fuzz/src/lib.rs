@@ -201,6 +201,7 @@ impl Side {
     /// Takes events, reads everything, checks completed bodies.
     fn absorb(&mut self, verify_bodies: bool) {
         while let Some(ev) = self.conn.poll_event() {
+            assert!(self.closed.is_none(), "event after Closed: {ev:?}");
             match ev {
                 Event::Incoming { id, head } => {
                     assert!(!self.heads.contains_key(&id), "{id} started twice");
