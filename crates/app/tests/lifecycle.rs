@@ -285,3 +285,51 @@ async fn removing_a_connection_closes_it() {
     ));
     stop(&client, &server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_while_waiting_for_a_slot_never_runs() {
+    let gate = Arc::new(Semaphore::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let (g, r) = (gate.clone(), runs.clone());
+    let app = Router::new()
+        .route("gate", move || {
+            let g = g.clone();
+            async move {
+                let _ = g.acquire().await.map(|p| p.forget());
+            }
+        })
+        .route("counted", move || {
+            let r = r.clone();
+            async move {
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let (server, client) = tcp_pair(with(app).max_workers_per_connection(1), plain()).await;
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let c = cancelled.clone();
+    server.events().on("cancelled", move |_: &Event| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    let cl = client.clone();
+    let blocked = tokio::spawn(async move { cl.message("gate").no_timeout().request("").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = client
+        .message("counted")
+        .timeout(Duration::from_millis(100))
+        .request("")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::TimedOut { .. }));
+    // Let the CANCEL cross the wire before the slot frees up.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gate.add_permits(1);
+    within(blocked).await.unwrap().unwrap();
+    eventually("the waiting request is reported cancelled", || {
+        cancelled.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // The connection still serves, and the cancelled request never ran.
+    client.request("counted", "").await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    stop(&client, &server).await;
+}

@@ -109,6 +109,15 @@ pub(crate) async fn serve_connection(ep: Endpoint, conn: Arc<ConnShared>, servic
                 tracing::debug!(id = %msg.id, "dropping a reply no request waits for");
                 continue;
             }
+            if msg.abandon_signal().is_abandoned() {
+                // Cancelled by the peer while it waited for a slot: nothing to run.
+                ep.inner.events.emit_event(Event::MessageCancelled {
+                    connection: conn.info.id,
+                    id: msg.id,
+                    route: msg.route().to_string(),
+                });
+                continue;
+            }
             let active = Active::new(&conn);
             if conn.draining.is_cancelled() || ep.inner.stopping.is_cancelled() {
                 refuse(&conn, msg).await;
