@@ -392,6 +392,57 @@ impl BlockingPipe {
         self.rt().block_on(Body::file(path, offset))?
     }
 
+    /// Fetches file `name` from the peer's `route` into `dest`, resuming after what
+    /// `dest` already holds (see [`crate::transfer::fetch_file`]).
+    ///
+    /// ```
+    /// # use netcore_runtime::blocking::BlockingPipe;
+    /// # use netcore_runtime::transport::mem_pair;
+    /// # use netcore_runtime::PipeConfig;
+    /// let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    /// std::fs::write(src.path().join("log.txt"), b"0123456789").unwrap();
+    /// std::fs::write(dst.path().join("log.txt"), b"01234").unwrap();
+    /// # let (a, b) = mem_pair(4096);
+    /// # let (client, server) = (BlockingPipe::new(a, PipeConfig::default())?, BlockingPipe::new(b, PipeConfig::default())?);
+    /// let dir = src.path().to_path_buf();
+    /// std::thread::spawn(move || {
+    ///     while let Some(req) = server.accept() {
+    ///         let _ = server.serve_file(req, &dir);
+    ///     }
+    /// });
+    /// let done = client.fetch_file("files", "log.txt", dst.path().join("log.txt")).unwrap();
+    /// assert_eq!((done.resumed_from, done.received), (5, 5));
+    /// # Ok::<(), netcore_runtime::PipeError>(())
+    /// ```
+    pub fn fetch_file(
+        &self,
+        route: &str,
+        name: &str,
+        dest: impl AsRef<Path>,
+    ) -> Result<crate::transfer::FetchOutcome, crate::transfer::TransferError> {
+        let pipe = self.inner.pipe();
+        let dest = dest.as_ref().to_path_buf();
+        self.rt()
+            .block_on(crate::transfer::fetch_file(pipe, route, name, dest))?
+    }
+
+    /// Answers a file request (see [`crate::transfer::serve_file`]) and waits until the
+    /// file was sent; returns the offset it was sent from.
+    pub fn serve_file(
+        &self,
+        request: BlockingMessage,
+        dir: impl AsRef<Path>,
+    ) -> Result<u64, crate::transfer::TransferError> {
+        let pipe = self.inner.pipe();
+        let dir = dir.as_ref().to_path_buf();
+        let msg = request.into_async();
+        self.rt().block_on(async move {
+            let out = crate::transfer::serve_file(pipe, msg, dir).await?;
+            out.handle.finished().await?;
+            Ok(out.offset)
+        })?
+    }
+
     /// Asks the peer to stop sending incoming message `id` and drops it here.
     pub fn stop(&self, id: MessageId, code: ErrorCode) {
         self.inner.pipe().stop(id, code)

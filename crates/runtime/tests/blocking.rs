@@ -378,3 +378,26 @@ fn whole_body_message_announces_its_length() {
     let msg = server.accept_timeout(LIMIT).unwrap().unwrap();
     assert_eq!(msg.head().total_len, Some(1_000_000));
 }
+
+#[test]
+fn resumable_file_transfer_without_async() {
+    let _g = serial();
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(src.path().join("fw.bin"), &data).unwrap();
+    std::fs::write(dst.path().join("fw.bin"), &data[..250_000]).unwrap();
+    let (client, server) = tcp_pair();
+    let dir = src.path().to_path_buf();
+    let srv = thread::spawn(move || {
+        let req = server.accept_timeout(LIMIT).unwrap().unwrap();
+        server.serve_file(req, &dir).unwrap()
+    });
+    let done = client
+        .fetch_file("files", "fw.bin", dst.path().join("fw.bin"))
+        .unwrap();
+    assert_eq!(done.resumed_from, 250_000);
+    assert_eq!(done.received, 450_000);
+    assert_eq!(srv.join().unwrap(), 250_000);
+    assert!(std::fs::read(dst.path().join("fw.bin")).unwrap() == data);
+}
