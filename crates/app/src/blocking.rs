@@ -154,6 +154,12 @@ impl ClientBuilder {
 }
 
 /// A blocking client: requests and sends from non-async code.
+///
+/// ```
+/// use netcore::blocking::Client;
+/// // Against a server that does not exist: a typed error, at once.
+/// assert!(Client::connect("tcp://127.0.0.1:1").is_err());
+/// ```
 #[derive(Debug)]
 pub struct Client {
     rt: Option<tokio::runtime::Runtime>,

@@ -21,12 +21,25 @@ use netcore_runtime::{ConnectionId, PipeError};
 use std::time::Duration;
 
 /// A boxed error, as tower middleware returns them.
+///
+/// ```
+/// let e: netcore::BoxError = "boom".into();
+/// assert_eq!(netcore::RemoteError::from_box(e).code, netcore::codes::HANDLER_ERROR);
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Metadata header of a reply that reports an error; its value is the decimal code.
+///
+/// ```
+/// assert_eq!(netcore::ERROR_HEADER, "netcore-error");
+/// ```
 pub const ERROR_HEADER: &str = "netcore-error";
 
 /// Metadata header marking a one-way message: the receiver sends no reply.
+///
+/// ```
+/// assert_eq!(netcore::ONE_WAY_HEADER, "netcore-oneway");
+/// ```
 pub const ONE_WAY_HEADER: &str = "netcore-oneway";
 
 /// Application error codes (≥ `0x100`, the application range of [`ErrorCode`]).

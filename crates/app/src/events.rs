@@ -121,9 +121,22 @@ impl Event {
 }
 
 /// Name of the wildcard subscription that receives every event.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let events = netcore::Events::new();
+/// events.on(netcore::events::ALL_EVENTS, |ev: &netcore::Event| println!("{}", ev.name()));
+/// # }
+/// ```
 pub const ALL_EVENTS: &str = "*";
 
 /// What a listener may return: `()` or a `Result` whose error is logged.
+///
+/// ```
+/// use netcore::events::ListenerResult;
+/// assert_eq!(().into_failure(), None);
+/// assert_eq!(Err::<(), _>("bad").into_failure(), Some("bad".to_string()));
+/// ```
 pub trait ListenerResult {
     /// The error message, if the listener failed.
     fn into_failure(self) -> Option<String>;
@@ -144,6 +157,15 @@ impl<E: std::fmt::Display> ListenerResult for Result<(), E> {
 type ListenerFn = Arc<dyn Fn(Event) -> BoxFuture<'static, Option<String>> + Send + Sync>;
 
 /// Identifies a listener, for [`Events::off_listener`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let events = netcore::Events::new();
+/// let a: netcore::ListenerId = events.on("x", |_: &netcore::Event| {});
+/// let b = events.on("x", |_: &netcore::Event| {});
+/// assert_ne!(a, b);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ListenerId(u64);
 

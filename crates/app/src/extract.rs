@@ -30,6 +30,10 @@ use crate::Endpoint;
 
 /// Default largest body the body extractors collect into memory (16 MiB); set another
 /// with [`EndpointBuilder::body_limit`](crate::EndpointBuilder::body_limit).
+///
+/// ```
+/// assert_eq!(netcore::extract::DEFAULT_BODY_LIMIT, 16 << 20);
+/// ```
 pub const DEFAULT_BODY_LIMIT: u64 = 16 << 20;
 
 /// The body limit in force for a request (an extension the endpoint inserts).

@@ -24,7 +24,12 @@ pub(crate) type AfterFn = Arc<dyn Fn(Response) -> BoxFuture<'static, Response> +
 pub(crate) type ErrorFn = Arc<dyn Fn(RemoteError) -> BoxFuture<'static, Response> + Send + Sync>;
 
 /// The rest of the middleware stack and the handler, as seen by a [`from_fn`]
-/// middleware.
+/// middleware (see [`Next::run`]).
+///
+/// ```
+/// use netcore::middleware::{from_fn, Next};
+/// let passthrough = from_fn(|req: netcore::Request, next: Next| next.run(req));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Next {
     inner: Route,
@@ -87,6 +92,12 @@ where
 }
 
 /// The layer [`from_fn`] builds.
+///
+/// ```
+/// use netcore::middleware::{from_fn, FromFnLayer, Next};
+/// let layer = from_fn(|req: netcore::Request, next: Next| next.run(req));
+/// let app = netcore::Router::new().route("x", || async {}).layer(layer);
+/// ```
 #[derive(Clone, Debug)]
 pub struct FromFnLayer<F> {
     f: F,
@@ -103,6 +114,13 @@ impl<F: Clone> Layer<Route> for FromFnLayer<F> {
 }
 
 /// The service [`FromFnLayer`] wraps a route in.
+///
+/// ```
+/// use netcore::middleware::{from_fn, FromFn, Next};
+/// use tower::Layer;
+/// let layer = from_fn(|req: netcore::Request, next: Next| next.run(req));
+/// let svc = layer.layer(netcore::Route::from_handler(|| async { "hi" }));
+/// ```
 #[derive(Clone, Debug)]
 pub struct FromFn<F> {
     f: F,

@@ -137,6 +137,11 @@ impl Extensions {
 
 /// The body of a [`Request`]: still streaming from the connection, already in memory
 /// (requests built in-process), or taken by an extractor.
+///
+/// ```
+/// let mut req = netcore::Request::new("x", "abc");
+/// assert!(matches!(req.take_body(), netcore::RequestBody::Bytes(b) if b == "abc"));
+/// ```
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum RequestBody {

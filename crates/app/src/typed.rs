@@ -15,6 +15,10 @@ use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
 /// Metadata header with the type id of a typed body (decimal).
+///
+/// ```
+/// assert_eq!(netcore::TYPE_HEADER, "netcore-type");
+/// ```
 pub const TYPE_HEADER: &str = "netcore-type";
 
 /// A typed message body: extractor (decodes the request) and response (encodes it).

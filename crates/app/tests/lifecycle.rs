@@ -333,3 +333,38 @@ async fn a_request_cancelled_while_waiting_for_a_slot_never_runs() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     stop(&client, &server).await;
 }
+
+#[tokio::test]
+async fn a_connection_aborted_by_the_peer_is_reported_as_error_and_close() {
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let events = Events::new();
+    let l = log.clone();
+    events.on("*", move |ev: &Event| match ev {
+        Event::Error { message, .. } => l.lock().unwrap().push(format!("error: {message}")),
+        Event::ConnectionClosed { error, .. } => l
+            .lock()
+            .unwrap()
+            .push(format!("closed: {}", error.is_some())),
+        _ => {}
+    });
+    let (server, client) = mem_endpoints(plain().events(events), plain());
+    let id = client.connections()[0].id;
+    client.pipe(id).unwrap().ready().await.unwrap();
+    client
+        .pipe(id)
+        .unwrap()
+        .abort(netcore::ErrorCode(0x777), "client gives up");
+    eventually("the server drops the connection", || {
+        server.connections().is_empty()
+    })
+    .await;
+    server.events().flush().await;
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].starts_with("error: ") && log[0].contains("client gives up"),
+        "{log:?}"
+    );
+    assert_eq!(log[1], "closed: true");
+    stop(&client, &server).await;
+}
