@@ -53,7 +53,9 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> std::process::ExitStatus {
 #[test]
 fn bench_quick_writes_every_field() {
     if !bench_wired() {
-        eprintln!("SKIPPED: `netcore bench` is not wired into the CLI yet (crates/cli/src/main.rs)");
+        eprintln!(
+            "SKIPPED: `netcore bench` is not wired into the CLI yet (crates/cli/src/main.rs)"
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -72,10 +74,15 @@ fn bench_quick_writes_every_field() {
     assert!(!records.is_empty(), "no records");
     for r in records {
         for f in FIELDS {
-            let x = r.get(f).unwrap_or_else(|| panic!("record without {f}: {r}"));
+            let x = r
+                .get(f)
+                .unwrap_or_else(|| panic!("record without {f}: {r}"));
             match f {
                 "scenario" | "metric" | "unit" | "baseline" => {
-                    assert!(x.as_str().is_some_and(|s| !s.is_empty()), "{f} not a string: {r}")
+                    assert!(
+                        x.as_str().is_some_and(|s| !s.is_empty()),
+                        "{f} not a string: {r}"
+                    )
                 }
                 "runs" => assert!(x.as_u64().is_some_and(|n| n >= 1), "runs: {r}"),
                 // NaN is written as null: a figure that could not be computed.
@@ -84,14 +91,24 @@ fn bench_quick_writes_every_field() {
         }
     }
     let scenarios = v["scenarios"].as_array().expect("scenarios array");
-    let names: Vec<&str> = scenarios.iter().filter_map(|s| s["name"].as_str()).collect();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
     let listed = String::from_utf8_lossy(
-        &netcore().args(["bench", "--list"]).output().expect("list").stdout,
+        &netcore()
+            .args(["bench", "--list"])
+            .output()
+            .expect("list")
+            .stdout,
     )
     .to_string();
     for line in listed.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
-        assert!(names.contains(&name), "scenario {name} missing from results.json");
+        assert!(
+            names.contains(&name),
+            "scenario {name} missing from results.json"
+        );
     }
     let failed: Vec<String> = scenarios
         .iter()
@@ -102,6 +119,9 @@ fn bench_quick_writes_every_field() {
     assert!(status.success(), "netcore bench exited with {status}");
     assert!(v["machine"]["nproc"].as_u64().is_some_and(|n| n >= 1));
     for s in scenarios {
-        assert!(s["usage"]["peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0), "usage: {s}");
+        assert!(
+            s["usage"]["peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0),
+            "usage: {s}"
+        );
     }
 }

@@ -26,7 +26,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let addr: TransportAddr = "tcp://127.0.0.1:0".parse().map_err(|e| anyhow!("{e}"))?;
     let mut listener = transport::listen(&addr).await?;
     let bound = listener.local_addr().context("listener address")?;
-    let exe = std::env::current_exe()?;
+    let proc_exe = std::path::PathBuf::from("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe
+    } else {
+        std::env::current_exe()?
+    };
     let child = tokio::process::Command::new(exe)
         .args(["bench", "--child", "memory-sender", "--child-arg"])
         .arg(format!("{bound} {size}"))

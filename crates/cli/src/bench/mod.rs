@@ -15,7 +15,7 @@ mod sys;
 
 use anyhow::{bail, Context, Result};
 use report::ScenarioResult;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -158,7 +158,13 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
         notes: vec![note],
         ..Default::default()
     };
-    let exe = match std::env::current_exe() {
+    // /proc/self/exe still runs this very binary when a rebuild replaced the file.
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    let exe = match if proc_exe.exists() {
+        Ok(proc_exe)
+    } else {
+        std::env::current_exe()
+    } {
         Ok(e) => e,
         Err(e) => return failed("failed", format!("cannot find this executable: {e}")),
     };
@@ -266,6 +272,3 @@ async fn child(role: &str, args: &BenchArgs) -> Result<ExitCode> {
 pub fn scenario_names() -> Vec<&'static str> {
     scen::SCENARIOS.iter().map(|s| s.0).collect()
 }
-
-#[allow(dead_code)]
-fn _path(_: &Path) {}

@@ -57,6 +57,9 @@ fn series<'a>(results: &'a [ScenarioResult], plot: &str) -> Vec<&'a Series> {
 
 type E = Box<dyn std::error::Error>;
 
+/// A plot drawer: (file, results, draw text) → whether it had data.
+type Drawer = fn(&Path, &[ScenarioResult], bool) -> Result<bool, E>;
+
 /// Draws every plot it has data for; returns the files written and notes.
 pub fn draw_all(dir: &Path, results: &[ScenarioResult]) -> (Vec<PathBuf>, Vec<String>) {
     let text = fonts();
@@ -65,7 +68,7 @@ pub fn draw_all(dir: &Path, results: &[ScenarioResult]) -> (Vec<PathBuf>, Vec<St
         notes.push("no TrueType font found (set NETCORE_BENCH_FONT=/path/font.ttf): plots drawn without text; BENCHMARKS.md describes their axes".to_string());
     }
     let mut files = Vec::new();
-    let jobs: [(&str, fn(&Path, &[ScenarioResult], bool) -> Result<bool, E>); 4] = [
+    let jobs: [(&str, Drawer); 4] = [
         ("sizes.png", sizes),
         ("latency_cdf.png", latency_cdf),
         ("hol.png", hol),
