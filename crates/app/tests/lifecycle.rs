@@ -368,3 +368,48 @@ async fn a_connection_aborted_by_the_peer_is_reported_as_error_and_close() {
     assert_eq!(log[1], "closed: true");
     stop(&client, &server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_the_waiting_queue_is_refused_as_overloaded() {
+    let gate = Arc::new(Semaphore::new(0));
+    let g = gate.clone();
+    let app = Router::new()
+        .route("gate", move || {
+            let g = g.clone();
+            async move {
+                let _ = g.acquire().await.map(|p| p.forget());
+            }
+        })
+        .route("quick", || async { "done" });
+    let server = with(app)
+        .max_workers_per_connection(1)
+        .max_pending_per_connection(3);
+    let (server, client) = tcp_pair(server, plain()).await;
+    let c = client.clone();
+    let blocked = tokio::spawn(async move { c.message("gate").no_timeout().request("").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move { c.request("quick", "").await }));
+    }
+    // The refused ones are answered while the gate still holds the only slot.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.add_permits(1);
+    within(blocked).await.unwrap().unwrap();
+    let (mut served, mut overloaded) = (0, 0);
+    for t in tasks {
+        match within(t).await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r.text().await.unwrap(), "done");
+                served += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.remote_code(), Some(codes::OVERLOADED), "{e}");
+                overloaded += 1;
+            }
+        }
+    }
+    assert_eq!((served, overloaded), (3, 7));
+    stop(&client, &server).await;
+}

@@ -37,6 +37,7 @@ pub struct EndpointBuilder {
     router: Router,
     max_workers: usize,
     max_workers_per_connection: usize,
+    max_pending_per_connection: usize,
     request_timeout: Option<Duration>,
     body_limit: u64,
     pipe_config: Option<PipeConfig>,
@@ -52,6 +53,7 @@ impl Default for EndpointBuilder {
             router: Router::new(),
             max_workers: 256,
             max_workers_per_connection: 64,
+            max_pending_per_connection: 1024,
             request_timeout: Some(Duration::from_secs(30)),
             body_limit: DEFAULT_BODY_LIMIT,
             pipe_config: None,
@@ -75,7 +77,9 @@ impl EndpointBuilder {
     }
 
     /// Handlers running at once on the whole endpoint (default 256; at least 1). Excess
-    /// requests wait unread, so their connection's credit stops their senders.
+    /// requests wait (see [`max_pending_per_connection`](Self::max_pending_per_connection));
+    /// their bodies are read only up to the connection's per-message buffer, so the
+    /// senders of large bodies are held back by credit.
     ///
     /// ```
     /// let b = netcore::Endpoint::builder().max_workers(8);
@@ -92,6 +96,20 @@ impl EndpointBuilder {
     /// ```
     pub fn max_workers_per_connection(mut self, n: usize) -> Self {
         self.max_workers_per_connection = n.max(1);
+        self
+    }
+
+    /// Requests that may wait for a handler slot per connection (default 1024). Beyond
+    /// that a request is answered at once with [`OVERLOADED`](crate::codes::OVERLOADED),
+    /// so a flood cannot grow memory without bound: a waiting request holds at most
+    /// `PipeConfig::body_buffer` bytes of its body (a larger body holds its sender's
+    /// credit instead), so waiting requests take at most `n × body_buffer` per connection.
+    ///
+    /// ```
+    /// let b = netcore::Endpoint::builder().max_pending_per_connection(1024);
+    /// ```
+    pub fn max_pending_per_connection(mut self, n: usize) -> Self {
+        self.max_pending_per_connection = n;
         self
     }
 
@@ -185,6 +203,7 @@ impl EndpointBuilder {
                 workers: Arc::new(Semaphore::new(self.max_workers)),
                 max_workers: self.max_workers,
                 max_workers_per_connection: self.max_workers_per_connection,
+                max_pending_per_connection: self.max_pending_per_connection,
                 request_timeout: self.request_timeout,
                 body_limit: self.body_limit,
                 pipe_config: self.pipe_config,

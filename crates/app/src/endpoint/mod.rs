@@ -54,6 +54,7 @@ pub(crate) struct Inner {
     workers: Arc<Semaphore>,
     max_workers: usize,
     max_workers_per_connection: usize,
+    max_pending_per_connection: usize,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) body_limit: u64,
     pipe_config: Option<PipeConfig>,

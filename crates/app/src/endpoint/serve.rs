@@ -5,9 +5,12 @@
 
 use netcore_core::{MessageHead, MessageId};
 use netcore_runtime::{IncomingMessage, Pipe};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::Instrument;
@@ -96,51 +99,67 @@ pub(crate) async fn serve_connection(ep: Endpoint, conn: Arc<ConnShared>, servic
         tracing::debug!(transport = ?conn.info.transport.kind, "connection added");
         let closer = tokio::spawn(close_after_peer_goaway(conn.clone()).in_current_span());
         let slots = Arc::new(Semaphore::new(ep.inner.max_workers_per_connection));
+        // Requests taken from the connection that wait for a handler slot, oldest first.
+        // Their bodies stay in the runtime's bounded per-message buffer (a larger body
+        // holds its sender's credit); past `max_pending` more requests are refused.
+        let mut pending: VecDeque<(IncomingMessage, Active)> = VecDeque::new();
+        let mut admission: Option<Pin<Box<Admission>>> = None;
         loop {
-            // Take a message only when this connection has a free slot: until then the
-            // driver holds it and the peer's credit reflects it.
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
-            let Some(msg) = conn.pipe.accept().await else {
-                break;
-            };
-            if msg.head.route.is_none() {
-                tracing::debug!(id = %msg.id, "dropping a reply no request waits for");
-                continue;
+            if admission.is_none() && !pending.is_empty() {
+                admission = Some(Box::pin(admit(slots.clone(), ep.inner.workers.clone())));
             }
-            if msg.abandon_signal().is_abandoned() {
-                // Cancelled by the peer while it waited for a slot: nothing to run.
-                ep.inner.events.emit_event(Event::MessageCancelled {
-                    connection: conn.info.id,
-                    id: msg.id,
-                    route: msg.route().to_string(),
-                });
-                continue;
-            }
-            let active = Active::new(&conn);
-            if conn.draining.is_cancelled() || ep.inner.stopping.is_cancelled() {
-                refuse(&conn, msg).await;
-                continue;
-            }
-            let worker = tokio::select! {
-                w = ep.inner.workers.clone().acquire_owned() => w.ok(),
-                _ = conn.draining.cancelled() => None,
-            };
-            let Some(worker) = worker else {
-                refuse(&conn, msg).await;
-                continue;
-            };
-            let request_span =
-                tracing::info_span!("netcore.request", route = msg.route(), id = msg.id.0);
-            let task = handle(ep.clone(), conn.clone(), service.clone(), msg);
-            ep.inner.handlers.spawn(
-                async move {
-                    task.await;
-                    drop((slot, worker, active));
+            tokio::select! {
+                biased;
+                permits = async { admission.as_mut().expect("guarded").await }, if admission.is_some() => {
+                    admission = None;
+                    let Some((slot, worker)) = permits else { break };
+                    let Some((msg, active)) = pending.pop_front() else { continue };
+                    if conn.draining.is_cancelled() || ep.inner.stopping.is_cancelled() {
+                        refuse(&conn, msg, codes::SHUTTING_DOWN).await;
+                        continue;
+                    }
+                    if msg.abandon_signal().is_abandoned() {
+                        // Cancelled by the peer while it waited: nothing to run.
+                        ep.inner.events.emit_event(Event::MessageCancelled {
+                            connection: conn.info.id,
+                            id: msg.id,
+                            route: msg.route().to_string(),
+                        });
+                        continue;
+                    }
+                    let request_span =
+                        tracing::info_span!("netcore.request", route = msg.route(), id = msg.id.0);
+                    let task = handle(ep.clone(), conn.clone(), service.clone(), msg);
+                    ep.inner.handlers.spawn(
+                        async move {
+                            task.await;
+                            drop((slot, worker, active));
+                        }
+                        .instrument(request_span),
+                    );
                 }
-                .instrument(request_span),
-            );
+                msg = conn.pipe.accept() => {
+                    let Some(msg) = msg else { break };
+                    if msg.head.route.is_none() {
+                        tracing::debug!(id = %msg.id, "dropping a reply no request waits for");
+                        continue;
+                    }
+                    let active = Active::new(&conn);
+                    if conn.draining.is_cancelled() || ep.inner.stopping.is_cancelled() {
+                        refuse(&conn, msg, codes::SHUTTING_DOWN).await;
+                        continue;
+                    }
+                    if pending.len() >= ep.inner.max_pending_per_connection {
+                        tracing::debug!(route = msg.route(), "request queue full; refused");
+                        refuse(&conn, msg, codes::OVERLOADED).await;
+                        continue;
+                    }
+                    pending.push_back((msg, active));
+                }
+            }
+        }
+        for (msg, _active) in pending.drain(..) {
+            refuse(&conn, msg, codes::SHUTTING_DOWN).await;
         }
         closer.abort();
         let error = conn.pipe.closed().await;
@@ -183,15 +202,30 @@ async fn close_after_peer_goaway(conn: Arc<ConnShared>) {
     conn.pipe.close();
 }
 
-async fn refuse(conn: &ConnShared, msg: IncomingMessage) {
+type Admission = dyn Future<Output = Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>> + Send;
+
+/// Waits for a slot of the connection, then one of the endpoint.
+async fn admit(
+    slots: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    let slot = slots.acquire_owned().await.ok()?;
+    let worker = workers.acquire_owned().await.ok()?;
+    Some((slot, worker))
+}
+
+/// Answers a request without running it (`SHUTTING_DOWN`, `OVERLOADED`).
+async fn refuse(conn: &ConnShared, msg: IncomingMessage, code: netcore_core::ErrorCode) {
     let one_way = msg.headers().get(ONE_WAY_HEADER).is_some();
     let id = msg.id;
     crate::request::discard_body(msg.body, crate::extract::DEFAULT_BODY_LIMIT);
     if !one_way {
-        let resp = Response::error(
-            codes::SHUTTING_DOWN,
-            "the endpoint is shutting down; request not served",
-        );
+        let why = if code == codes::OVERLOADED {
+            "too many requests are waiting on this connection; request not served"
+        } else {
+            "the endpoint is shutting down; request not served"
+        };
+        let resp = Response::error(code, why);
         send_reply(&conn.pipe, id, netcore_core::Urgency::default(), resp).await;
     }
 }
