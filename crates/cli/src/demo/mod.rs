@@ -48,7 +48,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     pub serial_bulk: u64,
     /// Bulk message size on loopback TCP.
-    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     pub tcp_bulk: u64,
     /// Time between small requests on the serial link.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
