@@ -888,3 +888,63 @@ fn message_window_autotunes_under_its_cap_in_both_profiles() {
         );
     }
 }
+
+/// Regression (found by `netcore bench bulk8`): a message whose data was written while
+/// the connection credit was spent was never rescheduled by MAX_DATA, stalling it.
+#[test]
+fn data_written_while_connection_credit_is_spent_resumes_with_max_data() {
+    let mut cfg = Config::tcp();
+    cfg.connection_window = 64 * 1024;
+    cfg.max_connection_window = 64 * 1024;
+    cfg.message_window = 64 * 1024;
+    cfg.max_message_window = 64 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.connect();
+    // Message 1 spends the whole connection credit.
+    let first =
+        p.a.send(
+            MessageHead::to_route("a"),
+            Bytes::from(vec![1u8; 64 * 1024]),
+        )
+        .unwrap();
+    // Message 2 starts and gets its data only after the credit is gone.
+    let second = p.a.start(MessageHead::to_route("b")).unwrap();
+    p.drive();
+    p.a.write(second, Bytes::from(vec![2u8; 100_000])).unwrap();
+    p.a.finish(second).unwrap();
+    let mut got = std::collections::HashMap::<MessageId, Vec<u8>>::new();
+    let mut ended = std::collections::HashSet::new();
+    for _ in 0..10_000 {
+        p.step();
+        let ids: Vec<MessageId> = p
+            .b_events
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::Incoming { id, .. } | Event::Readable { id } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in ids
+            .into_iter()
+            .chain(got.keys().copied().collect::<Vec<_>>())
+        {
+            if !ended.contains(&id) {
+                let buf = got.entry(id).or_default();
+                if read_available(&mut p.b, id, buf) {
+                    ended.insert(id);
+                }
+            }
+        }
+        if ended.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        ended.len(),
+        2,
+        "stalled: {:?}",
+        got.iter().map(|(k, v)| (k, v.len())).collect::<Vec<_>>()
+    );
+    assert_eq!(got[&first].len(), 64 * 1024);
+    assert_eq!(got[&MessageId(2)].len(), 100_000);
+}

@@ -386,7 +386,13 @@ impl Connection {
         let Some(o) = self.send.messages.get(&id) else {
             return;
         };
-        if o.scheduled || self.peer.is_none() || !self.send.sendable(id, o) {
+        if o.scheduled || self.peer.is_none() {
+            return;
+        }
+        if !self.send.sendable(id, o) {
+            // Data written while the connection credit is spent must still come back
+            // when MAX_DATA arrives (bench `bulk8` stalled without this).
+            self.unschedule(id);
             return;
         }
         let ring = o.urgency.get() as usize;
