@@ -329,7 +329,8 @@ impl BlockingPipe {
     }
 
     /// The next message from the peer that is not a reply to our requests; `None` once
-    /// the connection has ended.
+    /// the connection has ended (and when called from async code, which is refused;
+    /// [`accept_timeout`](Self::accept_timeout) reports that as an error).
     pub fn accept(&self) -> Option<BlockingMessage> {
         let pipe = self.inner.pipe();
         let msg = self.rt().block_on(pipe.accept()).ok().flatten()?;
