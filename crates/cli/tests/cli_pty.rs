@@ -67,3 +67,39 @@ fn a_larger_body_is_paced_by_the_baud_rate() {
         "8 KiB at 3 840 B/s came in {took:?}"
     );
 }
+
+#[test]
+fn file_download_over_a_pty_pair() {
+    // Bodies larger than the serial profile's 16 KiB write buffer are streamed in pieces
+    // it admits; this download would hang otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let (_socat, a, b) = pty_pair(dir.path());
+    let srv = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(srv.path().join("log.bin"), &data).unwrap();
+    let mut server = Proc::start(&[
+        "serve",
+        &format!("serial://{}?baud=921600", a.display()),
+        "--dir",
+        srv.path().to_str().unwrap(),
+        "--once",
+    ]);
+    server.wait_line("listening on", Duration::from_secs(30));
+    let dest = dir.path().join("log.bin");
+    let out = run(
+        &[
+            "get",
+            &format!("serial://{}?baud=921600", b.display()),
+            "log.bin",
+            dest.to_str().unwrap(),
+        ],
+        None,
+        Duration::from_secs(90),
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        std::fs::read(&dest).unwrap() == data,
+        "downloaded file differs"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verified"));
+}
