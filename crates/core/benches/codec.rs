@@ -6,6 +6,20 @@
 //! ```text
 //! cargo bench -p netcore-core --bench codec -- --warm-up-time 1 --measurement-time 3
 //! ```
+//!
+//! Figures from 2026-11-22 on a shared, loaded 2-core machine (ratios are within one
+//! run; absolute numbers moved by up to 2x between runs):
+//!
+//! | case | core | memcpy | ratio |
+//! |---|---|---|---|
+//! | 1 MiB, tcp | 11.5–21.1 GiB/s | 21–44 GiB/s | 0.31–0.78 (median ≈ 0.5) |
+//! | 64 B, tcp | 39–77 MiB/s (0.6–1.3 M messages/s) | 17–30 GiB/s | ≈ 0.002–0.004 |
+//! | 1 MiB, serial | 65–132 MiB/s (COBS + CRC32C) | | ≈ 0.003 |
+//! | 64 B, serial | 24–44 MiB/s | | ≈ 0.0015 |
+//!
+//! A 1 MiB body crosses the core with two copies (encode into the transmit buffer, and
+//! the receiver's input buffer); a 64 B message costs about a microsecond of state
+//! machine on both sides, against ~2 ns to copy 64 bytes.
 #![allow(missing_docs)]
 
 use bytes::Bytes;
