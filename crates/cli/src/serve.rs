@@ -88,6 +88,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     config.manual_close = true;
                     let pipe = Pipe::new(t, config);
                     endpoint.add_pipe(pipe.clone());
+                    // Forget the connections that ended (a long-running server).
+                    while conns.try_join_next().is_some() {}
                     conns.spawn(watch(pipe, peer));
                     if args.once {
                         break;
