@@ -124,7 +124,7 @@ impl EndpointBuilder {
         self
     }
 
-    /// Largest body the body extractors and [`Reply::bytes`] collect into memory
+    /// Largest body the body extractors and [`Reply::bytes`](crate::Reply::bytes) collect into memory
     /// (default 16 MiB); stream larger ones.
     ///
     /// ```
