@@ -220,6 +220,25 @@ where
     Ok((done.load(Ordering::Relaxed), secs, all))
 }
 
+/// Runs `f` up to three times: an attempt without a result within `stall` is a stall,
+/// noted and retried (netcore has a flow-control stall; see BENCHMARKS.md).
+async fn retrying<T, F, Fut>(notes: &mut Vec<String>, what: &str, stall: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    for attempt in 1..=3 {
+        match tokio::time::timeout(stall, f()).await {
+            Ok(r) => return r,
+            Err(_) => {
+                progress(&format!("{what}: STALLED (attempt {attempt}, no result within {stall:?})"));
+                notes.push(format!("{what}: stalled (no result within {stall:?}) in attempt {attempt}; retried"));
+            }
+        }
+    }
+    bail!("{what}: stalled in three attempts")
+}
+
 async fn with_limit<T>(
     limit: Duration,
     what: &str,
@@ -289,7 +308,10 @@ async fn sizes(ctx: &mut Ctx) -> Result<()> {
         let mut s: Vec<Samples> = vec![Samples::default(); 3];
         for _ in 0..ctx.runs {
             let limit = Duration::from_secs(ctx.q(20, 60));
-            let t = with_limit(limit, "sizes/netcore", oneway_netcore(size, count)).await?;
+            let t = retrying(&mut ctx.notes, &format!("sizes/netcore {size} B"), limit, || {
+                oneway_netcore(size, count)
+            })
+            .await?;
             s[0].push(count as f64 * size as f64 / MIB / t);
             let t = with_limit(limit, "sizes/ldc", oneway_ldc(size, count)).await?;
             s[1].push(count as f64 * size as f64 / MIB / t);
@@ -923,9 +945,16 @@ async fn hol(
     let mut un_p99 = Samples::default();
     for run in 0..runs {
         for (i, p) in protos.iter().enumerate() {
-            let mut tasks = Tasks::default();
-            let c = connect(*p, &link, cfg.clone(), &mut tasks).await?;
-            let (lat, mib) = hol_loaded(&c, size, interval, limit, unit).await?;
+            let what = format!("{scen}/{} loaded run {run}", p.name());
+            let (lat, mib) = retrying(&mut ctx.notes, &what, limit, || {
+                let (p, link, cfg) = (*p, link.clone(), cfg.clone());
+                async move {
+                    let mut tasks = Tasks::default();
+                    let c = connect(p, &link, cfg, &mut tasks).await?;
+                    hol_loaded(&c, size, interval, limit, unit).await
+                }
+            })
+            .await?;
             p50[i].push(percentile(&lat, 50.0));
             p99[i].push(percentile(&lat, 99.0));
             tput[i].push(mib);
@@ -941,10 +970,20 @@ async fn hol(
         }
         // netcore unloaded: the bulk alone, then probes alone, on fresh connections.
         let mut tasks = Tasks::default();
+        let what = format!("{scen}/netcore unloaded bulk run {run}");
+        let secs = retrying(&mut ctx.notes, &what, limit, || {
+            let (link, cfg) = (link.clone(), cfg.clone());
+            async move {
+                let mut tasks = Tasks::default();
+                let c = connect(Proto::Netcore, &link, cfg, &mut tasks).await?;
+                let t = Instant::now();
+                c.bulk(size).await?;
+                Ok(t.elapsed().as_secs_f64())
+            }
+        })
+        .await?;
+        un_tput.push(size as f64 / unit / secs);
         let c = connect(Proto::Netcore, &link, cfg.clone(), &mut tasks).await?;
-        let t = Instant::now();
-        with_limit(limit, "unloaded bulk", c.bulk(size)).await?;
-        un_tput.push(size as f64 / unit / t.elapsed().as_secs_f64());
         let mut lat = Vec::new();
         let probe_deadline = Instant::now() + Duration::from_secs(5);
         while lat.len() < 200 && Instant::now() < probe_deadline {
