@@ -175,6 +175,9 @@ async fn print_reply(
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     if args.output == Output::Raw && typed.is_none() {
+        // A bar on stderr (shown only on a terminal) for replies long enough to wait for.
+        let total = reply.head.total_len.unwrap_or(0);
+        let bar = crate::util::byte_bar(total, "reply", total < (1 << 20));
         let mut body = reply.body;
         while let Some(c) = body
             .chunk()
@@ -182,7 +185,9 @@ async fn print_reply(
             .map_err(|e| pipe_fail("reading the reply", e))?
         {
             out.write_all(&c)?;
+            bar.inc(c.len() as u64);
         }
+        bar.finish_and_clear();
         out.flush()?;
         return Ok(());
     }
