@@ -51,10 +51,35 @@ struct Pending {
     len: usize,
     chunk: usize,
     from_b: bool,
+    /// Saw `Blocked`: writes again only after `Writable`, as an application would.
+    blocked: bool,
 }
 
 fn run(profile: LinkProfile, msgs: &[Msg], split_seed: u64, split_max: usize, limit: usize) {
-    let cfg = Config::for_profile(profile);
+    run_with(
+        Config::for_profile(profile),
+        msgs,
+        split_seed,
+        split_max,
+        limit,
+    );
+}
+
+/// Windows and buffers so small that every transfer keeps running out of connection
+/// and message credit, and writers keep hitting `Blocked`.
+fn tiny(profile: LinkProfile) -> Config {
+    let mut cfg = Config::for_profile(profile);
+    cfg.connection_window = 3000;
+    cfg.max_connection_window = 6000;
+    cfg.message_window = 1500;
+    cfg.max_message_window = 3000;
+    cfg.send_buffer = 700;
+    cfg.max_incoming = 3;
+    cfg
+}
+
+fn run_with(cfg: Config, msgs: &[Msg], split_seed: u64, split_max: usize, limit: usize) {
+    let profile = cfg.profile;
     let mut p = Pair::new(cfg.clone(), cfg);
     p.split = Split::Random {
         seed: split_seed,
@@ -83,6 +108,7 @@ fn run(profile: LinkProfile, msgs: &[Msg], split_seed: u64, split_max: usize, li
                     len: m.len,
                     chunk,
                     from_b: m.from_b,
+                    blocked: false,
                 });
                 id
             }
@@ -92,14 +118,21 @@ fn run(profile: LinkProfile, msgs: &[Msg], split_seed: u64, split_max: usize, li
     let mut at_b = Inbox::default(); // messages from a
     let mut at_a = Inbox::default(); // messages from b
     for _ in 0..2_000_000 {
-        // Feed streamed bodies as the send buffers allow.
+        // Feed streamed bodies as the send buffers allow, event-driven (a blocked writer
+        // waits for Writable, collected after each step).
         pending.retain_mut(|s| {
+            if s.blocked {
+                return true;
+            }
             let conn = if s.from_b { &mut p.b } else { &mut p.a };
             while s.written < s.len {
                 let end = (s.written + s.chunk).min(s.len);
                 let piece = s.body.slice(s.written..end);
                 match conn.write(s.id, piece) {
-                    Ok(0) | Err(WriteError::Blocked) => return true,
+                    Ok(0) | Err(WriteError::Blocked) => {
+                        s.blocked = true;
+                        return true;
+                    }
                     Ok(n) => s.written += n,
                     Err(e) => panic!("write: {e}"),
                 }
@@ -108,6 +141,15 @@ fn run(profile: LinkProfile, msgs: &[Msg], split_seed: u64, split_max: usize, li
             false
         });
         let moved = p.step();
+        for s in pending.iter_mut() {
+            let events = if s.from_b { &p.b_events } else { &p.a_events };
+            if events
+                .iter()
+                .any(|e| matches!(e, Event::Writable { id } if *id == s.id))
+            {
+                s.blocked = false;
+            }
+        }
         at_b.absorb(&mut p.b, &mut p.b_events, true);
         at_a.absorb(&mut p.a, &mut p.a_events, true);
         if !moved && pending.is_empty() && at_a.heads.is_empty() && at_b.heads.is_empty() {
@@ -138,6 +180,29 @@ fn run(profile: LinkProfile, msgs: &[Msg], split_seed: u64, split_max: usize, li
 
 fn limit() -> impl Strategy<Value = usize> {
     prop_oneof![Just(1usize), 1usize..2_000, 2_000usize..70_000]
+}
+
+fn small_msg() -> impl Strategy<Value = Msg> {
+    msg().prop_map(|mut m| {
+        m.len %= 60_000;
+        m
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tiny_windows_round_trip(
+        msgs in prop::collection::vec(small_msg(), 1..8),
+        serial in any::<bool>(),
+        split_seed in any::<u64>(),
+        split_max in prop_oneof![1usize..8, 8usize..2_000],
+        limit in limit(),
+    ) {
+        let profile = if serial { LinkProfile::Serial } else { LinkProfile::Tcp };
+        run_with(tiny(profile), &msgs, split_seed, split_max, limit);
+    }
 }
 
 proptest! {
