@@ -11,7 +11,7 @@ use futures::FutureExt;
 use netcore_core::{ErrorCode, MessageId};
 use netcore_runtime::ConnectionId;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -200,6 +200,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct Events {
     listeners: Arc<Mutex<Vec<Listener>>>,
+    /// Listeners registered (kept beside the list so that emitting with none is free).
+    count: Arc<AtomicUsize>,
     tx: mpsc::UnboundedSender<Msg>,
     next: Arc<AtomicU64>,
 }
@@ -226,9 +228,11 @@ impl Events {
     pub fn new() -> Events {
         let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(listeners.clone(), rx));
+        let count = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(dispatch(listeners.clone(), count.clone(), rx));
         Events {
             listeners,
+            count,
             tx,
             next: Arc::new(AtomicU64::new(1)),
         }
@@ -236,12 +240,14 @@ impl Events {
 
     fn add(&self, name: &str, once: bool, f: ListenerFn) -> ListenerId {
         let id = ListenerId(self.next.fetch_add(1, Ordering::Relaxed));
-        self.lock().push(Listener {
+        let mut l = self.lock();
+        l.push(Listener {
             id,
             name: name.to_string(),
             once,
             f,
         });
+        self.count.store(l.len(), Ordering::SeqCst);
         id
     }
 
@@ -317,6 +323,7 @@ impl Events {
         let mut l = self.lock();
         let before = l.len();
         l.retain(|x| x.name != name);
+        self.count.store(l.len(), Ordering::SeqCst);
         before - l.len()
     }
 
@@ -334,6 +341,7 @@ impl Events {
         let mut l = self.lock();
         let before = l.len();
         l.retain(|x| x.id != id);
+        self.count.store(l.len(), Ordering::SeqCst);
         before != l.len()
     }
 
@@ -360,6 +368,9 @@ impl Events {
     /// # }
     /// ```
     pub fn emit_event(&self, event: Event) {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return; // nobody listens
+        }
         let _ = self.tx.send(Msg::Emit(event));
     }
 
@@ -392,7 +403,11 @@ where
     })
 }
 
-async fn dispatch(listeners: Arc<Mutex<Vec<Listener>>>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn dispatch(
+    listeners: Arc<Mutex<Vec<Listener>>>,
+    count: Arc<AtomicUsize>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+) {
     while let Some(msg) = rx.recv().await {
         let event = match msg {
             Msg::Emit(e) => e,
@@ -412,6 +427,7 @@ async fn dispatch(listeners: Arc<Mutex<Vec<Listener>>>, mut rx: mpsc::UnboundedR
                 .map(|x| (x.id, x.f.clone(), x.once))
                 .collect();
             l.retain(|x| !(x.once && hits.iter().any(|h| h.0 == x.id)));
+            count.store(l.len(), Ordering::SeqCst);
             hits.into_iter().map(|(id, f, _)| (id, f)).collect()
         };
         for (id, f) in matching {
