@@ -222,7 +222,7 @@ fn report(n: u64, stats: &SimStats, took: Duration, json: bool) {
             "client_to_target": counters_json(&ab),
             "target_to_client": counters_json(&ba),
         });
-        println!("{v}");
+        let _ = crate::util::print_stdout(&format!("{v}\n"));
     }
 }
 

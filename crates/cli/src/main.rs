@@ -152,8 +152,9 @@ fn main() -> ExitCode {
             Some(Command::Link(a)) => link::run(a).await,
             Some(Command::Completions(a)) => {
                 let mut cmd = Cli::command();
-                clap_complete::generate(a.shell, &mut cmd, "netcore", &mut std::io::stdout());
-                Ok(())
+                let mut script = Vec::new();
+                clap_complete::generate(a.shell, &mut cmd, "netcore", &mut script);
+                util::print_stdout(&String::from_utf8_lossy(&script)).map_err(anyhow::Error::from)
             }
         };
         done.map(|()| ExitCode::SUCCESS)

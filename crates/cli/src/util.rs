@@ -74,6 +74,16 @@ pub fn parse_prob(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error worth a panic.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Formats a byte count: `512 B`, `64.0 KiB`, `1.50 MiB`.
 pub fn fmt_bytes(n: u64) -> String {
     let f = n as f64;

@@ -99,9 +99,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "demo": "small requests during a bulk transfer: netcore vs one message at a time",
             "phases": phases,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::util::print_stdout(&(serde_json::to_string_pretty(&v)? + "\n"))?;
     } else {
-        render::summary(&phases, &args);
+        crate::util::print_stdout(&render::summary(&phases, &args))?;
     }
     Ok(())
 }

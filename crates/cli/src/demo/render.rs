@@ -146,13 +146,25 @@ impl Screen {
     }
 }
 
-fn row(name: &str, l: &Latency, failed: u64, note: &str) {
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! outln {
+    ($o:expr) => {
+        $o.push('\n')
+    };
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($t)*);
+    }};
+}
+
+fn row(out: &mut String, name: &str, l: &Latency, failed: u64, note: &str) {
     let failed = if failed > 0 {
         format!(" ({failed} failed)")
     } else {
         String::new()
     };
-    println!(
+    outln!(
+        out,
         "    {name:<16} {:>10} {:>10} {:>9}{failed}  {note}",
         ms(Duration::from_secs_f64(l.p50_ms / 1e3)),
         ms(Duration::from_secs_f64(l.p99_ms / 1e3)),
@@ -160,13 +172,18 @@ fn row(name: &str, l: &Latency, failed: u64, note: &str) {
     );
 }
 
-/// Prints the summary on stdout.
-pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
-    println!();
-    println!("Summary: small requests sent while a bulk message was on the link");
+/// The summary text.
+pub fn summary(phases: &[PhaseResult], args: &DemoArgs) -> String {
+    let mut out = String::new();
+    let out = &mut out;
+    outln!(out);
+    outln!(
+        out,
+        "Summary: small requests sent while a bulk message was on the link"
+    );
     for p in phases {
-        println!();
-        println!("  {}", p.link);
+        outln!(out);
+        outln!(out, "  {}", p.link);
         let share = p
             .link_bytes_per_sec
             .map(|r| {
@@ -176,7 +193,8 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
                 )
             })
             .unwrap_or_default();
-        println!(
+        outln!(
+            out,
             "    bulk message     {} in {:.2} s ({}/s{share}), small request {} B every {:.0} ms",
             fmt_bytes(p.bulk_bytes),
             p.netcore.bulk_seconds,
@@ -184,11 +202,15 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
             p.small_bytes,
             p.interval_ms,
         );
-        println!(
+        outln!(
+            out,
             "    {:<16} {:>10} {:>10} {:>9}",
-            "latency", "p50", "p99", "answered"
+            "latency",
+            "p50",
+            "p99",
+            "answered"
         );
-        row("netcore", &p.netcore.latency, p.netcore.failed, "");
+        row(out, "netcore", &p.netcore.latency, p.netcore.failed, "");
         let ratio = if p.netcore.latency.p50_ms > 0.0 {
             format!(
                 "{:.0}x the netcore p50",
@@ -198,30 +220,46 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) {
             String::new()
         };
         row(
+            out,
             "one at a time",
             &p.one_at_a_time.latency,
             p.one_at_a_time.failed,
             &ratio,
         );
         if p.injected_errors > 0 || p.noise > 0.0 {
-            println!(
+            outln!(
+                out,
                 "    line noise       {} bytes dropped/flipped/inserted on netcore's link: bulk resumed {}x, {} requests sent again",
                 p.injected_errors, p.netcore.resumed, p.netcore.retried
             );
         }
         if let (Some(secs), Some(rate)) = (p.computed_wait_seconds, p.link_bytes_per_sec) {
-            println!(
+            outln!(
+                out,
                 "    check: {} / {rate} B/s = {secs:.2} s, the least a request queued right behind the bulk waits",
                 fmt_bytes(p.bulk_bytes)
             );
         }
     }
-    println!();
-    println!("  \"one at a time\": the same bulk and requests on the same schedule over a plain");
-    println!("  length-prefixed exchange on an identical link, measured in this run. Each message");
-    println!("  is written whole before the next, so a request waits for the rest of the bulk.");
+    outln!(out);
+    outln!(
+        out,
+        "  \"one at a time\": the same bulk and requests on the same schedule over a plain"
+    );
+    outln!(
+        out,
+        "  length-prefixed exchange on an identical link, measured in this run. Each message"
+    );
+    outln!(
+        out,
+        "  is written whole before the next, so a request waits for the rest of the bulk."
+    );
     if !args.quiet {
-        println!();
-        println!("  Next: `netcore serve --help`, `netcore call --help`, `netcore link --help`.");
+        outln!(out);
+        outln!(
+            out,
+            "  Next: `netcore serve --help`, `netcore call --help`, `netcore link --help`."
+        );
     }
+    std::mem::take(out)
 }
