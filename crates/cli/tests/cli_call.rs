@@ -221,3 +221,20 @@ fn serial_profile_over_tcp_through_a_link() {
     );
     assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    // The reader goes away before the script is written (as with `| head -1`).
+    let mut child = Command::new(common::netcore())
+        .args(["completions", "zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
