@@ -372,3 +372,27 @@ async fn load_shed_overload_is_a_typed_error() {
     first.await.unwrap().unwrap();
     stop(&client, &server).await;
 }
+
+#[tokio::test]
+async fn fallback_precedence_with_merged_routers() {
+    let merged = || {
+        Router::new()
+            .route("b", || async { "b" })
+            .fallback(|| async { "merged fallback" })
+    };
+    // A merged router's fallback beats the default NO_ROUTE answer…
+    let app = Router::new().route("a", || async { "a" }).merge(merged());
+    let r = app.call(Request::new("zzz", "")).await;
+    assert_eq!(r.body_bytes().unwrap(), "merged fallback");
+    // …and the router's own fallback beats the merged one.
+    let app = Router::new()
+        .fallback(|| async { "own fallback" })
+        .merge(merged());
+    let r = app.call(Request::new("zzz", "")).await;
+    assert_eq!(r.body_bytes().unwrap(), "own fallback");
+    let r = Router::new()
+        .merge(merged())
+        .call(Request::new("b", ""))
+        .await;
+    assert_eq!(r.body_bytes().unwrap(), "b");
+}
