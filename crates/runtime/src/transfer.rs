@@ -253,7 +253,38 @@ pub async fn fetch_file(
     name: &str,
     dest: impl AsRef<Path>,
 ) -> Result<FetchOutcome, TransferError> {
-    let dest = dest.as_ref();
+    fetch(pipe, route, name, dest.as_ref(), None).await
+}
+
+/// [`fetch_file`] with a deadline for the reply's head (not for the whole body): on a
+/// lossy serial link a reply whose START frame is lost never arrives, and the requester
+/// is not told; past the deadline this returns `TransferError::Pipe(PipeError::TimedOut)`
+/// and fetching again resumes.
+///
+/// ```no_run
+/// # async fn f(pipe: &netcore_runtime::Pipe) -> Result<(), netcore_runtime::transfer::TransferError> {
+/// use std::time::Duration;
+/// let done = netcore_runtime::transfer::fetch_file_with_timeout(
+///     pipe, "files", "fw.bin", "/tmp/fw.bin", Duration::from_secs(5)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn fetch_file_with_timeout(
+    pipe: &Pipe,
+    route: &str,
+    name: &str,
+    dest: impl AsRef<Path>,
+    reply_timeout: std::time::Duration,
+) -> Result<FetchOutcome, TransferError> {
+    fetch(pipe, route, name, dest.as_ref(), Some(reply_timeout)).await
+}
+
+async fn fetch(
+    pipe: &Pipe,
+    route: &str,
+    name: &str,
+    dest: &Path,
+    reply_timeout: Option<std::time::Duration>,
+) -> Result<FetchOutcome, TransferError> {
     let mut file = tokio::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -271,13 +302,15 @@ pub async fn fetch_file(
         .await
         .map_err(io_err(format!("read {}", dest.display())))?;
 
-    let reply = pipe
+    let builder = pipe
         .message(route)
         .header(FILE_HEADER, name.to_string())
         .header(OFFSET_HEADER, have.to_string())
-        .header(PREFIX_CRC_HEADER, format!("{:08x}", prefix_crc.value()))
-        .request(Body::empty())
-        .await?;
+        .header(PREFIX_CRC_HEADER, format!("{:08x}", prefix_crc.value()));
+    let reply = match reply_timeout {
+        Some(t) => builder.timeout(t).request(Body::empty()).await?,
+        None => builder.request(Body::empty()).await?,
+    };
     let h = reply.headers();
     if h.get_str(STATUS_HEADER) != Some("ok") {
         let why = reply.collect(64 * 1024).await.unwrap_or_default();

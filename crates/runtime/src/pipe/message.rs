@@ -82,6 +82,8 @@ pub(crate) struct OutShared {
     pub(crate) done: Notify,
     /// Bytes a writer may hand the driver ahead of the core.
     pub(crate) permits: Semaphore,
+    /// The size of `permits`: no single write may ask for more.
+    pub(crate) capacity: usize,
 }
 
 impl OutShared {
@@ -92,7 +94,8 @@ impl OutShared {
             total,
             result: Mutex::new(None),
             done: Notify::new(),
-            permits: Semaphore::new(buffer),
+            permits: Semaphore::new(buffer.max(1)),
+            capacity: buffer.max(1),
         })
     }
 
@@ -179,7 +182,9 @@ impl MessageWriter {
     /// Queues `data`, waiting for buffer space.
     pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<(), PipeError> {
         let mut data: Bytes = data.into();
-        let max = 256 * 1024;
+        // A piece may not ask for more permits than the buffer holds, or it would wait
+        // forever (PipeConfig::serial has a 16 KiB write buffer).
+        let max = self.handle.shared.capacity.min(256 * 1024);
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(max));
             let permit = self
