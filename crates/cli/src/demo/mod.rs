@@ -124,7 +124,7 @@ async fn serial_phase(args: &DemoArgs, screen: &Screen) -> anyhow::Result<PhaseR
     screen.phase(
         1,
         &format!(
-            "a simulated 115 200-baud serial line ({SERIAL_RATE} B/s each way, 1 ms latency{noise})"
+            "a simulated 115 200-baud serial line\n      ({SERIAL_RATE} B/s each way, 1 ms latency{noise})"
         ),
         args.serial_bulk,
         args.serial_interval,

@@ -55,13 +55,10 @@ impl Screen {
     /// The opening lines.
     pub fn intro(&self) {
         self.say("netcore demo: many conversations over one wire\n");
-        self.say(
-            "A bulk message and a stream of small requests share one link. netcore interleaves",
-        );
-        self.say(
-            "them (the bulk at a lower urgency); the baseline sends one message at a time on an",
-        );
-        self.say("identical link, so its small requests wait behind the bulk. Both run at once.\n");
+        self.say("A bulk message and a stream of small requests share one link. netcore");
+        self.say("interleaves them (the bulk at a lower urgency); the baseline sends one message");
+        self.say("at a time on an identical link, so its small requests wait behind the bulk.");
+        self.say("Both run at once.\n");
     }
 
     /// The headline of phase `n`.
@@ -195,7 +192,7 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) -> String {
             .unwrap_or_default();
         outln!(
             out,
-            "    bulk message     {} in {:.2} s ({}/s{share}), small request {} B every {:.0} ms",
+            "    bulk message     {} in {:.2} s ({}/s{share})\n    small requests   {} B every {:.0} ms",
             fmt_bytes(p.bulk_bytes),
             p.netcore.bulk_seconds,
             fmt_bytes(p.netcore.bulk_bytes_per_sec as u64),
@@ -229,14 +226,14 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) -> String {
         if p.injected_errors > 0 || p.noise > 0.0 {
             outln!(
                 out,
-                "    line noise       {} bytes dropped/flipped/inserted on netcore's link: bulk resumed {}x, {} requests sent again",
+                "    line noise       {} bytes hit on netcore's link: bulk resumed {}x,\n                     {} requests sent again",
                 p.injected_errors, p.netcore.resumed, p.netcore.retried
             );
         }
         if let (Some(secs), Some(rate)) = (p.computed_wait_seconds, p.link_bytes_per_sec) {
             outln!(
                 out,
-                "    check: {} / {rate} B/s = {secs:.2} s, the least a request queued right behind the bulk waits",
+                "    check            {} / {rate} B/s = {secs:.2} s: the least a request queued\n                     right behind the bulk waits without multiplexing",
                 fmt_bytes(p.bulk_bytes)
             );
         }
@@ -244,16 +241,17 @@ pub fn summary(phases: &[PhaseResult], args: &DemoArgs) -> String {
     outln!(out);
     outln!(
         out,
-        "  \"one at a time\": the same bulk and requests on the same schedule over a plain"
+        "  \"one at a time\": the same bulk and requests on the same schedule over a"
     );
     outln!(
         out,
-        "  length-prefixed exchange on an identical link, measured in this run. Each message"
+        "  plain length-prefixed exchange on an identical link, measured in this run."
     );
     outln!(
         out,
-        "  is written whole before the next, so a request waits for the rest of the bulk."
+        "  Each message is written whole before the next, so a request waits for the"
     );
+    outln!(out, "  rest of the bulk.");
     if !args.quiet {
         outln!(out);
         outln!(
