@@ -158,6 +158,13 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
     let left = args.timeout.saturating_sub(started.elapsed());
     let print = print_reply(reply, &args, typed.as_ref());
     let result = match tokio::time::timeout(left, print).await {
+        // The reader of our stdout went away (`| head`): nothing left to do.
+        Ok(Err(e))
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
         Ok(r) => r,
         Err(_) => Err(fail(
             ExitKind::Timeout,
