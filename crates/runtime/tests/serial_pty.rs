@@ -254,3 +254,31 @@ fn blocking_fn_pair_on_a_pty() {
     // Pulling the line ends the adapter's blocking reads.
     drop(pty);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumable_file_transfer_over_a_pty() {
+    use netcore_runtime::transfer;
+    let pty = PtyPair::new();
+    let (client, server) = pty.pipes().await;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let data = body(24_000, 9);
+    std::fs::write(src.path().join("cfg.bin"), &data).unwrap();
+    // The device already holds the first half from an earlier, interrupted attempt.
+    std::fs::write(dst.path().join("cfg.bin"), &data[..12_000]).unwrap();
+    let dir = src.path().to_path_buf();
+    tokio::spawn(async move {
+        while let Some(req) = server.accept().await {
+            let _ = transfer::serve_file(&server, req, &dir).await;
+        }
+    });
+    let done = timeout(
+        LIMIT,
+        transfer::fetch_file(&client, "files", "cfg.bin", dst.path().join("cfg.bin")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((done.resumed_from, done.received), (12_000, 12_000));
+    assert!(std::fs::read(dst.path().join("cfg.bin")).unwrap() == data);
+}
