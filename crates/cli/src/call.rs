@@ -38,6 +38,7 @@ Examples:
   netcore call tcp://127.0.0.1:7000 time --output json
   netcore call tcp://127.0.0.1:7000 generate 1M --output raw > random.bin
   netcore call tcp://127.0.0.1:7000 discard @big.iso --timeout 2m
+  netcore call tcp://127.0.0.1:7000 files/get -H name=a.bin -H offset=100 -i -o raw > tail.bin
   echo '{\"sensor\":1,\"value\":2.5}' | netcore call unix:///tmp/s.sock typed/Reading - --schema s.toml
   netcore call 'serial:///dev/ttyUSB0?baud=115200' echo hi -H trace=1
 
@@ -69,6 +70,9 @@ pub struct CallArgs {
     /// Urgency of the request, 0 (most urgent) to 7 (bulk).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=7))]
     pub urgency: u8,
+    /// Print the reply's headers on stderr (`key: value`) before its body.
+    #[arg(short = 'i', long)]
+    pub include: bool,
     /// Largest reply printed as text or JSON.
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = crate::util::parse_size)]
     pub max_reply: u64,
@@ -155,6 +159,11 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| pipe_fail(format!("calling `{}` on {}", args.route, args.addr), e))?;
     let reply = check_reply(reply).await?;
+    if args.include {
+        for (k, v) in reply.headers().iter() {
+            eprintln!("{k}: {}", String::from_utf8_lossy(v));
+        }
+    }
     let left = args.timeout.saturating_sub(started.elapsed());
     let print = print_reply(reply, &args, typed.as_ref());
     let result = match tokio::time::timeout(left, print).await {

@@ -137,6 +137,33 @@ fn corrupted_partial_download_fails_the_checksum() {
     assert_eq!(code(&out), 6, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"));
     assert!(!dest.exists() && !part.exists());
+    // The files/* routes answer plain calls too; -i shows the reply headers.
+    let out = run(
+        &[
+            "call",
+            &addr,
+            "files/get",
+            "-H",
+            "name=big.bin",
+            "-H",
+            "offset=1000000",
+            "-i",
+            "-o",
+            "raw",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout == original[1_000_000..],
+        "tail from offset differs"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("size: 1048576") && err.contains("offset: 1000000"),
+        "{err}"
+    );
     // Missing files are remote errors.
     let out = run(&["get", &addr, "nope.bin", dest.to_str().unwrap()], None, T);
     assert_eq!(code(&out), 5);
