@@ -222,7 +222,12 @@ where
 
 /// Runs `f` up to three times: an attempt without a result within `stall` is a stall,
 /// noted and retried (netcore has a flow-control stall; see BENCHMARKS.md).
-async fn retrying<T, F, Fut>(notes: &mut Vec<String>, what: &str, stall: Duration, mut f: F) -> Result<T>
+async fn retrying<T, F, Fut>(
+    notes: &mut Vec<String>,
+    what: &str,
+    stall: Duration,
+    mut f: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
@@ -231,8 +236,12 @@ where
         match tokio::time::timeout(stall, f()).await {
             Ok(r) => return r,
             Err(_) => {
-                progress(&format!("{what}: STALLED (attempt {attempt}, no result within {stall:?})"));
-                notes.push(format!("{what}: stalled (no result within {stall:?}) in attempt {attempt}; retried"));
+                progress(&format!(
+                    "{what}: STALLED (attempt {attempt}, no result within {stall:?})"
+                ));
+                notes.push(format!(
+                    "{what}: stalled (no result within {stall:?}) in attempt {attempt}; retried"
+                ));
             }
         }
     }
@@ -303,15 +312,30 @@ async fn sizes(ctx: &mut Ctx) -> Result<()> {
     let max_msgs: u64 = ctx.qs(20_000, 200_000);
     let names = ["netcore", "LengthDelimitedCodec", "raw TCP"];
     let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
-    for &size in &sizes {
+    let mut stalled: Vec<usize> = Vec::new();
+    'sizes: for &size in &sizes {
         let count = (total / size as u64).clamp(4, max_msgs);
         let mut s: Vec<Samples> = vec![Samples::default(); 3];
         for _ in 0..ctx.runs {
             let limit = Duration::from_secs(ctx.q(20, 60));
-            let t = retrying(&mut ctx.notes, &format!("sizes/netcore {size} B"), limit, || {
-                oneway_netcore(size, count)
-            })
-            .await?;
+            // Stalls are noted; a size that stalls three times is left out (the scenario
+            // then reports failure after measuring the other sizes).
+            let stall = Duration::from_secs(ctx.q(10, 20));
+            let t = match retrying(
+                &mut ctx.notes,
+                &format!("sizes/netcore {size} B"),
+                stall,
+                || oneway_netcore(size, count),
+            )
+            .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    ctx.notes.push(format!("{e:#}; size left out"));
+                    stalled.push(size);
+                    continue 'sizes;
+                }
+            };
             s[0].push(count as f64 * size as f64 / MIB / t);
             let t = with_limit(limit, "sizes/ldc", oneway_ldc(size, count)).await?;
             s[1].push(count as f64 * size as f64 / MIB / t);
@@ -355,6 +379,9 @@ async fn sizes(ctx: &mut Ctx) -> Result<()> {
             name: names[i].into(),
             points: p,
         });
+    }
+    if !stalled.is_empty() {
+        bail!("netcore stalled at sizes {stalled:?} (see notes)");
     }
     Ok(())
 }
