@@ -188,3 +188,33 @@ async fn peer_close_fails_pending_requests() {
         .unwrap();
     assert!(matches!(r, Err(PipeError::Closed(Some(_)))), "{r:?}");
 }
+
+#[tokio::test]
+async fn reply_nobody_waits_for_is_not_delivered_as_a_request() {
+    let (a, b) = mem_pair(1 << 16);
+    let client = Pipe::new(a, PipeConfig::default());
+    let server = Pipe::new(b, PipeConfig::default());
+    // A one-way message, answered anyway: the answer must not surface as a request.
+    client
+        .send("note", "x")
+        .await
+        .unwrap()
+        .finished()
+        .await
+        .unwrap();
+    let note = server.accept().await.unwrap();
+    server
+        .reply(note.id, "unwanted")
+        .await
+        .unwrap()
+        .finished()
+        .await
+        .unwrap();
+    // A real request after it is what the client's accept sees next.
+    server.send("real", "y").await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), client.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.route(), "real");
+}

@@ -667,6 +667,12 @@ impl<W: Wire> Driver<W> {
                         // The caller gave up; the body drops and is stopped.
                         Err(_) => None,
                     },
+                    // A reply nobody waits for (its caller gave up, or it answers a
+                    // one-way message) is not a request: drop it, which stops it.
+                    None if reply_to.is_some() => {
+                        tracing::debug!(%id, "dropped a reply no request is waiting for");
+                        None
+                    }
                     None => Some(msg),
                 };
                 if let Some(msg) = msg {
