@@ -33,13 +33,18 @@ pub struct Config {
     pub max_incoming: u64,
     /// Interned routes kept for the peer.
     pub max_routes: u64,
-    /// Initial per-message receive window (body bytes buffered per message).
+    /// Initial per-message receive window: body bytes one message may have buffered
+    /// here unread. The receiver's body memory is bounded by `max_incoming` times the
+    /// per-message window (initial, or grown up to `max_message_window` while the
+    /// application keeps reading fast).
     pub message_window: u64,
-    /// Initial connection receive window (body bytes buffered in all).
+    /// Initial connection window: body bytes the peer may have in flight towards us.
+    /// Its credit comes back as bytes arrive, so unread messages never starve others.
     pub connection_window: u64,
     /// Hard cap the per-message window may grow to.
     pub max_message_window: u64,
-    /// Hard cap the connection window may grow to; the receiver's body memory bound.
+    /// Hard cap the connection window may grow to; small keeps queues (and the wait of
+    /// an urgent message behind bulk data) short.
     pub max_connection_window: u64,
     /// Body bytes buffered per outgoing message before `write` reports `Blocked`.
     pub send_buffer: usize,
@@ -63,8 +68,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for reliable streams: 64 KiB frames both ways, 1 MiB connection window
-    /// growing to 16 MiB. A 64 KiB frame lasts ~50 µs on loopback but ~50 ms on a
+    /// Defaults for reliable streams: 64 KiB frames both ways, 1 MiB in flight growing
+    /// to 2 MiB, 256 KiB unread per message growing to 4 MiB, 128 concurrent messages. A 64 KiB frame lasts ~50 µs on loopback but ~50 ms on a
     /// 10 Mbit/s line: lower `send_frame` for slow links (the runtime does when it knows
     /// the link rate).
     pub fn tcp() -> Config {
@@ -74,12 +79,12 @@ impl Config {
             send_frame: 64 * 1024,
             max_message: None,
             max_metadata: 16 * 1024,
-            max_incoming: 256,
+            max_incoming: 128,
             max_routes: 256,
-            message_window: 512 * 1024,
+            message_window: 256 * 1024,
             connection_window: 1024 * 1024,
-            max_message_window: 8 * 1024 * 1024,
-            max_connection_window: 16 * 1024 * 1024,
+            max_message_window: 4 * 1024 * 1024,
+            max_connection_window: 2 * 1024 * 1024,
             send_buffer: 256 * 1024,
             max_queued_outgoing: 65_536,
             keepalive: Some(Duration::from_secs(15)),

@@ -301,14 +301,15 @@ fn small_message_waits_at_most_one_bulk_frame() {
 fn receiver_that_never_reads_buffers_at_most_its_window() {
     for profile in [LinkProfile::Tcp, LinkProfile::Serial] {
         let cfg = Config::for_profile(profile);
-        let window = cfg.connection_window;
+        // Each open message may hold at most its window; 7 messages are open.
+        let window = 7 * cfg.message_window;
         let mut p = Pair::new(cfg.clone(), cfg.clone());
         p.connect();
-        // Far more than the window, over several messages, in streaming writes too.
+        // Far more than the windows, over several messages, in streaming writes too.
         for i in 0..6u64 {
             p.a.send(
                 MessageHead::to_route(format!("m{i}")),
-                Bytes::from(body_for(i, 3 * window as usize / 2)),
+                Bytes::from(body_for(i, 3 * cfg.message_window as usize / 2)),
             )
             .unwrap();
         }
@@ -326,7 +327,7 @@ fn receiver_that_never_reads_buffers_at_most_its_window() {
                 break;
             }
         }
-        // Saturated exactly at the window, the sender is blocked, not failed.
+        // Saturated exactly at the message windows, the sender is blocked, not failed.
         assert_eq!(p.b.stats().buffered_incoming, window, "{profile:?}");
         assert!(p.a.stats().queued_outgoing > 0);
         assert!(p.b_closed().is_none() && p.a_closed().is_none());
@@ -337,7 +338,7 @@ fn receiver_that_never_reads_buffers_at_most_its_window() {
         for _ in 0..100_000 {
             inbox.absorb(&mut p.b, &mut p.b_events, true);
             let moved = p.step();
-            assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+            assert!(p.b.stats().buffered_incoming <= 7 * cfg.max_message_window);
             if !moved && inbox.heads.is_empty() && inbox.done.len() == 7 {
                 break;
             }
@@ -347,14 +348,17 @@ fn receiver_that_never_reads_buffers_at_most_its_window() {
             let r = head.route.as_deref().unwrap();
             if let Some(i) = r.strip_prefix('m') {
                 let i: u64 = i.parse().unwrap();
-                assert!(*body == body_for(i, 3 * window as usize / 2));
+                assert!(*body == body_for(i, 3 * cfg.message_window as usize / 2));
             }
         }
         let credit = parse_wire(profile, &p.b_wire)
             .iter()
-            .filter(|f| matches!(f, Frame::MaxData(_)))
+            .filter(|f| matches!(f, Frame::MaxMessageData { .. }))
             .count();
-        assert!(credit > 3, "{profile:?}: only {credit} MAX_DATA frames");
+        assert!(
+            credit > 3,
+            "{profile:?}: only {credit} MAX_MESSAGE_DATA frames"
+        );
     }
 }
 
@@ -385,10 +389,11 @@ fn per_message_window_bounds_one_unread_message() {
 #[test]
 fn windows_autotune_upward_but_never_past_the_cap() {
     let mut cfg = Config::tcp();
+    // The message window is what a reader buffers; it grows with an eager reader.
+    cfg.message_window = 8 * 1024;
+    cfg.max_message_window = 128 * 1024;
     cfg.connection_window = 8 * 1024;
     cfg.max_connection_window = 128 * 1024;
-    cfg.message_window = 1024 * 1024;
-    cfg.max_message_window = 1024 * 1024;
     let mut p = Pair::new(cfg.clone(), cfg.clone());
     p.connect();
     let total = 8 * 1024 * 1024;
@@ -405,7 +410,7 @@ fn windows_autotune_upward_but_never_past_the_cap() {
         }
         p.step();
         inbox.absorb(&mut p.b, &mut p.b_events, true);
-        assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+        assert!(p.b.stats().buffered_incoming <= cfg.max_message_window);
         if written >= total / 2 && p.a.stats().queued_outgoing == 0 {
             break;
         }
@@ -419,14 +424,14 @@ fn windows_autotune_upward_but_never_past_the_cap() {
         }
         let moved = p.step();
         p.b_events.clear();
-        assert!(p.b.stats().buffered_incoming <= cfg.max_connection_window);
+        assert!(p.b.stats().buffered_incoming <= cfg.max_message_window);
         if !moved {
             break;
         }
     }
     let buffered = p.b.stats().buffered_incoming;
     assert!(
-        buffered > cfg.connection_window && buffered <= cfg.max_connection_window,
+        buffered > cfg.message_window && buffered <= cfg.max_message_window,
         "window after growth: {buffered}"
     );
     // MAX_DATA never grants more than the cap beyond what was consumed.
@@ -947,4 +952,50 @@ fn data_written_while_connection_credit_is_spent_resumes_with_max_data() {
     );
     assert_eq!(got[&first].len(), 64 * 1024);
     assert_eq!(got[&MessageId(2)].len(), 100_000);
+}
+
+/// Regression (found by `netcore bench sizes`): a reader that takes messages strictly one
+/// after another deadlocked once the unread messages' bytes filled the connection window.
+#[test]
+fn reading_messages_one_at_a_time_never_deadlocks() {
+    let mut cfg = Config::tcp();
+    cfg.connection_window = 256 * 1024;
+    cfg.max_connection_window = 256 * 1024;
+    cfg.message_window = 128 * 1024;
+    cfg.max_message_window = 128 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.connect();
+    let n = 20u64;
+    for i in 0..n {
+        p.a.send(
+            MessageHead::to_route(format!("m{i}")),
+            Bytes::from(body_for(i, 300_000)),
+        )
+        .unwrap();
+    }
+    let mut ids = Vec::new();
+    let mut current = 0usize;
+    let mut body = Vec::new();
+    let mut done = 0u64;
+    for _ in 0..200_000 {
+        p.step();
+        for e in p.b_events.drain(..) {
+            if let Event::Incoming { id, .. } = e {
+                ids.push(id);
+            }
+        }
+        // Only ever read the oldest unfinished message.
+        if let Some(&id) = ids.get(current) {
+            if read_available(&mut p.b, id, &mut body) {
+                assert!(body == body_for(done, 300_000), "message {done} corrupted");
+                body.clear();
+                done += 1;
+                current += 1;
+                if done == n {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(done, n, "sequential reader stalled after {done} messages");
 }

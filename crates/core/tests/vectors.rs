@@ -206,9 +206,9 @@ fn hello_tcp() -> Frame {
         max_frame: 65_536,
         max_message: 0,
         max_metadata: 16_384,
-        max_incoming: 256,
+        max_incoming: 128,
         max_routes: 256,
-        message_window: 524_288,
+        message_window: 262_144,
         connection_window: 1_048_576,
     })
 }
@@ -670,7 +670,7 @@ fn all_vectors() -> Vec<Vector> {
         frames("tcp/ping", vec![Frame::Ping(1)]),
         frames("tcp/pong", vec![Frame::Pong(1)]),
         frames("tcp/request-literal", vec![start(sensor_literal)]),
-        frames("tcp/max-messages", vec![Frame::MaxMessages(257)]),
+        frames("tcp/max-messages", vec![Frame::MaxMessages(129)]),
         frames(
             "tcp/reply",
             vec![start(StartSpec {

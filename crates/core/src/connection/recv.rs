@@ -132,7 +132,7 @@ impl RecvState {
     /// away), growing the window toward the bandwidth-delay product: if a whole window
     /// went by in under two round trips, the window was the bottleneck, so it doubles
     /// up to the configured cap.
-    fn consumed(&mut self, id: Option<u64>, n: u64, config: &Config, now: Instant, rtt: Duration) {
+    fn release_connection(&mut self, n: u64, config: &Config, now: Instant, rtt: Duration) {
         self.conn_consumed += n;
         if self.max_data_granted - self.conn_consumed < self.conn_window / 2 {
             if self
@@ -144,7 +144,10 @@ impl RecvState {
             self.max_data_granted = self.conn_consumed + self.conn_window;
             self.last_conn_grant = Some(now);
         }
-        let Some(id) = id else { return };
+    }
+
+    /// Returns message credit for `n` body bytes the application read.
+    fn consumed(&mut self, id: u64, n: u64, config: &Config, now: Instant, rtt: Duration) {
         let Some(m) = self.messages.get_mut(&id) else {
             return;
         };
@@ -184,11 +187,6 @@ impl RecvState {
 impl Connection {
     fn is_serial(&self) -> bool {
         self.config.profile == LinkProfile::Serial
-    }
-
-    fn discard(&mut self, n: u64) {
-        let (now, rtt) = (self.now, self.rtt);
-        self.recv.consumed(None, n, &self.config, now, rtt);
     }
 
     /// Refuses an incoming message before the application sees it.
@@ -246,12 +244,10 @@ impl Connection {
             // Void message: its id is used up, nothing else.
             self.recv.done_count += 1;
             self.recv.note_ended_early(id);
-            self.discard(body_len);
             return Ok(());
         }
         if let Some(last) = self.goaway_sent {
             if id > last && s.reply_to.is_none() {
-                self.discard(body_len);
                 self.reject(id, MessageError::Refused);
                 return Ok(());
             }
@@ -277,7 +273,6 @@ impl Connection {
                 Some(r) => Some(r.clone()),
                 // Serial: the START that defined it was lost; only this message suffers.
                 None if self.is_serial() => {
-                    self.discard(body_len);
                     self.reject(id, MessageError::FrameLost);
                     return Ok(());
                 }
@@ -303,7 +298,6 @@ impl Connection {
             })
         };
         if let Some(l) = limit {
-            self.discard(body_len);
             self.reject(id, MessageError::Limit(l));
             return Ok(());
         }
@@ -358,6 +352,12 @@ impl Connection {
             });
         }
         self.recv.conn_received = total;
+        // Connection credit bounds bytes in flight and comes back on arrival: bytes a
+        // message holds are bounded by its own window, and holding them must never
+        // starve the other messages (a reader taking messages one at a time would
+        // otherwise deadlock once unread messages fill the connection window).
+        let (now, rtt) = (self.now, self.rtt);
+        self.recv.release_connection(len, &self.config, now, rtt);
         Ok(())
     }
 
@@ -372,7 +372,6 @@ impl Connection {
                 });
             }
             // Serial: its START was lost; have the sender give up on it.
-            self.discard(len);
             if self.recv.last_unknown_cancelled != d.id {
                 self.recv.last_unknown_cancelled = d.id;
                 self.control.push_back(Frame::Cancel(Cancel {
@@ -386,7 +385,6 @@ impl Connection {
         let max_message = self.config.max_message;
         let Some(m) = self.recv.messages.get_mut(&d.id) else {
             // A message already finished, cancelled or refused: drop, return credit.
-            self.discard(len);
             return Ok(());
         };
         if d.offset != m.received {
@@ -397,7 +395,6 @@ impl Connection {
                 });
             }
             // Serial: a frame of this message was lost. Never deliver past the hole.
-            self.discard(len);
             self.fail_incoming(d.id, MessageError::FrameLost);
             return Ok(());
         }
@@ -427,7 +424,6 @@ impl Connection {
             }
         }
         if let Some(max) = max_message.filter(|&max| end_offset > max) {
-            self.discard(len);
             let err = MessageError::Limit(LimitExceeded {
                 kind: LimitKind::MessageSize,
                 limit: max,
@@ -504,7 +500,6 @@ impl Connection {
         let buffered = m.buffered();
         self.recv.buffered -= buffered;
         self.recv.done_count += 1;
-        self.discard(buffered);
         true
     }
 
@@ -527,7 +522,7 @@ impl Connection {
             let n = chunk.len() as u64;
             self.recv.buffered -= n;
             let (now, rtt) = (self.now, self.rtt);
-            self.recv.consumed(Some(id.0), n, &self.config, now, rtt);
+            self.recv.consumed(id.0, n, &self.config, now, rtt);
             return Ok(Some(chunk));
         }
         if m.ended {
