@@ -32,6 +32,11 @@ pub struct LinkOpts {
     /// (default: from the address' baud rate, else 11520).
     #[arg(long, value_name = "BYTES_PER_S")]
     pub link_rate: Option<u64>,
+    /// Speak Python Netcore 0.1.3's wire format (LSO packets) instead of netcore's, to
+    /// serve or call unchanged Python peers (docs/LEGACY.md). The profile options do not
+    /// apply: that format has no framing choices.
+    #[arg(long)]
+    pub legacy: bool,
 }
 
 impl LinkOpts {
@@ -51,6 +56,20 @@ impl LinkOpts {
             },
             Profile::Serial => serial(self.link_rate.or(hinted_rate)),
         }
+    }
+}
+
+impl LinkOpts {
+    /// Starts a connection over `transport` in the wire mode and profile chosen.
+    /// `manual_close` (servers) lets the application finish its replies when the peer
+    /// says goodbye.
+    pub fn make_pipe(&self, transport: Transport, manual_close: bool) -> Pipe {
+        if self.legacy {
+            return Pipe::legacy(transport, netcore_runtime::legacy::LegacyOptions::default());
+        }
+        let mut config = self.config_for(&transport);
+        config.manual_close = manual_close;
+        Pipe::new(transport, config)
     }
 }
 
@@ -78,8 +97,7 @@ pub async fn connect(
 ) -> anyhow::Result<Pipe> {
     let work = async {
         let t = transport::connect(addr).await?;
-        let config = opts.config_for(&t);
-        let pipe = Pipe::new(t, config);
+        let pipe = opts.make_pipe(t, false);
         pipe.ready()
             .await
             .with_context(|| format!("handshake with {addr} failed"))?;
@@ -115,11 +133,33 @@ mod tests {
         let opts = LinkOpts {
             profile: Profile::Serial,
             link_rate: Some(2000),
+            legacy: false,
         };
         let cfg = opts.config_for(&a);
         assert_eq!(cfg.pace_bytes_per_sec, Some(2000));
         assert_eq!(cfg.core.profile, netcore_core::LinkProfile::Serial);
         let auto = LinkOpts::default().config_for(&a);
         assert_eq!(auto.core.profile, netcore_core::LinkProfile::Tcp);
+    }
+
+    #[tokio::test]
+    async fn legacy_flag_speaks_the_python_wire_format() {
+        let (a, b) = transport::mem_pair(1 << 16);
+        let opts = LinkOpts {
+            legacy: true,
+            ..LinkOpts::default()
+        };
+        let client = opts.make_pipe(a, false);
+        let server = opts.make_pipe(b, true);
+        // No handshake in that format: both are ready at once, and a request goes
+        // through as a Python Netcore mission.
+        client.ready().await.unwrap();
+        let (reply, _) = tokio::join!(client.request("echo", "hi"), async {
+            let m = server.accept().await.unwrap();
+            let id = m.id;
+            let body = m.collect(100).await.unwrap();
+            server.reply(id, body).await.unwrap();
+        });
+        assert_eq!(reply.unwrap().collect(100).await.unwrap(), "hi");
     }
 }

@@ -83,10 +83,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             t = listener.accept() => match t {
                 Ok(t) => {
                     let peer = t.info().peer.clone().unwrap_or_else(|| t.info().kind.to_string());
-                    let mut config = args.link.config_for(&t);
                     // Finish the replies in hand when the client says goodbye.
-                    config.manual_close = true;
-                    let pipe = Pipe::new(t, config);
+                    let pipe = args.link.make_pipe(t, true);
                     endpoint.add_pipe(pipe.clone());
                     // Forget the connections that ended (a long-running server).
                     while conns.try_join_next().is_some() {}
