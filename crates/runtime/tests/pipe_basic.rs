@@ -218,3 +218,42 @@ async fn reply_nobody_waits_for_is_not_delivered_as_a_request() {
         .unwrap();
     assert_eq!(next.route(), "real");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_messages_read_one_after_another_arrive_whole() {
+    let (c, s) = tcp_pair().await;
+    let size = 4 << 20;
+    let count = 64;
+    let reader = tokio::spawn(async move {
+        let mut sizes = Vec::new();
+        while let Some(m) = s.accept().await {
+            let mut b = m.body;
+            let mut n = 0usize;
+            loop {
+                match b.chunk().await {
+                    Ok(Some(c)) => n += c.len(),
+                    Ok(None) => break,
+                    Err(e) => panic!("message {} failed after {n} bytes: {e}", sizes.len()),
+                }
+            }
+            sizes.push(n);
+            if sizes.len() == count {
+                break;
+            }
+        }
+        sizes
+    });
+    let body = Bytes::from(vec![5u8; size]);
+    let mut handles = Vec::new();
+    for _ in 0..count {
+        handles.push(c.send("drop", body.clone()).await.unwrap());
+    }
+    for h in handles {
+        h.finished().await.unwrap();
+    }
+    let sizes = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("stalled")
+        .unwrap();
+    assert!(sizes.iter().all(|&n| n == size), "{sizes:?}");
+}
