@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-const PY_TIMEOUT_SECS: u64 = 20;
+// Generous: Python reassembles a 10 MB body slowly, more so on a loaded CI machine.
+const PY_TIMEOUT_SECS: u64 = 90;
 
 fn python() -> Option<PathBuf> {
     let found = std::env::var_os("NETCORE_PYTHON")

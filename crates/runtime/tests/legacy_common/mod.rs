@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 /// Every Python process ends itself after this many seconds (and is killed on drop).
-pub const PY_TIMEOUT_SECS: u64 = 40;
+pub const PY_TIMEOUT_SECS: u64 = 90;
 
 /// `$NETCORE_PYTHON`, else `<workspace>/.venv/bin/python`; `None` (with a notice) when
 /// neither exists, a panic when `$CI` is set.
