@@ -4,11 +4,9 @@
 
 use netcore_runtime::blocking::BlockingPipe;
 use netcore_runtime::core::{ConnectionError, LinkProfile, Urgency};
-use netcore_runtime::transport::{connect, TransportAddr};
+use netcore_runtime::transport::connect;
 use netcore_runtime::{Pipe, PipeConfig};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
@@ -16,71 +14,17 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// 115 200 baud, 10 bits a character.
 const RATE: u64 = 11_520;
 
-/// A socat process joining two pseudo-terminals, killed on drop.
-struct PtyPair {
-    child: Child,
-    a: PathBuf,
-    b: PathBuf,
-    _dir: tempfile::TempDir,
-}
+mod transport_support;
+use transport_support::PtyPair;
 
-impl PtyPair {
-    fn new() -> PtyPair {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (a, b) = (dir.path().join("ttyA"), dir.path().join("ttyB"));
-        let child = Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", a.display()))
-            .arg(format!("pty,raw,echo=0,link={}", b.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run `socat` ({e}): serial tests need it to make pseudo-terminal \
-                     pairs; install the `socat` package (apt-get install -y socat)"
-                )
-            });
-        let mut pair = PtyPair {
-            child,
-            a,
-            b,
-            _dir: dir,
-        };
-        for _ in 0..500 {
-            if pair.a.exists() && pair.b.exists() {
-                std::thread::sleep(Duration::from_millis(50));
-                return pair;
-            }
-            if let Ok(Some(status)) = pair.child.try_wait() {
-                panic!("socat exited early with {status}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("socat did not create the pseudo-terminals within 5 s");
-    }
-
-    fn addr(path: &Path) -> TransportAddr {
-        format!("serial://{}?baud=115200", path.display())
-            .parse()
-            .expect("valid serial address")
-    }
-
-    async fn pipes(&self) -> (Pipe, Pipe) {
-        let a = connect(&Self::addr(&self.a)).await.unwrap();
-        let b = connect(&Self::addr(&self.b)).await.unwrap();
-        (
-            Pipe::new(a, PipeConfig::serial(RATE)),
-            Pipe::new(b, PipeConfig::serial(RATE)),
-        )
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Both ends of a pty pair as serial-profile pipes at 115 200 baud.
+async fn pipes(pty: &PtyPair) -> (Pipe, Pipe) {
+    let a = connect(&PtyPair::addr(&pty.a, 115_200)).await.unwrap();
+    let b = connect(&PtyPair::addr(&pty.b, 115_200)).await.unwrap();
+    (
+        Pipe::new(a, PipeConfig::serial(RATE)),
+        Pipe::new(b, PipeConfig::serial(RATE)),
+    )
 }
 
 fn echo(server: Pipe) {
@@ -106,7 +50,7 @@ fn body(len: usize, seed: u8) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_reply_with_the_serial_profile() {
     let pty = PtyPair::new();
-    let (client, server) = pty.pipes().await;
+    let (client, server) = pipes(&pty).await;
     let params = timeout(LIMIT, client.ready()).await.unwrap().unwrap();
     assert!(
         params.max_frame <= 1024,
@@ -131,7 +75,7 @@ async fn request_reply_with_the_serial_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_messages_both_directions_and_priority() {
     let pty = PtyPair::new();
-    let (a, b) = pty.pipes().await;
+    let (a, b) = pipes(&pty).await;
     echo(a.clone());
     echo(b.clone());
     // A bulk request (about 2.6 s each way at 11 520 B/s) and, during it, urgent ones
@@ -178,7 +122,7 @@ async fn concurrent_messages_both_directions_and_priority() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_close_over_serial() {
     let pty = PtyPair::new();
-    let (a, b) = pty.pipes().await;
+    let (a, b) = pipes(&pty).await;
     timeout(LIMIT, a.ready()).await.unwrap().unwrap();
     a.send("bye", "see you").await.unwrap();
     let m = timeout(LIMIT, b.accept()).await.unwrap().unwrap();
@@ -191,7 +135,7 @@ async fn graceful_close_over_serial() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unplugged_line_times_out_typed() {
     let mut pty = PtyPair::new();
-    let (a, b) = pty.pipes().await;
+    let (a, b) = pipes(&pty).await;
     timeout(LIMIT, a.ready()).await.unwrap().unwrap();
     let pending = tokio::spawn({
         let a = a.clone();
@@ -199,8 +143,7 @@ async fn unplugged_line_times_out_typed() {
     });
     let _held = timeout(LIMIT, b.accept()).await.unwrap().unwrap();
     // The cable is pulled: socat goes away.
-    let _ = pty.child.kill();
-    let _ = pty.child.wait();
+    pty.unplug();
     let r = timeout(LIMIT, pending).await.unwrap().unwrap();
     assert!(r.is_err(), "{r:?}");
     let e = timeout(LIMIT, a.closed()).await.unwrap();
@@ -237,7 +180,7 @@ fn blocking_fn_pair_on_a_pty() {
         .build()
         .unwrap();
     let server = rt.block_on(async {
-        let t = connect(&PtyPair::addr(&pty.b)).await.unwrap();
+        let t = connect(&PtyPair::addr(&pty.b, 115_200)).await.unwrap();
         let p = Pipe::new(t, PipeConfig::serial(RATE));
         echo(p.clone());
         p
@@ -259,7 +202,7 @@ fn blocking_fn_pair_on_a_pty() {
 async fn resumable_file_transfer_over_a_pty() {
     use netcore_runtime::transfer;
     let pty = PtyPair::new();
-    let (client, server) = pty.pipes().await;
+    let (client, server) = pipes(&pty).await;
     let src = tempfile::tempdir().unwrap();
     let dst = tempfile::tempdir().unwrap();
     let data = body(24_000, 9);

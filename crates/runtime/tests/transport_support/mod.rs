@@ -59,6 +59,12 @@ impl PtyPair {
         panic!("socat did not create the pseudo-terminals within 5 s");
     }
 
+    /// Kills socat: both terminals go dead, as if the cable were pulled.
+    pub fn unplug(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `serial://PATH?baud=BAUD` for one of the terminals.
     pub fn addr(path: &Path, baud: u32) -> TransportAddr {
         format!("serial://{}?baud={baud}", path.display())
