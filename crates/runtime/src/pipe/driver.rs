@@ -145,7 +145,12 @@ pub(crate) struct Driver<W: Wire> {
     /// more from the queue: they keep counting against `max_incoming`, so a peer cannot
     /// make the accept queue grow past it while the application is slow.
     parked: VecDeque<u64>,
+    /// Bytes this poll may still read or write before it yields.
+    poll_budget: usize,
 }
+
+/// Bytes read plus written per driver poll before it yields to other tasks.
+const POLL_BYTE_BUDGET: usize = 512 * 1024;
 
 impl<W: Wire> Driver<W> {
     #[allow(clippy::too_many_arguments)]
@@ -204,6 +209,7 @@ impl<W: Wire> Driver<W> {
             shutdown_done: false,
             unaccepted: 0,
             parked: VecDeque::new(),
+            poll_budget: POLL_BYTE_BUDGET,
             config,
         }
     }
@@ -242,8 +248,14 @@ impl<W: Wire> Driver<W> {
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        // Bounded turns per poll so one busy connection cannot hog a worker thread.
+        // Bounded work per poll so one busy connection cannot hog a worker thread: the
+        // tasks it wakes (handlers of urgent messages, other connections) run between
+        // polls, and a poll that moved a few hundred KiB has earned a yield.
+        self.poll_budget = POLL_BYTE_BUDGET;
         for _ in 0..64 {
+            if self.poll_budget == 0 {
+                break;
+            }
             let mut progress = false;
             progress |= self.poll_commands(cx);
             progress |= self.poll_read(cx);
@@ -338,7 +350,7 @@ impl<W: Wire> Driver<W> {
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..16 {
-            if self.read_closed || self.conn.is_closed() {
+            if self.read_closed || self.conn.is_closed() || self.poll_budget == 0 {
                 break;
             }
             let mut rb = ReadBuf::new(&mut self.read_buf);
@@ -351,6 +363,7 @@ impl<W: Wire> Driver<W> {
                         self.conn.handle_transport_closed(now);
                     } else {
                         self.conn.handle_input(now, &self.read_buf[..n]);
+                        self.poll_budget = self.poll_budget.saturating_sub(n);
                     }
                     progress = true;
                 }
@@ -405,6 +418,9 @@ impl<W: Wire> Driver<W> {
                 return progress;
             }
             if self.out_pos >= self.out.len() {
+                if self.poll_budget == 0 {
+                    break;
+                }
                 self.out.clear();
                 self.out_pos = 0;
                 let mut limit = self.config.transmit_batch;
@@ -429,6 +445,7 @@ impl<W: Wire> Driver<W> {
                 Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
                 Poll::Ready(Ok(n)) => {
                     self.out_pos += n;
+                    self.poll_budget = self.poll_budget.saturating_sub(n);
                     self.need_flush = true;
                     progress = true;
                 }
