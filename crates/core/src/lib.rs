@@ -35,6 +35,7 @@ pub mod frame;
 pub mod link;
 pub mod metadata;
 mod time;
+mod transmit;
 pub mod varint;
 
 pub use codes::{ErrorCode, FrameKind, Urgency};
@@ -47,3 +48,4 @@ pub use error::{
 pub use event::{Event, MessageHead, MessageId, PeerParams};
 pub use link::LinkProfile;
 pub use time::Instant;
+pub use transmit::Transmit;

@@ -137,7 +137,14 @@ pub struct Connection {
     close_linger: Option<Instant>,
     frames_sent: u64,
     frames_nacked: u64,
+    /// During [`poll_transmit_vectored`](Self::poll_transmit_vectored): large bodies
+    /// recorded instead of copied, as `(offset in the output, body)`, and their length.
+    splices: Option<(Vec<(usize, Bytes)>, usize)>,
 }
+
+/// Bodies at least this long are spliced, not copied, by `poll_transmit_vectored`:
+/// below it a copy is cheaper than one more I/O vector.
+const MIN_SPLICE: usize = 2048;
 
 impl Connection {
     /// A new connection; its HELLO is queued for the first `poll_transmit`.
@@ -170,6 +177,7 @@ impl Connection {
             close_linger: None,
             frames_sent: 0,
             frames_nacked: 0,
+            splices: None,
             config,
         };
         conn.queue_hello(false);
@@ -239,6 +247,46 @@ impl Connection {
             return;
         }
         self.reader.push(data);
+        self.process_input(now);
+    }
+
+    /// On the `tcp` profile, the buffer received bytes are appended to, with room for
+    /// at least `spare` more: a driver can read from the transport straight into it
+    /// instead of copying through [`handle_input`](Self::handle_input), then calls
+    /// [`handle_received`](Self::handle_received). `None` on the `serial` profile (its
+    /// bytes are decoded on the way in) and once the connection is closed.
+    ///
+    /// ```
+    /// use netcore_core::{Config, Connection, Instant};
+    ///
+    /// let now = Instant::ZERO;
+    /// let mut a = Connection::new(Config::tcp(), now);
+    /// let mut b = Connection::new(Config::tcp(), now);
+    /// let mut hello = Vec::new();
+    /// a.poll_transmit(now, &mut hello, 1 << 16);
+    /// let buf = b.input_buffer(4096).unwrap();
+    /// assert!(buf.capacity() - buf.len() >= 4096);
+    /// buf.extend_from_slice(&hello); // a transport read would land here
+    /// b.handle_received(now);
+    /// assert!(b.is_open());
+    /// ```
+    pub fn input_buffer(&mut self, spare: usize) -> Option<&mut bytes::BytesMut> {
+        if self.state == State::Closed {
+            return None;
+        }
+        self.reader.tcp_buffer(spare)
+    }
+
+    /// Processes bytes a driver appended to [`input_buffer`](Self::input_buffer).
+    pub fn handle_received(&mut self, now: Instant) {
+        self.now = now;
+        if self.state == State::Closed {
+            return;
+        }
+        self.process_input(now);
+    }
+
+    fn process_input(&mut self, now: Instant) {
         loop {
             if self.state == State::Closed {
                 return;
@@ -684,8 +732,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>, limit: usize) -> usize {
         self.now = now;
         let start = buf.len();
+        let spliced = |c: &Connection| c.splices.as_ref().map_or(0, |s| s.1);
+        let start_spliced = spliced(self);
         loop {
-            let written = buf.len() - start;
+            let written = buf.len() - start + spliced(self) - start_spliced;
             let frame = if let Some(f) = self.control.pop_front() {
                 Some(f)
             } else if self.state == State::Open {
@@ -713,11 +763,44 @@ impl Connection {
                 break;
             }
         }
-        buf.len() - start
+        buf.len() - start + spliced(self) - start_spliced
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`]: on
+    /// the `tcp` profile large bodies are referenced, not copied, ready for a vectored
+    /// write. Returns the link bytes appended.
+    pub fn poll_transmit_vectored(
+        &mut self,
+        now: Instant,
+        out: &mut crate::Transmit,
+        limit: usize,
+    ) -> usize {
+        if self.config.profile != LinkProfile::Tcp {
+            let before = out.buf.len();
+            self.poll_transmit(now, &mut out.buf, limit);
+            return out.buf.len() - before;
+        }
+        let before = out.appended();
+        self.splices = Some((Vec::new(), 0));
+        self.poll_transmit(now, &mut out.buf, limit);
+        if let Some((splices, _)) = self.splices.take() {
+            // Offsets were recorded against `out.buf` as it grew, so they stay valid.
+            out.add_splices(splices);
+        }
+        out.appended() - before
     }
 
     /// Encodes one frame through the link profile and remembers what it carried.
     pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &Frame, what: Sent) {
+        if let Some((splices, len)) = self.splices.as_mut() {
+            // tcp profile only (see poll_transmit_vectored): the link adds no framing.
+            if let Some(body) = frame.encode_split(buf, MIN_SPLICE) {
+                *len += body.len();
+                splices.push((buf.len(), body));
+            }
+            self.frames_sent += 1;
+            return;
+        }
         let seq = self.writer.write(buf, |out| frame.encode(out));
         self.frames_sent += 1;
         if let Some(h) = self.history.as_mut() {

@@ -44,8 +44,13 @@ impl Data {
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The payload up to (not including) the body.
+    pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
         varint::encode(self.id, out);
         varint::encode(self.offset, out);
-        out.extend_from_slice(&self.body);
     }
 }

@@ -201,6 +201,28 @@ impl Frame {
         debug_assert_eq!(out.len() - start, len, "payload_len disagrees with encode");
     }
 
+    /// Like [`encode`](Self::encode), but a START or DATA/END body of at least
+    /// `min_split` bytes is not copied: only the bytes before it are appended and the
+    /// body is returned, to be written right after them (vectored I/O).
+    pub fn encode_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        let body = match self {
+            Frame::Start(s) if s.body.len() >= min_split => &s.body,
+            Frame::Data(d) if d.body.len() >= min_split => &d.body,
+            _ => {
+                self.encode(out);
+                return None;
+            }
+        };
+        out.push(self.kind().0);
+        varint::encode(self.payload_len() as u64, out);
+        match self {
+            Frame::Start(s) => s.encode_head(out),
+            Frame::Data(d) => d.encode_head(out),
+            _ => {}
+        }
+        Some(body.clone())
+    }
+
     /// Encoded size of the whole frame.
     pub fn encoded_len(&self) -> usize {
         let len = self.payload_len();

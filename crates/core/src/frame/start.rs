@@ -169,6 +169,12 @@ impl Start {
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The payload up to (not including) the body.
+    pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
         out.push(self.id8);
         out.push(self.flags());
         if let Some(r) = self.reply_to {
@@ -190,6 +196,5 @@ impl Start {
         if let Some(t) = self.total_len {
             varint::encode(t, out);
         }
-        out.extend_from_slice(&self.body);
     }
 }

@@ -171,6 +171,18 @@ impl LinkReader {
         cobs::max_encoded_len(self.max_payload + 1 + crate::varint::MAX_LEN + 6)
     }
 
+    /// TCP: the frame buffer itself, with room for `spare` more bytes, for reading
+    /// straight into it.
+    pub(crate) fn tcp_buffer(&mut self, spare: usize) -> Option<&mut BytesMut> {
+        match self.profile {
+            LinkProfile::Tcp => {
+                self.buf.reserve(spare);
+                Some(&mut self.buf)
+            }
+            LinkProfile::Serial => None,
+        }
+    }
+
     /// Feeds received bytes. TCP: appended to the frame buffer. Serial: split at
     /// delimiters; intact frames are appended to the frame buffer.
     pub(crate) fn push(&mut self, input: &[u8]) {

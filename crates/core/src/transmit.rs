@@ -1,0 +1,166 @@
+//! [`Transmit`]: outgoing link bytes for vectored writes.
+//!
+//! [`Connection::poll_transmit`](crate::Connection::poll_transmit) copies every body
+//! byte into the caller's buffer. On the `tcp` profile,
+//! [`Connection::poll_transmit_vectored`](crate::Connection::poll_transmit_vectored)
+//! instead leaves large bodies where the application put them (reference-counted
+//! [`Bytes`]) and records where they go between the frame headers, so a driver can hand
+//! the kernel one `writev` with no copy in user space.
+
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// Link bytes to write: contiguous bytes with bodies spliced in at recorded offsets,
+/// and a cursor of how much was written already.
+///
+/// ```
+/// use netcore_core::{Config, Connection, Instant, MessageHead, Transmit};
+/// use bytes::Bytes;
+///
+/// let now = Instant::ZERO;
+/// let mut a = Connection::new(Config::tcp(), now);
+/// let mut b = Connection::new(Config::tcp(), now);
+/// let mut out = Transmit::new();
+/// // Handshake.
+/// for _ in 0..2 {
+///     a.poll_transmit_vectored(now, &mut out, 1 << 20);
+///     b.handle_input(now, &out.to_vec());
+///     out.clear();
+///     let mut back = Vec::new();
+///     b.poll_transmit(now, &mut back, 1 << 20);
+///     a.handle_input(now, &back);
+/// }
+/// a.send(MessageHead::to_route("big"), Bytes::from(vec![7u8; 100_000])).unwrap();
+/// a.poll_transmit_vectored(now, &mut out, 1 << 20);
+/// // Headers are in one piece, bodies are slices of the message's own buffer.
+/// assert!(out.chunks().count() > 1);
+/// let total: usize = out.chunks().map(<[u8]>::len).sum();
+/// assert_eq!(total, out.len());
+/// out.advance(total);
+/// assert!(out.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct Transmit {
+    pub(crate) buf: Vec<u8>,
+    /// Bodies to write right after `buf[..at]`, in order of `at`.
+    pub(crate) splices: Vec<(usize, Bytes)>,
+    spliced_len: usize,
+    written: usize,
+}
+
+impl Transmit {
+    /// An empty transmit buffer.
+    pub fn new() -> Transmit {
+        Transmit::default()
+    }
+
+    /// Bytes not yet written.
+    pub fn len(&self) -> usize {
+        self.buf.len() + self.spliced_len - self.written
+    }
+
+    /// Whether everything was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.splices.clear();
+        self.spliced_len = 0;
+        self.written = 0;
+    }
+
+    /// The unwritten bytes as consecutive slices, in order (none is empty).
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut skip = self.written;
+        let mut from = 0;
+        let mut pieces = self.splices.iter().flat_map(move |(at, body)| {
+            let head = &self.buf[from..*at];
+            from = *at;
+            [head, &body[..]]
+        });
+        let mut tail_done = false;
+        core::iter::from_fn(move || loop {
+            let piece: &[u8] = match pieces.next() {
+                Some(p) => p,
+                None if !tail_done => {
+                    tail_done = true;
+                    let last = self.splices.last().map_or(0, |(at, _)| *at);
+                    &self.buf[last..]
+                }
+                None => return None,
+            };
+            if piece.len() <= skip {
+                skip -= piece.len();
+                continue;
+            }
+            let piece = &piece[skip..];
+            skip = 0;
+            return Some(piece);
+        })
+    }
+
+    /// Marks `n` more bytes as written.
+    ///
+    /// # Panics
+    /// If `n` exceeds [`len`](Self::len) (a caller bug, never peer input).
+    pub fn advance(&mut self, n: usize) {
+        assert!(n <= self.len(), "advance past the end of a Transmit");
+        self.written += n;
+        if self.is_empty() {
+            self.clear();
+        }
+    }
+
+    /// The unwritten bytes copied into one vector (tests, non-vectored transports).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        for c in self.chunks() {
+            v.extend_from_slice(c);
+        }
+        v
+    }
+
+    #[cfg(test)]
+    fn record_splice(&mut self, body: Bytes) {
+        self.spliced_len += body.len();
+        self.splices.push((self.buf.len(), body));
+    }
+
+    /// Adds bodies recorded at offsets of `buf` (ascending, after existing ones).
+    pub(crate) fn add_splices(&mut self, splices: Vec<(usize, Bytes)>) {
+        for (at, body) in splices {
+            self.spliced_len += body.len();
+            self.splices.push((at, body));
+        }
+    }
+
+    /// Bytes appended so far, written or not.
+    pub(crate) fn appended(&self) -> usize {
+        self.buf.len() + self.spliced_len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_follow_splices_and_cursor() {
+        let mut t = Transmit::new();
+        t.buf.extend_from_slice(b"ab");
+        t.record_splice(Bytes::from_static(b"XYZ"));
+        t.buf.extend_from_slice(b"cd");
+        t.record_splice(Bytes::from_static(b"Q"));
+        assert_eq!(t.to_vec(), b"abXYZcdQ");
+        assert_eq!(t.len(), 8);
+        t.advance(3);
+        assert_eq!(t.chunks().collect::<Vec<_>>(), [&b"YZ"[..], b"cd", b"Q"]);
+        t.advance(4);
+        assert_eq!(t.to_vec(), b"Q");
+        t.advance(1);
+        assert!(t.is_empty() && t.buf.is_empty());
+    }
+}
