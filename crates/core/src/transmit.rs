@@ -39,19 +39,40 @@ use bytes::Bytes;
 /// out.advance(total);
 /// assert!(out.is_empty());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Transmit {
     pub(crate) buf: Vec<u8>,
+    /// Whether bodies may be spliced (else everything is copied into `buf`).
+    pub(crate) splicing: bool,
     /// Bodies to write right after `buf[..at]`, in order of `at`.
     pub(crate) splices: Vec<(usize, Bytes)>,
     spliced_len: usize,
     written: usize,
 }
 
+impl Default for Transmit {
+    fn default() -> Transmit {
+        Transmit::new()
+    }
+}
+
 impl Transmit {
-    /// An empty transmit buffer.
+    /// An empty transmit buffer that references large bodies instead of copying them.
     pub fn new() -> Transmit {
-        Transmit::default()
+        Transmit::with_splicing(true)
+    }
+
+    /// An empty transmit buffer; with `splicing` false every byte is copied into one
+    /// contiguous piece (for transports without vectored writes, where each piece
+    /// would otherwise be a write of its own).
+    pub fn with_splicing(splicing: bool) -> Transmit {
+        Transmit {
+            buf: Vec::new(),
+            splicing,
+            splices: Vec::new(),
+            spliced_len: 0,
+            written: 0,
+        }
     }
 
     /// Bytes not yet written.
@@ -112,6 +133,11 @@ impl Transmit {
         if self.is_empty() {
             self.clear();
         }
+    }
+
+    /// Appends bytes (copied) after everything already in it.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
     }
 
     /// The unwritten bytes copied into one vector (tests, non-vectored transports).

@@ -775,7 +775,7 @@ impl Connection {
         out: &mut crate::Transmit,
         limit: usize,
     ) -> usize {
-        if self.config.profile != LinkProfile::Tcp {
+        if self.config.profile != LinkProfile::Tcp || !out.splicing {
             let before = out.buf.len();
             self.poll_transmit(now, &mut out.buf, limit);
             return out.buf.len() - before;

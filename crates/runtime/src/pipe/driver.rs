@@ -26,9 +26,12 @@ use super::message::{IncomingMessage, OutShared};
 use super::wire::Wire;
 use super::{ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
+use bytes::BufMut;
 use netcore_core::{
-    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError, WriteError,
+    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError, Transmit,
+    WriteError,
 };
+use std::io::IoSlice;
 
 /// Reply channel of a request.
 pub(crate) type ReplyTx = oneshot::Sender<Result<IncomingMessage, PipeError>>;
@@ -116,9 +119,10 @@ pub(crate) struct Driver<W: Wire> {
     accept_tx: Option<mpsc::UnboundedSender<IncomingMessage>>,
     state: watch::Sender<PipeState>,
     config: PipeConfig,
+    /// Read buffer when the wire cannot take reads in place (serial profile, legacy).
     read_buf: Vec<u8>,
-    out: Vec<u8>,
-    out_pos: usize,
+    /// Link bytes being written; large bodies are referenced, not copied.
+    out: Transmit,
     need_flush: bool,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<tokio::time::Instant>,
@@ -177,6 +181,7 @@ impl<W: Wire> Driver<W> {
                 last: epoch,
             }
         });
+        let vectored = transport.is_write_vectored();
         let (reader, writer) = tokio::io::split(transport);
         Driver {
             conn,
@@ -188,9 +193,10 @@ impl<W: Wire> Driver<W> {
             cmd_tx,
             accept_tx: Some(accept_tx),
             state,
-            read_buf: vec![0; config.read_buffer.max(1024)],
-            out: Vec::with_capacity(config.transmit_batch + 1024),
-            out_pos: 0,
+            read_buf: Vec::new(),
+            // Without vectored writes every piece would be a write (and a TCP segment)
+            // of its own: copy into one buffer instead.
+            out: Transmit::with_splicing(vectored),
             need_flush: false,
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
@@ -280,7 +286,7 @@ impl<W: Wire> Driver<W> {
         if !self.conn.is_closed() {
             return false;
         }
-        let flushed = self.out_pos >= self.out.len() && self.conn.is_drained();
+        let flushed = self.out.is_empty() && self.conn.is_drained();
         let now = tokio::time::Instant::now();
         let linger = *self
             .linger_until
@@ -304,6 +310,9 @@ impl<W: Wire> Driver<W> {
             }
             if self.read_closed {
                 return true;
+            }
+            if self.read_buf.is_empty() {
+                self.read_buf = vec![0; 16 * 1024];
             }
             for _ in 0..64 {
                 let mut rb = ReadBuf::new(&mut self.read_buf);
@@ -353,14 +362,39 @@ impl<W: Wire> Driver<W> {
             if self.read_closed || self.conn.is_closed() || self.poll_budget == 0 {
                 break;
             }
-            let mut rb = ReadBuf::new(&mut self.read_buf);
-            match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
+            let want = self.config.read_buffer.max(1024);
+            // tcp profile: read straight into the core's frame buffer (no copy).
+            let polled = match self.conn.input_buffer(want) {
+                Some(buf) => match tokio_util::io::poll_read_buf(
+                    Pin::new(&mut self.reader),
+                    cx,
+                    &mut buf.limit(want),
+                ) {
+                    Poll::Ready(Ok(n)) => Poll::Ready(Ok((n, true))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                },
+                None => {
+                    if self.read_buf.len() < want {
+                        self.read_buf = vec![0; want];
+                    }
+                    let mut rb = ReadBuf::new(&mut self.read_buf);
+                    match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
+                        Poll::Ready(Ok(())) => Poll::Ready(Ok((rb.filled().len(), false))),
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            };
+            match polled {
+                Poll::Ready(Ok((n, in_place))) => {
                     let now = self.now();
                     if n == 0 {
                         self.read_closed = true;
                         self.conn.handle_transport_closed(now);
+                    } else if in_place {
+                        self.conn.handle_received(now);
+                        self.poll_budget = self.poll_budget.saturating_sub(n);
                     } else {
                         self.conn.handle_input(now, &self.read_buf[..n]);
                         self.poll_budget = self.poll_budget.saturating_sub(n);
@@ -417,12 +451,11 @@ impl<W: Wire> Driver<W> {
             if self.write_closed {
                 return progress;
             }
-            if self.out_pos >= self.out.len() {
+            if self.out.is_empty() {
                 if self.poll_budget == 0 {
                     break;
                 }
                 self.out.clear();
-                self.out_pos = 0;
                 let mut limit = self.config.transmit_batch;
                 if let Some(p) = self.pacer.as_mut() {
                     let budget = p.budget(tokio::time::Instant::now());
@@ -432,7 +465,7 @@ impl<W: Wire> Driver<W> {
                     limit = limit.min(budget as usize).max(1);
                 }
                 let now = self.now();
-                let n = self.conn.poll_transmit(now, &mut self.out, limit);
+                let n = self.conn.poll_transmit_vectored(now, &mut self.out, limit);
                 if n == 0 {
                     break;
                 }
@@ -441,10 +474,21 @@ impl<W: Wire> Driver<W> {
                 }
                 progress = true;
             }
-            match Pin::new(&mut self.writer).poll_write(cx, &self.out[self.out_pos..]) {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(self.out.chunks()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            let polled = if count == 1 {
+                Pin::new(&mut self.writer).poll_write(cx, &slices[0])
+            } else {
+                Pin::new(&mut self.writer).poll_write_vectored(cx, &slices[..count])
+            };
+            match polled {
                 Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
                 Poll::Ready(Ok(n)) => {
-                    self.out_pos += n;
+                    self.out.advance(n);
                     self.poll_budget = self.poll_budget.saturating_sub(n);
                     self.need_flush = true;
                     progress = true;
@@ -467,7 +511,6 @@ impl<W: Wire> Driver<W> {
         tracing::debug!(error = why, "transport write failed");
         self.write_closed = true;
         self.out.clear();
-        self.out_pos = 0;
         let now = self.now();
         self.conn.handle_transport_closed(now);
     }

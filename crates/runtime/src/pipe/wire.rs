@@ -2,9 +2,9 @@
 //! speaking another wire format (Python Netcore 0.1.3) with the same shape, so the
 //! driver and everything above it stay the same.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use netcore_core::{
-    Connection, ErrorCode, Event, Instant, MessageHead, MessageId, ReadError, StartError,
+    Connection, ErrorCode, Event, Instant, MessageHead, MessageId, ReadError, StartError, Transmit,
     WriteError,
 };
 
@@ -21,6 +21,21 @@ pub trait Wire: Send + 'static {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Bytes to send, appended to `buf`, about `limit` at most.
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>, limit: usize) -> usize;
+    /// Like `poll_transmit`, into a [`Transmit`] (large bodies by reference where the
+    /// wire can). The default copies.
+    fn poll_transmit_vectored(&mut self, now: Instant, out: &mut Transmit, limit: usize) -> usize {
+        let mut buf = Vec::new();
+        let n = self.poll_transmit(now, &mut buf, limit);
+        out.extend_from_slice(&buf);
+        n
+    }
+    /// A buffer to read transport bytes into in place, then call `handle_received`;
+    /// `None` (the default) means use `handle_input`.
+    fn input_buffer(&mut self, _spare: usize) -> Option<&mut BytesMut> {
+        None
+    }
+    /// Bytes were appended to `input_buffer`.
+    fn handle_received(&mut self, _now: Instant) {}
     /// Next event.
     fn poll_event(&mut self) -> Option<Event>;
     /// Starts a message with its whole body.
@@ -64,6 +79,15 @@ impl Wire for Connection {
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>, limit: usize) -> usize {
         Connection::poll_transmit(self, now, buf, limit)
+    }
+    fn poll_transmit_vectored(&mut self, now: Instant, out: &mut Transmit, limit: usize) -> usize {
+        Connection::poll_transmit_vectored(self, now, out, limit)
+    }
+    fn input_buffer(&mut self, spare: usize) -> Option<&mut BytesMut> {
+        Connection::input_buffer(self, spare)
+    }
+    fn handle_received(&mut self, now: Instant) {
+        Connection::handle_received(self, now)
     }
     fn poll_event(&mut self) -> Option<Event> {
         Connection::poll_event(self)
