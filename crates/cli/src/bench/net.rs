@@ -25,9 +25,13 @@ pub fn filler() -> &'static Bytes {
     F.get_or_init(|| Bytes::from(vec![0x5au8; 1 << 20]))
 }
 
-/// `len` bytes of filler (up to 1 MiB, zero-copy).
+/// `len` bytes of filler: a zero-copy slice up to 1 MiB, a fresh buffer above.
 pub fn payload(len: usize) -> Bytes {
-    filler().slice(..len.min(1 << 20))
+    if len <= filler().len() {
+        filler().slice(..len)
+    } else {
+        Bytes::from(vec![0x5au8; len])
+    }
 }
 
 /// Aborts its tasks when dropped, so a failed or finished measurement leaks nothing.
