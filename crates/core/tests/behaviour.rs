@@ -36,8 +36,11 @@ fn every_frame_kind_appears_on_the_tcp_wire() {
     let mut p = Pair::tcp();
     p.connect();
     let mut inbox = Inbox::default();
-    // START with FIN (single frame).
-    transfer(&mut p, "small", Bytes::from_static(b"x"));
+    // START with FIN (single frame); enough of them that b returns message credit
+    // (MAX_MESSAGES goes out once half of it is used).
+    for _ in 0..=netcore_core::Config::tcp().max_incoming / 2 {
+        transfer(&mut p, "small", Bytes::from_static(b"x"));
+    }
     // START, DATA..., END, and message credit (MAX_MESSAGE_DATA) as b reads 1.5 MiB.
     let big = body_for(1, 1_500_000);
     let (_, _, got) = transfer(&mut p, "big", Bytes::from(big.clone()));

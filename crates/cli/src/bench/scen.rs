@@ -754,20 +754,8 @@ async fn latency(ctx: &mut Ctx) -> Result<()> {
     let mut p99: Vec<Samples> = vec![Samples::default(); 4];
     let mut last: Vec<Vec<f64>> = vec![Vec::new(); 4];
     for run in 0..ctx.runs {
-        for (i, name) in names.iter().enumerate() {
-            let lat = with_limit(limit, name, async {
-                match i {
-                    0 | 3 => {
-                        let mut tasks = Tasks::default();
-                        let p = if i == 0 { Proto::Netcore } else { Proto::Yamux };
-                        let c = connect(p, &Link::Tcp, None, &mut tasks).await?;
-                        rr_loop(n, || c.echo(64, false)).await
-                    }
-                    1 => raw_pingpong(n).await,
-                    _ => ldc_pingpong(n).await,
-                }
-            })
-            .await?;
+        let lats = with_limit(limit * 4, "latency", interleaved_round_trips(n)).await?;
+        for (i, lat) in lats.into_iter().enumerate() {
             p50[i].push(percentile(&lat, 50.0));
             p99[i].push(percentile(&lat, 99.0));
             last[i] = lat;
@@ -818,67 +806,92 @@ async fn latency(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Sequential round trips; latencies in microseconds (after 100 warm-up ones).
-async fn rr_loop<F, Fut>(n: usize, f: F) -> Result<Vec<f64>>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    for _ in 0..100 {
-        f().await?;
+/// One client of each protocol, each with an echo server on its own loopback
+/// connection.
+struct RoundTrippers {
+    netcore: Client,
+    yamux: Client,
+    raw: tokio::net::TcpStream,
+    ldc: Framed<tokio::net::TcpStream, LengthDelimitedCodec>,
+    _tasks: Tasks,
+}
+
+impl RoundTrippers {
+    async fn new() -> Result<RoundTrippers> {
+        let mut tasks = Tasks::default();
+        let netcore = connect(Proto::Netcore, &Link::Tcp, None, &mut tasks).await?;
+        let yamux = connect(Proto::Yamux, &Link::Tcp, None, &mut tasks).await?;
+        let (raw, mut s) = tcp_pair().await?;
+        tasks.add(tokio::spawn(async move {
+            let mut b = [0u8; 64];
+            while s.read_exact(&mut b).await.is_ok() {
+                if s.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        let (c, s) = tcp_pair().await?;
+        tasks.add(tokio::spawn(async move {
+            let mut f = Framed::new(s, ldc());
+            while let Some(Ok(m)) = f.next().await {
+                if f.send(m.freeze()).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        Ok(RoundTrippers {
+            netcore,
+            yamux,
+            raw,
+            ldc: Framed::new(c, ldc()),
+            _tasks: tasks,
+        })
     }
-    let mut lat = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f().await?;
-        lat.push(t.elapsed().as_secs_f64() * 1e6);
+
+    /// One 64-byte round trip with protocol `i` (the order of `latency`'s names).
+    async fn once(&mut self, i: usize) -> Result<()> {
+        match i {
+            0 => self.netcore.echo(64, false).await,
+            1 => {
+                self.raw.write_all(&payload(64)).await?;
+                let mut b = [0u8; 64];
+                self.raw.read_exact(&mut b).await?;
+                Ok(())
+            }
+            2 => {
+                self.ldc.send(payload(64)).await?;
+                match self.ldc.next().await {
+                    Some(Ok(m)) if m.len() == 64 => Ok(()),
+                    _ => Err(anyhow!("ldc echo failed")),
+                }
+            }
+            _ => self.yamux.echo(64, false).await,
+        }
+    }
+}
+
+/// `n` sequential round trips per protocol, interleaved one by one (rotating which goes
+/// first) so that every protocol sees the same machine state: on a VM an idle CPU
+/// wakes up tens of microseconds slower than a busy one, which would otherwise swing a
+/// ratio measured minutes apart by 4x. Latencies in microseconds, after 100 warm-up
+/// round trips each.
+async fn interleaved_round_trips(n: usize) -> Result<Vec<Vec<f64>>> {
+    let mut rt = RoundTrippers::new().await?;
+    for _ in 0..100 {
+        for i in 0..4 {
+            rt.once(i).await?;
+        }
+    }
+    let mut lat = vec![Vec::with_capacity(n); 4];
+    for k in 0..n {
+        for j in 0..4 {
+            let i = (k + j) % 4;
+            let t = Instant::now();
+            rt.once(i).await?;
+            lat[i].push(t.elapsed().as_secs_f64() * 1e6);
+        }
     }
     Ok(lat)
-}
-
-async fn raw_pingpong(n: usize) -> Result<Vec<f64>> {
-    let (mut c, mut s) = tcp_pair().await?;
-    let mut tasks = Tasks::default();
-    tasks.add(tokio::spawn(async move {
-        let mut b = [0u8; 64];
-        while s.read_exact(&mut b).await.is_ok() {
-            if s.write_all(&b).await.is_err() {
-                return;
-            }
-        }
-    }));
-    let c = tokio::sync::Mutex::new(&mut c);
-    rr_loop(n, || async {
-        let mut g = c.lock().await;
-        g.write_all(&payload(64)).await?;
-        let mut b = [0u8; 64];
-        g.read_exact(&mut b).await?;
-        Ok(())
-    })
-    .await
-}
-
-async fn ldc_pingpong(n: usize) -> Result<Vec<f64>> {
-    let (c, s) = tcp_pair().await?;
-    let mut tasks = Tasks::default();
-    tasks.add(tokio::spawn(async move {
-        let mut f = Framed::new(s, ldc());
-        while let Some(Ok(m)) = f.next().await {
-            if f.send(m.freeze()).await.is_err() {
-                return;
-            }
-        }
-    }));
-    let f = tokio::sync::Mutex::new(Framed::new(c, ldc()));
-    rr_loop(n, || async {
-        let mut g = f.lock().await;
-        g.send(payload(64)).await?;
-        match g.next().await {
-            Some(Ok(m)) if m.len() == 64 => Ok(()),
-            _ => Err(anyhow!("ldc echo failed")),
-        }
-    })
-    .await
 }
 
 // ------------------------------------------------------------------ pipelined

@@ -170,8 +170,12 @@ impl RecvState {
             self.sent_max_data = self.max_data_granted;
             return Some(Frame::MaxData(self.max_data_granted));
         }
+        // Message credit goes out once the peer has used half of what it was given,
+        // not after every message: a standalone credit frame per message doubles the
+        // writes (and the peer's wakeups) of a request/response exchange.
         let max_messages = self.max_messages();
-        if max_messages > self.sent_max_messages {
+        let unused = self.sent_max_messages.saturating_sub(self.last_started());
+        if max_messages > self.sent_max_messages && unused <= self.max_incoming / 2 {
             self.sent_max_messages = max_messages;
             return Some(Frame::MaxMessages(max_messages));
         }
