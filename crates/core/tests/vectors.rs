@@ -209,7 +209,7 @@ fn hello_tcp() -> Frame {
         max_incoming: 128,
         max_routes: 256,
         message_window: 262_144,
-        connection_window: 1_048_576,
+        connection_window: 524_288,
     })
 }
 

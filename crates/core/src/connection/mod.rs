@@ -123,6 +123,9 @@ pub struct Connection {
     ping_outstanding: Option<(u64, Instant)>,
     ping_nonce: u64,
     rtt: Duration,
+    /// Lowest RTT sample: the path's delay without queueing, which window growth
+    /// aims at (growing on the smoothed RTT would feed on the queue it creates).
+    min_rtt: Option<Duration>,
     /// Serial: the peer has confirmed our HELLO.
     hello_confirmed: bool,
     last_hello_sent: Option<Instant>,
@@ -168,6 +171,7 @@ impl Connection {
             ping_outstanding: None,
             ping_nonce: 0,
             rtt: Duration::from_millis(100),
+            min_rtt: None,
             hello_confirmed: !serial,
             last_hello_sent: None,
             tail_probe_at: None,
@@ -370,6 +374,7 @@ impl Connection {
                     if nonce == v {
                         let sample = self.now.saturating_since(sent);
                         self.rtt = (self.rtt * 7 + sample) / 8;
+                        self.min_rtt = Some(self.min_rtt.map_or(sample, |m| m.min(sample)));
                         self.ping_outstanding = None;
                     }
                 }
@@ -809,6 +814,14 @@ impl Connection {
                 self.tail_probe_at = Some(self.now + self.tail_probe_delay());
             }
         }
+    }
+
+    /// The round-trip time credit windows are sized against.
+    pub(crate) fn window_rtt(&self) -> Duration {
+        // At least the clock's granularity: a sample can round down to zero.
+        self.min_rtt
+            .unwrap_or(self.rtt)
+            .max(Duration::from_micros(1))
     }
 
     fn tail_probe_delay(&self) -> Duration {

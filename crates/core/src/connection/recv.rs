@@ -360,7 +360,7 @@ impl Connection {
         // message holds are bounded by its own window, and holding them must never
         // starve the other messages (a reader taking messages one at a time would
         // otherwise deadlock once unread messages fill the connection window).
-        let (now, rtt) = (self.now, self.rtt);
+        let (now, rtt) = (self.now, self.window_rtt());
         self.recv.release_connection(len, &self.config, now, rtt);
         Ok(())
     }
@@ -525,7 +525,7 @@ impl Connection {
             };
             let n = chunk.len() as u64;
             self.recv.buffered -= n;
-            let (now, rtt) = (self.now, self.rtt);
+            let (now, rtt) = (self.now, self.window_rtt());
             self.recv.consumed(id.0, n, &self.config, now, rtt);
             return Ok(Some(chunk));
         }

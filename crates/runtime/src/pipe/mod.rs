@@ -102,10 +102,10 @@ impl Default for PipeConfig {
             core: Config::tcp(),
             body_buffer: 512 * 1024,
             write_buffer: 512 * 1024,
-            // Big batches and reads keep syscalls and wake-ups per byte low; the kernel's
-            // unsent queue stays bounded by TCP_NOTSENT_LOWAT, so an urgent frame still
-            // waits behind at most about lowat + one batch.
-            transmit_batch: 256 * 1024,
+            // Batches of 64 KiB keep syscalls per byte low while an urgent frame waits
+            // behind at most one batch in the driver; below it, what sits in socket
+            // buffers is bounded by the connection credit in flight (512 KiB to start).
+            transmit_batch: 64 * 1024,
             read_buffer: 256 * 1024,
             pace_bytes_per_sec: None,
             tcp_notsent_lowat: Some(128 * 1024),
