@@ -50,6 +50,7 @@
 //! # let _ = id;
 //! ```
 
+mod idmap;
 mod recovery;
 mod recv;
 mod send;

@@ -3,6 +3,7 @@
 //! peer may only send up to the credit granted, credit is granted only as the
 //! application reads, and anything past it is a protocol violation.
 
+use super::idmap::{Chunks, IdMap};
 use super::Connection;
 use crate::codes::{ErrorCode, FrameKind};
 use crate::config::Config;
@@ -21,7 +22,7 @@ const RECENTLY_ENDED: usize = 256;
 
 #[derive(Debug)]
 struct Incoming {
-    queue: VecDeque<Bytes>,
+    queue: Chunks,
     /// Next expected body offset.
     received: u64,
     consumed: u64,
@@ -42,7 +43,7 @@ impl Incoming {
 pub(super) struct RecvState {
     /// Next START id expected.
     next_id: u64,
-    messages: BTreeMap<u64, Incoming>,
+    messages: IdMap<Incoming>,
     max_incoming: u64,
     done_count: u64,
     sent_max_messages: u64,
@@ -67,7 +68,7 @@ impl RecvState {
     pub(super) fn new(config: &Config) -> Self {
         RecvState {
             next_id: 1,
-            messages: BTreeMap::new(),
+            messages: IdMap::default(),
             max_incoming: config.max_incoming,
             done_count: 0,
             sent_max_messages: config.max_incoming,
@@ -99,7 +100,7 @@ impl RecvState {
     }
 
     pub(super) fn fail_all(&mut self, err: &MessageError, events: &mut VecDeque<Event>) {
-        for (id, _) in core::mem::take(&mut self.messages) {
+        for (id, _) in self.messages.drain() {
             events.push_back(Event::Reset {
                 id: MessageId(id),
                 error: err.clone(),
@@ -124,7 +125,7 @@ impl RecvState {
             .messages
             .iter()
             .filter(|(_, m)| !m.ended)
-            .map(|(&id, _)| id);
+            .map(|(id, _)| id);
         self.pending_message_credit.extend(live);
     }
 
@@ -148,7 +149,7 @@ impl RecvState {
 
     /// Returns message credit for `n` body bytes the application read.
     fn consumed(&mut self, id: u64, n: u64, config: &Config, now: Instant, rtt: Duration) {
-        let Some(m) = self.messages.get_mut(&id) else {
+        let Some(m) = self.messages.get_mut(id) else {
             return;
         };
         m.consumed += n;
@@ -176,7 +177,7 @@ impl RecvState {
             return Some(Frame::MaxMessages(max_messages));
         }
         while let Some(id) = self.pending_message_credit.pop_first() {
-            if let Some(m) = self.messages.get(&id).filter(|m| !m.ended) {
+            if let Some(m) = self.messages.get(id).filter(|m| !m.ended) {
                 return Some(Frame::MaxMessageData { id, max: m.granted });
             }
         }
@@ -311,7 +312,7 @@ impl Connection {
         }
         let window = self.config.message_window;
         let mut m = Incoming {
-            queue: VecDeque::new(),
+            queue: Chunks::default(),
             received: body_len,
             consumed: 0,
             granted: window,
@@ -383,7 +384,7 @@ impl Connection {
             return Ok(());
         }
         let max_message = self.config.max_message;
-        let Some(m) = self.recv.messages.get_mut(&d.id) else {
+        let Some(m) = self.recv.messages.get_mut(d.id) else {
             // A message already finished, cancelled or refused: drop, return credit.
             return Ok(());
         };
@@ -494,7 +495,7 @@ impl Connection {
     }
 
     fn remove_incoming(&mut self, id: u64) -> bool {
-        let Some(m) = self.recv.messages.remove(&id) else {
+        let Some(m) = self.recv.messages.remove(id) else {
             return false;
         };
         let buffered = m.buffered();
@@ -511,7 +512,7 @@ impl Connection {
         let m = self
             .recv
             .messages
-            .get_mut(&id.0)
+            .get_mut(id.0)
             .ok_or(ReadError::UnknownMessage)?;
         if let Some(front) = m.queue.front_mut() {
             let chunk = if front.len() <= max {
@@ -526,7 +527,7 @@ impl Connection {
             return Ok(Some(chunk));
         }
         if m.ended {
-            self.recv.messages.remove(&id.0);
+            self.recv.messages.remove(id.0);
             self.recv.done_count += 1;
             self.maybe_finish_close();
             return Ok(None);
@@ -536,7 +537,7 @@ impl Connection {
 
     /// Body bytes buffered for an incoming message.
     pub fn readable_bytes(&self, id: MessageId) -> u64 {
-        self.recv.messages.get(&id.0).map_or(0, Incoming::buffered)
+        self.recv.messages.get(id.0).map_or(0, Incoming::buffered)
     }
 
     /// Abandons an incoming message: its buffer is dropped, its credit returned, and
