@@ -9,6 +9,7 @@
 //! the live entries whatever the pattern.
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 /// Holes tolerated in the dense window beyond one per live entry.
@@ -16,10 +17,17 @@ const SLACK: u64 = 32;
 
 #[derive(Debug)]
 pub(super) struct IdMap<T> {
-    /// Id of `dense[0]`.
+    /// Id of the window's first slot.
     base: u64,
-    dense: VecDeque<Option<T>>,
-    /// Live entries in `dense`.
+    /// Ring buffer of the window (power-of-two length, or empty): slot `i` of the
+    /// window is `slots[(head + i) & mask]`. Hand-rolled rather than a `VecDeque` so
+    /// that dropping holes at the front only moves `head`: popping would copy each
+    /// large slot out.
+    slots: Vec<Option<T>>,
+    head: usize,
+    /// Slots in the window, holes included.
+    span: usize,
+    /// Live entries in the window.
     dense_len: usize,
     /// Entries with ids below `base`.
     old: BTreeMap<u64, T>,
@@ -29,7 +37,9 @@ impl<T> Default for IdMap<T> {
     fn default() -> Self {
         IdMap {
             base: 0,
-            dense: VecDeque::new(),
+            slots: Vec::new(),
+            head: 0,
+            span: 0,
             dense_len: 0,
             old: BTreeMap::new(),
         }
@@ -45,22 +55,37 @@ impl<T> IdMap<T> {
         self.len() == 0
     }
 
-    fn index(&self, id: u64) -> Option<usize> {
-        id.checked_sub(self.base)
-            .and_then(|i| usize::try_from(i).ok())
+    /// Index into `slots` of window position `i` (`i < span`).
+    #[inline]
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) & (self.slots.len().wrapping_sub(1))
     }
 
+    /// Window position of `id`, if inside the window.
+    #[inline]
+    fn index(&self, id: u64) -> Option<usize> {
+        let i = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        (i < self.span).then_some(i)
+    }
+
+    #[inline]
     pub(super) fn get(&self, id: u64) -> Option<&T> {
         match self.index(id) {
-            Some(i) => self.dense.get(i)?.as_ref(),
-            None => self.old.get(&id),
+            Some(i) => self.slots[self.slot(i)].as_ref(),
+            None if id < self.base => self.old.get(&id),
+            None => None,
         }
     }
 
+    #[inline]
     pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
         match self.index(id) {
-            Some(i) => self.dense.get_mut(i)?.as_mut(),
-            None => self.old.get_mut(&id),
+            Some(i) => {
+                let k = self.slot(i);
+                self.slots[k].as_mut()
+            }
+            None if id < self.base => self.old.get_mut(&id),
+            None => None,
         }
     }
 
@@ -70,15 +95,39 @@ impl<T> IdMap<T> {
 
     /// Inserts `value` under `id`. Ids are expected in increasing order (anything
     /// else still works, through the ordered map).
+    #[inline]
     pub(super) fn insert(&mut self, id: u64, value: T) {
-        let end = self.base + self.dense.len() as u64;
+        // The usual case first, inlined so that the (large) value is written straight
+        // into its slot rather than copied through temporaries.
+        if id == self.base + self.span as u64 && self.span < self.slots.len() {
+            let k = self.slot(self.span);
+            self.slots[k] = Some(value);
+            self.span += 1;
+            self.dense_len += 1;
+            if self.span as u64 > 2 * self.dense_len as u64 + SLACK {
+                self.compact();
+            }
+            return;
+        }
+        self.insert_slow(id, value);
+    }
+
+    /// Evicts old entries while the window is mostly holes.
+    #[cold]
+    fn compact(&mut self) {
+        while self.span as u64 > 2 * self.dense_len as u64 + SLACK {
+            self.evict_front();
+        }
+    }
+
+    fn insert_slow(&mut self, id: u64, value: T) {
+        let end = self.base + self.span as u64;
         if id < end {
             match self.index(id) {
                 Some(i) => {
-                    if let Some(slot) = self.dense.get_mut(i) {
-                        if slot.replace(value).is_none() {
-                            self.dense_len += 1;
-                        }
+                    let k = self.slot(i);
+                    if self.slots[k].replace(value).is_none() {
+                        self.dense_len += 1;
                     }
                 }
                 None => {
@@ -90,34 +139,56 @@ impl<T> IdMap<T> {
         let gap = id - end;
         // Keep the window at least about half full: rather than fill a wide gap with
         // holes (or keep a long tail of them), move the oldest entries out.
-        while !self.dense.is_empty()
-            && self.dense.len() as u64 + gap + 1 > 2 * (self.dense_len as u64 + 1) + SLACK
+        while self.span > 0 && self.span as u64 + gap + 1 > 2 * (self.dense_len as u64 + 1) + SLACK
         {
             self.evict_front();
         }
-        if self.dense.is_empty() {
+        if self.span == 0 {
             self.base = id;
         } else {
-            self.dense.extend((0..gap).map(|_| None));
+            // Bounded by the live entries, by the loop above.
+            for _ in 0..gap {
+                self.push_slot(None);
+            }
         }
-        self.dense.push_back(Some(value));
+        self.push_slot(Some(value));
         self.dense_len += 1;
+    }
+
+    fn push_slot(&mut self, v: Option<T>) {
+        if self.span == self.slots.len() {
+            // Full: double, laying the window out from index 0 again.
+            let cap = (self.slots.len() * 2).max(8);
+            self.slots.rotate_left(self.head);
+            self.slots.resize_with(cap, || None);
+            self.head = 0;
+        }
+        let k = self.slot(self.span);
+        self.slots[k] = v;
+        self.span += 1;
     }
 
     /// Moves the window's first entry to the ordered map.
     fn evict_front(&mut self) {
-        if let Some(Some(v)) = self.dense.pop_front() {
+        let k = self.head;
+        if let Some(v) = self.slots[k].take() {
             self.old.insert(self.base, v);
             self.dense_len -= 1;
         }
-        self.base += 1;
+        self.advance(1);
         self.trim_front();
     }
 
+    fn advance(&mut self, n: usize) {
+        self.head = self.slot(n);
+        self.span -= n;
+        self.base += n as u64;
+    }
+
+    /// Drops the holes at the front of the window (they hold nothing to drop).
     fn trim_front(&mut self) {
-        while let Some(None) = self.dense.front() {
-            self.dense.pop_front();
-            self.base += 1;
+        while self.span > 0 && self.slots[self.head].is_none() {
+            self.advance(1);
         }
     }
 
@@ -125,7 +196,8 @@ impl<T> IdMap<T> {
         let Some(i) = self.index(id) else {
             return self.old.remove(&id);
         };
-        let v = self.dense.get_mut(i)?.take()?;
+        let k = self.slot(i);
+        let v = self.slots[k].take()?;
         self.dense_len -= 1;
         if i == 0 {
             self.trim_front();
@@ -133,14 +205,29 @@ impl<T> IdMap<T> {
         Some(v)
     }
 
+    /// Removes and drops `id`'s entry in place; whether there was one.
+    pub(super) fn delete(&mut self, id: u64) -> bool {
+        let Some(i) = self.index(id) else {
+            return self.old.remove(&id).is_some();
+        };
+        let k = self.slot(i);
+        if self.slots[k].is_none() {
+            return false;
+        }
+        self.slots[k] = None;
+        self.dense_len -= 1;
+        if i == 0 {
+            self.trim_front();
+        }
+        true
+    }
+
     /// Entries in id order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
         let base = self.base;
         self.old.iter().map(|(&id, v)| (id, v)).chain(
-            self.dense
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, v)| Some((base + i as u64, v.as_ref()?))),
+            (0..self.span)
+                .filter_map(move |i| Some((base + i as u64, self.slots[self.slot(i)].as_ref()?))),
         )
     }
 
@@ -150,11 +237,13 @@ impl<T> IdMap<T> {
 
     /// Takes every entry out, in id order.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = (u64, T)> {
-        let taken = core::mem::take(self);
+        let mut taken = core::mem::take(self);
         let base = taken.base;
+        taken.slots.rotate_left(taken.head);
+        taken.slots.truncate(taken.span);
         taken.old.into_iter().chain(
             taken
-                .dense
+                .slots
                 .into_iter()
                 .enumerate()
                 .filter_map(move |(i, v)| Some((base + i as u64, v?))),
@@ -222,14 +311,14 @@ mod tests {
             m.insert(id, id * 10);
             assert_eq!(m.remove(id), Some(id * 10));
         }
-        assert!(m.dense.len() <= 2 * m.dense_len + SLACK as usize + 2);
+        assert!(m.span <= 2 * m.dense_len + SLACK as usize + 2);
         assert_eq!(m.get(1), Some(&10));
         assert_eq!(m.remove(1), Some(10));
         assert!(m.is_empty());
         // A wide gap does not allocate holes for it.
         m.insert(5, 5);
         m.insert(1_000_000_000, 6);
-        assert!(m.dense.len() <= 2);
+        assert!(m.span <= 2);
         assert_eq!(m.iter().collect::<Vec<_>>(), [(5, &5), (1_000_000_000, &6)]);
         assert_eq!(m.drain().collect::<Vec<_>>(), [(5, 5), (1_000_000_000, 6)]);
         assert!(m.is_empty() && m.get(5).is_none());
@@ -252,6 +341,49 @@ mod tests {
         assert_eq!(m.get(12), Some(&'c'));
         assert_eq!(m.len(), 2);
         assert_eq!(m.values().count(), 2);
+    }
+
+    /// Random inserts (ascending, with gaps) and removals against a `BTreeMap`.
+    #[test]
+    fn matches_btreemap() {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut m = IdMap::default();
+        let mut model = BTreeMap::new();
+        let mut id = 1u64;
+        for step in 0..20_000u64 {
+            if next(3) > 0 || model.is_empty() {
+                id += if next(10) == 0 { next(300) } else { 1 };
+                m.insert(id, step);
+                model.insert(id, step);
+                // Removals may leave holes; inserts bring the window back in bounds.
+                assert!(m.span as u64 <= 2 * m.dense_len as u64 + SLACK);
+            } else {
+                // Mostly the oldest (messages end roughly in order), sometimes any.
+                let k = if next(2) == 0 {
+                    0
+                } else {
+                    next(model.len() as u64) as usize
+                };
+                let victim = *model.keys().nth(k).unwrap();
+                if next(2) == 0 {
+                    assert_eq!(m.remove(victim), model.remove(&victim));
+                } else {
+                    assert_eq!(m.delete(victim), model.remove(&victim).is_some());
+                }
+            }
+            let probe = next(id + 2);
+            assert_eq!(m.get(probe), model.get(&probe));
+            assert_eq!(m.len(), model.len());
+        }
+        let all: Vec<_> = m.iter().map(|(k, &v)| (k, v)).collect();
+        assert_eq!(all, model.iter().map(|(&k, &v)| (k, v)).collect::<Vec<_>>());
+        assert_eq!(m.drain().collect::<Vec<_>>(), all);
     }
 
     #[test]

@@ -527,7 +527,7 @@ impl Connection {
             return Ok(Some(chunk));
         }
         if m.ended {
-            self.recv.messages.remove(id.0);
+            self.recv.messages.delete(id.0);
             self.recv.done_count += 1;
             self.maybe_finish_close();
             return Ok(None);

@@ -388,7 +388,7 @@ impl Connection {
             o.scheduled = false;
             self.schedule(id);
         } else {
-            self.send.messages.remove(id);
+            self.send.messages.delete(id);
             self.control.push_back(Frame::Cancel(Cancel {
                 id,
                 side: CancelSide::Sender,
@@ -485,7 +485,7 @@ impl Connection {
             CancelSide::Sender => self.peer_abandoned(c.id, MessageError::from_peer_code(c.code)),
             // The peer wants no more of a message we are sending.
             CancelSide::Receiver => {
-                let known = if self.send.messages.remove(c.id).is_some() {
+                let known = if self.send.messages.delete(c.id) {
                     true
                 } else {
                     // Fully sent already, but the peer did not process it.
@@ -565,7 +565,7 @@ impl Connection {
         };
         if o.void {
             let urgency = o.urgency;
-            send.messages.remove(id);
+            send.messages.delete(id);
             remove_unstarted(&mut send.unstarted, id);
             let frame = Frame::Start(Start {
                 id8: id as u8,
@@ -649,7 +649,7 @@ impl Connection {
             o.blocked = false;
         }
         if done {
-            send.messages.remove(id);
+            send.messages.delete(id);
             if send.recently_sent.len() >= RECENTLY_SENT {
                 send.recently_sent.pop_front();
             }
