@@ -37,6 +37,23 @@ impl Incoming {
     fn buffered(&self) -> u64 {
         self.received - self.consumed
     }
+
+    /// Counts `n` body bytes the application read; whether new message credit is due.
+    fn consumed(&mut self, n: u64, config: &Config, now: Instant, rtt: Duration) -> bool {
+        self.consumed += n;
+        if self.ended || self.granted - self.consumed >= self.window / 2 {
+            return false;
+        }
+        if self
+            .last_grant
+            .is_some_and(|t| now.saturating_since(t) < rtt * 2)
+        {
+            self.window = (self.window * 2).min(config.max_message_window);
+        }
+        self.granted = self.consumed + self.window;
+        self.last_grant = Some(now);
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -147,26 +164,15 @@ impl RecvState {
         }
     }
 
-    /// Returns message credit for `n` body bytes the application read.
-    fn consumed(&mut self, id: u64, n: u64, config: &Config, now: Instant, rtt: Duration) {
-        let Some(m) = self.messages.get_mut(id) else {
-            return;
-        };
-        m.consumed += n;
-        if !m.ended && m.granted - m.consumed < m.window / 2 {
-            if m.last_grant
-                .is_some_and(|t| now.saturating_since(t) < rtt * 2)
-            {
-                m.window = (m.window * 2).min(config.max_message_window);
-            }
-            m.granted = m.consumed + m.window;
-            m.last_grant = Some(now);
-            self.pending_message_credit.insert(id);
-        }
-    }
-
     /// The next credit frame due, if any.
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
+        if self.pending_message_credit.is_empty()
+            && self.max_data_granted <= self.sent_max_data
+            && self.max_messages() <= self.sent_max_messages
+        {
+            // Asked before every frame sent: answer the usual "nothing" cheaply.
+            return None;
+        }
         if self.max_data_granted > self.sent_max_data {
             self.sent_max_data = self.max_data_granted;
             return Some(Frame::MaxData(self.max_data_granted));
@@ -521,9 +527,10 @@ impl Connection {
                 front.split_to(max)
             };
             let n = chunk.len() as u64;
+            if m.consumed(n, &self.config, self.now, self.rtt) {
+                self.recv.pending_message_credit.insert(id.0);
+            }
             self.recv.buffered -= n;
-            let (now, rtt) = (self.now, self.rtt);
-            self.recv.consumed(id.0, n, &self.config, now, rtt);
             return Ok(Some(chunk));
         }
         if m.ended {
