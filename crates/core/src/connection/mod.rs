@@ -53,6 +53,7 @@
 mod idmap;
 mod recovery;
 mod recv;
+mod routes;
 mod send;
 
 use crate::codes::{ErrorCode, FrameKind};

@@ -10,12 +10,13 @@
 
 use super::idmap::{Chunks, IdMap};
 use super::recovery::Sent;
+use super::routes::RouteTable;
 use super::Connection;
 use crate::codes::{ErrorCode, Urgency};
 use crate::error::{MessageError, StartError, WriteError};
 use crate::event::{Event, MessageHead, MessageId};
 use crate::frame::{Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start};
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
@@ -62,15 +63,6 @@ pub(super) struct SendState {
     routes: RouteTable,
 }
 
-/// Routes interned towards the peer.
-#[derive(Debug)]
-struct RouteTable {
-    names: BTreeMap<String, u64>,
-    free: Vec<u64>,
-    next: u64,
-    peer_max: u64,
-}
-
 impl SendState {
     pub(super) fn new() -> Self {
         SendState {
@@ -84,12 +76,7 @@ impl SendState {
             peer_message_window: 0,
             conn_blocked: Vec::new(),
             recently_sent: VecDeque::new(),
-            routes: RouteTable {
-                names: BTreeMap::new(),
-                free: Vec::new(),
-                next: 1,
-                peer_max: 0,
-            },
+            routes: RouteTable::new(),
         }
     }
 
@@ -97,11 +84,12 @@ impl SendState {
         self.peer_max_data = h.connection_window;
         self.peer_max_messages = h.max_incoming;
         self.peer_message_window = h.message_window;
-        self.routes.peer_max = if h.capabilities.contains(Capabilities::ROUTE_INTERNING) {
-            h.max_routes
-        } else {
-            0
-        };
+        self.routes
+            .set_peer_max(if h.capabilities.contains(Capabilities::ROUTE_INTERNING) {
+                h.max_routes
+            } else {
+                0
+            });
     }
 
     pub(super) fn is_idle(&self) -> bool {
@@ -135,17 +123,12 @@ impl SendState {
     /// Forgets every interned route (a loss too old to attribute may have taken the
     /// START that defined any of them); they are sent as literals again.
     pub(super) fn forget_all_routes(&mut self) {
-        let numbers = core::mem::take(&mut self.routes.names).into_values();
-        self.routes.free.extend(numbers);
+        self.routes.forget_all();
     }
 
     /// Forgets an interned route whose defining START was lost.
     pub(super) fn forget_route(&mut self, number: u64) {
-        let before = self.routes.names.len();
-        self.routes.names.retain(|_, n| *n != number);
-        if self.routes.names.len() != before {
-            self.routes.free.push(number);
-        }
+        self.routes.forget(number);
     }
 
     /// Removes `id` from the recently sent messages; whether it was there.
@@ -190,30 +173,6 @@ impl Outgoing {
     /// Can send once MAX_DATA arrives: only connection credit is missing.
     fn conn_blocked(&self) -> bool {
         self.queued > 0 && self.offset < self.credit && self.head.is_none() && !self.void
-    }
-}
-
-impl RouteTable {
-    fn field(&mut self, route: &str) -> RouteField {
-        if let Some(&n) = self.names.get(route) {
-            return RouteField::Ref(n);
-        }
-        let number = if let Some(n) = self.free.pop() {
-            Some(n)
-        } else if self.next <= self.peer_max {
-            self.next += 1;
-            Some(self.next - 1)
-        } else {
-            None
-        };
-        let name = Bytes::copy_from_slice(route.as_bytes());
-        match number {
-            Some(n) => {
-                self.names.insert(String::from(route), n);
-                RouteField::Literal { intern_as: n, name }
-            }
-            None => RouteField::Literal { intern_as: 0, name },
-        }
     }
 }
 
