@@ -16,6 +16,9 @@ use bytes::Bytes;
 /// Holes tolerated in the dense window beyond one per live entry.
 const SLACK: u64 = 32;
 
+/// Window slots kept allocated however few entries are left.
+const KEEP_SLOTS: usize = 256;
+
 #[derive(Debug)]
 pub(super) struct IdMap<T> {
     /// Id of the window's first slot.
@@ -30,6 +33,9 @@ pub(super) struct IdMap<T> {
     span: usize,
     /// Live entries in the window.
     dense_len: usize,
+    /// Largest `span` and number of inserts in the current epoch (see `note_insert`).
+    peak: usize,
+    inserts: usize,
     /// Entries with ids below `base`.
     old: BTreeMap<u64, T>,
 }
@@ -42,6 +48,8 @@ impl<T> Default for IdMap<T> {
             head: 0,
             span: 0,
             dense_len: 0,
+            peak: 0,
+            inserts: 0,
             old: BTreeMap::new(),
         }
     }
@@ -105,6 +113,7 @@ impl<T> IdMap<T> {
             self.slots[k] = Some(value);
             self.span += 1;
             self.dense_len += 1;
+            self.note_insert();
             if self.span as u64 > 2 * self.dense_len as u64 + SLACK {
                 self.compact();
             }
@@ -154,6 +163,7 @@ impl<T> IdMap<T> {
         }
         self.push_slot(Some(value));
         self.dense_len += 1;
+        self.note_insert();
     }
 
     fn push_slot(&mut self, v: Option<T>) {
@@ -191,6 +201,39 @@ impl<T> IdMap<T> {
         while self.span > 0 && self.slots[self.head].is_none() {
             self.advance(1);
         }
+    }
+
+    /// Counts an insert; every `slots.len()` inserts, gives back the room of a past
+    /// burst if the window stayed far smaller meanwhile (a sender that once queued
+    /// thousands of messages should not keep room for them for good). Judged over a
+    /// whole epoch so that a steady fill-and-drain pattern does not resize each time.
+    #[inline]
+    fn note_insert(&mut self) {
+        self.peak = self.peak.max(self.span);
+        self.inserts += 1;
+        if self.inserts >= self.slots.len() {
+            self.end_epoch();
+        }
+    }
+
+    #[cold]
+    fn end_epoch(&mut self) {
+        if self.slots.len() > KEEP_SLOTS && self.peak * 4 <= self.slots.len() {
+            self.shrink((self.peak * 2).next_power_of_two().max(KEEP_SLOTS));
+        }
+        self.inserts = 0;
+        self.peak = self.span;
+    }
+
+    fn shrink(&mut self, cap: usize) {
+        let mut slots = Vec::with_capacity(cap);
+        for i in 0..self.span {
+            let k = self.slot(i);
+            slots.push(self.slots[k].take());
+        }
+        slots.resize_with(cap, || None);
+        self.slots = slots;
+        self.head = 0;
     }
 
     pub(super) fn remove(&mut self, id: u64) -> Option<T> {
@@ -319,6 +362,24 @@ mod tests {
         assert_eq!(m.get(1), Some(&10));
         assert_eq!(m.remove(1), Some(10));
         assert!(m.is_empty());
+        // A burst's room is given back once it drains.
+        for id in 20_000..30_000u64 {
+            m.insert(id, id);
+        }
+        assert!(m.slots.len() >= 10_000);
+        for id in 20_000..29_990u64 {
+            assert!(m.delete(id));
+        }
+        assert_eq!(m.iter().count(), 10);
+        assert_eq!(m.get(29_995), Some(&29_995));
+        for id in 29_990..30_000u64 {
+            assert!(m.delete(id));
+        }
+        for id in 30_000..70_000u64 {
+            m.insert(id, id);
+            assert!(m.delete(id));
+        }
+        assert!(m.slots.len() <= KEEP_SLOTS);
         // A wide gap does not allocate holes for it.
         m.insert(5, 5);
         m.insert(1_000_000_000, 6);
