@@ -309,10 +309,12 @@ pub(super) struct Chunks {
 }
 
 impl Chunks {
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.front.is_none()
     }
 
+    #[inline]
     pub(super) fn push_back(&mut self, chunk: Bytes) {
         if self.front.is_none() {
             self.front = Some(chunk);
@@ -321,10 +323,12 @@ impl Chunks {
         }
     }
 
+    #[inline]
     pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.front.as_mut()
     }
 
+    #[inline]
     pub(super) fn pop_front(&mut self) -> Option<Bytes> {
         let front = self.front.take();
         self.front = self.rest.as_mut().and_then(|r| r.pop_front());
