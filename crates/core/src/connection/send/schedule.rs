@@ -101,16 +101,12 @@ impl Connection {
                     }
                 }
                 self.emit_message_frame(id, false, buf);
-                let again = self
-                    .send
-                    .messages
-                    .get(id)
-                    .is_some_and(|o| self.send.sendable(id, o));
-                if again {
-                    self.send.rings[ring].push_back(id);
-                } else {
+                match self.send.messages.get(id) {
+                    // That frame ended it (the usual case for a small message).
+                    None => {}
+                    Some(o) if self.send.sendable(id, o) => self.send.rings[ring].push_back(id),
                     // Out of connection credit: it must come back with MAX_DATA.
-                    self.unschedule(id);
+                    Some(_) => self.unschedule(id),
                 }
                 return true;
             }
