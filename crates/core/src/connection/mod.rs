@@ -50,8 +50,10 @@
 //! # let _ = id;
 //! ```
 
+mod idmap;
 mod recovery;
 mod recv;
+mod routes;
 mod send;
 
 use crate::codes::{ErrorCode, FrameKind};

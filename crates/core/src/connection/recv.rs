@@ -3,6 +3,7 @@
 //! peer may only send up to the credit granted, credit is granted only as the
 //! application reads, and anything past it is a protocol violation.
 
+use super::idmap::{Chunks, IdMap};
 use super::Connection;
 use crate::codes::{ErrorCode, FrameKind};
 use crate::config::Config;
@@ -21,7 +22,7 @@ const RECENTLY_ENDED: usize = 256;
 
 #[derive(Debug)]
 struct Incoming {
-    queue: VecDeque<Bytes>,
+    queue: Chunks,
     /// Next expected body offset.
     received: u64,
     consumed: u64,
@@ -36,13 +37,30 @@ impl Incoming {
     fn buffered(&self) -> u64 {
         self.received - self.consumed
     }
+
+    /// Counts `n` body bytes the application read; whether new message credit is due.
+    fn consumed(&mut self, n: u64, config: &Config, now: Instant, rtt: Duration) -> bool {
+        self.consumed += n;
+        if self.ended || self.granted - self.consumed >= self.window / 2 {
+            return false;
+        }
+        if self
+            .last_grant
+            .is_some_and(|t| now.saturating_since(t) < rtt * 2)
+        {
+            self.window = (self.window * 2).min(config.max_message_window);
+        }
+        self.granted = self.consumed + self.window;
+        self.last_grant = Some(now);
+        true
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct RecvState {
     /// Next START id expected.
     next_id: u64,
-    messages: BTreeMap<u64, Incoming>,
+    messages: IdMap<Incoming>,
     max_incoming: u64,
     done_count: u64,
     sent_max_messages: u64,
@@ -67,7 +85,7 @@ impl RecvState {
     pub(super) fn new(config: &Config) -> Self {
         RecvState {
             next_id: 1,
-            messages: BTreeMap::new(),
+            messages: IdMap::default(),
             max_incoming: config.max_incoming,
             done_count: 0,
             sent_max_messages: config.max_incoming,
@@ -99,7 +117,7 @@ impl RecvState {
     }
 
     pub(super) fn fail_all(&mut self, err: &MessageError, events: &mut VecDeque<Event>) {
-        for (id, _) in core::mem::take(&mut self.messages) {
+        for (id, _) in self.messages.drain() {
             events.push_back(Event::Reset {
                 id: MessageId(id),
                 error: err.clone(),
@@ -124,7 +142,7 @@ impl RecvState {
             .messages
             .iter()
             .filter(|(_, m)| !m.ended)
-            .map(|(&id, _)| id);
+            .map(|(id, _)| id);
         self.pending_message_credit.extend(live);
     }
 
@@ -146,26 +164,15 @@ impl RecvState {
         }
     }
 
-    /// Returns message credit for `n` body bytes the application read.
-    fn consumed(&mut self, id: u64, n: u64, config: &Config, now: Instant, rtt: Duration) {
-        let Some(m) = self.messages.get_mut(&id) else {
-            return;
-        };
-        m.consumed += n;
-        if !m.ended && m.granted - m.consumed < m.window / 2 {
-            if m.last_grant
-                .is_some_and(|t| now.saturating_since(t) < rtt * 2)
-            {
-                m.window = (m.window * 2).min(config.max_message_window);
-            }
-            m.granted = m.consumed + m.window;
-            m.last_grant = Some(now);
-            self.pending_message_credit.insert(id);
-        }
-    }
-
     /// The next credit frame due, if any.
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
+        if self.pending_message_credit.is_empty()
+            && self.max_data_granted <= self.sent_max_data
+            && self.max_messages() <= self.sent_max_messages
+        {
+            // Asked before every frame sent: answer the usual "nothing" cheaply.
+            return None;
+        }
         if self.max_data_granted > self.sent_max_data {
             self.sent_max_data = self.max_data_granted;
             return Some(Frame::MaxData(self.max_data_granted));
@@ -180,7 +187,7 @@ impl RecvState {
             return Some(Frame::MaxMessages(max_messages));
         }
         while let Some(id) = self.pending_message_credit.pop_first() {
-            if let Some(m) = self.messages.get(&id).filter(|m| !m.ended) {
+            if let Some(m) = self.messages.get(id).filter(|m| !m.ended) {
                 return Some(Frame::MaxMessageData { id, max: m.granted });
             }
         }
@@ -315,7 +322,7 @@ impl Connection {
         }
         let window = self.config.message_window;
         let mut m = Incoming {
-            queue: VecDeque::new(),
+            queue: Chunks::default(),
             received: body_len,
             consumed: 0,
             granted: window,
@@ -387,7 +394,7 @@ impl Connection {
             return Ok(());
         }
         let max_message = self.config.max_message;
-        let Some(m) = self.recv.messages.get_mut(&d.id) else {
+        let Some(m) = self.recv.messages.get_mut(d.id) else {
             // A message already finished, cancelled or refused: drop, return credit.
             return Ok(());
         };
@@ -498,7 +505,7 @@ impl Connection {
     }
 
     fn remove_incoming(&mut self, id: u64) -> bool {
-        let Some(m) = self.recv.messages.remove(&id) else {
+        let Some(m) = self.recv.messages.remove(id) else {
             return false;
         };
         let buffered = m.buffered();
@@ -512,10 +519,11 @@ impl Connection {
     /// `Blocked` means nothing is buffered yet. Reading returns credit to the peer.
     pub fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let max = if max == 0 { usize::MAX } else { max };
+        let rtt = self.window_rtt();
         let m = self
             .recv
             .messages
-            .get_mut(&id.0)
+            .get_mut(id.0)
             .ok_or(ReadError::UnknownMessage)?;
         if let Some(front) = m.queue.front_mut() {
             let chunk = if front.len() <= max {
@@ -524,13 +532,14 @@ impl Connection {
                 front.split_to(max)
             };
             let n = chunk.len() as u64;
+            if m.consumed(n, &self.config, self.now, rtt) {
+                self.recv.pending_message_credit.insert(id.0);
+            }
             self.recv.buffered -= n;
-            let (now, rtt) = (self.now, self.window_rtt());
-            self.recv.consumed(id.0, n, &self.config, now, rtt);
             return Ok(Some(chunk));
         }
         if m.ended {
-            self.recv.messages.remove(&id.0);
+            self.recv.messages.delete(id.0);
             self.recv.done_count += 1;
             self.maybe_finish_close();
             return Ok(None);
@@ -540,7 +549,7 @@ impl Connection {
 
     /// Body bytes buffered for an incoming message.
     pub fn readable_bytes(&self, id: MessageId) -> u64 {
-        self.recv.messages.get(&id.0).map_or(0, Incoming::buffered)
+        self.recv.messages.get(id.0).map_or(0, Incoming::buffered)
     }
 
     /// Abandons an incoming message: its buffer is dropped, its credit returned, and

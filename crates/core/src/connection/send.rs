@@ -8,13 +8,17 @@
 //! reconstructs ids from their low byte): before a message's first frame, the STARTs of
 //! lower ids still waiting are sent head-only, a few bytes each.
 
+mod schedule;
+
+use super::idmap::{Chunks, IdMap};
 use super::recovery::Sent;
+use super::routes::RouteTable;
 use super::Connection;
 use crate::codes::{ErrorCode, Urgency};
 use crate::error::{MessageError, StartError, WriteError};
 use crate::event::{Event, MessageHead, MessageId};
 use crate::frame::{Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start};
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
@@ -29,7 +33,7 @@ pub(super) struct Outgoing {
     /// Cancelled before its START went out: sent as a void START so ids stay dense.
     void: bool,
     urgency: Urgency,
-    queue: VecDeque<Bytes>,
+    queue: Chunks,
     queued: usize,
     written: u64,
     /// Body bytes sent so far (the next frame's offset).
@@ -45,7 +49,7 @@ pub(super) struct Outgoing {
 #[derive(Debug)]
 pub(super) struct SendState {
     next_id: u64,
-    messages: BTreeMap<u64, Outgoing>,
+    messages: IdMap<Outgoing>,
     rings: [VecDeque<u64>; Urgency::CLASSES],
     /// Ids whose START is not sent yet, ascending.
     unstarted: VecDeque<u64>,
@@ -53,34 +57,28 @@ pub(super) struct SendState {
     peer_max_data: u64,
     peer_max_messages: u64,
     peer_message_window: u64,
-    peer_max_routes: u64,
     conn_blocked: Vec<u64>,
     /// Recently completed outgoing messages (all frames sent), oldest first, so that a
     /// receiver's CANCEL arriving after `Sent` (refused by GOAWAY, stopped unread) is
     /// still reported as `Stopped`. Bounded by `RECENTLY_SENT`.
     recently_sent: VecDeque<u64>,
-    routes: BTreeMap<String, u64>,
-    free_route_numbers: Vec<u64>,
-    next_route: u64,
+    routes: RouteTable,
 }
 
 impl SendState {
     pub(super) fn new() -> Self {
         SendState {
             next_id: 1,
-            messages: BTreeMap::new(),
+            messages: IdMap::default(),
             rings: Default::default(),
             unstarted: VecDeque::new(),
             conn_sent: 0,
             peer_max_data: 0,
             peer_max_messages: 0,
             peer_message_window: 0,
-            peer_max_routes: 0,
             conn_blocked: Vec::new(),
             recently_sent: VecDeque::new(),
-            routes: BTreeMap::new(),
-            free_route_numbers: Vec::new(),
-            next_route: 1,
+            routes: RouteTable::new(),
         }
     }
 
@@ -88,11 +86,12 @@ impl SendState {
         self.peer_max_data = h.connection_window;
         self.peer_max_messages = h.max_incoming;
         self.peer_message_window = h.message_window;
-        self.peer_max_routes = if h.capabilities.contains(Capabilities::ROUTE_INTERNING) {
-            h.max_routes
-        } else {
-            0
-        };
+        self.routes
+            .set_peer_max(if h.capabilities.contains(Capabilities::ROUTE_INTERNING) {
+                h.max_routes
+            } else {
+                0
+            });
     }
 
     pub(super) fn is_idle(&self) -> bool {
@@ -104,7 +103,7 @@ impl SendState {
     }
 
     pub(super) fn fail_all(&mut self, err: &MessageError, events: &mut VecDeque<Event>) {
-        for (id, o) in core::mem::take(&mut self.messages) {
+        for (id, o) in self.messages.drain() {
             if !o.void {
                 events.push_back(Event::Stopped {
                     id: MessageId(id),
@@ -126,27 +125,12 @@ impl SendState {
     /// Forgets every interned route (a loss too old to attribute may have taken the
     /// START that defined any of them); they are sent as literals again.
     pub(super) fn forget_all_routes(&mut self) {
-        let numbers = core::mem::take(&mut self.routes).into_values();
-        self.free_route_numbers.extend(numbers);
+        self.routes.forget_all();
     }
 
     /// Forgets an interned route whose defining START was lost.
     pub(super) fn forget_route(&mut self, number: u64) {
-        let before = self.routes.len();
-        self.routes.retain(|_, n| *n != number);
-        if self.routes.len() != before {
-            self.free_route_numbers.push(number);
-        }
-    }
-
-    /// Removes `id` from the ids whose START is not sent yet. STARTs leave in id order,
-    /// so it is nearly always the front: O(1) instead of a scan per START.
-    fn remove_unstarted(&mut self, id: u64) {
-        if self.unstarted.front() == Some(&id) {
-            self.unstarted.pop_front();
-        } else {
-            self.unstarted.retain(|&u| u != id);
-        }
+        self.routes.forget(number);
     }
 
     /// Removes `id` from the recently sent messages; whether it was there.
@@ -161,41 +145,46 @@ impl SendState {
     }
 
     pub(super) fn outgoing_ids(&self) -> Vec<u64> {
-        self.messages.keys().copied().collect()
+        self.messages.iter().map(|(id, _)| id).collect()
     }
 
     pub(super) fn contains(&self, id: u64) -> bool {
-        self.messages.contains_key(&id)
-    }
-
-    fn route_field(&mut self, route: &str) -> RouteField {
-        if let Some(&n) = self.routes.get(route) {
-            return RouteField::Ref(n);
-        }
-        let number = if let Some(n) = self.free_route_numbers.pop() {
-            Some(n)
-        } else if self.next_route <= self.peer_max_routes {
-            self.next_route += 1;
-            Some(self.next_route - 1)
-        } else {
-            None
-        };
-        let name = Bytes::copy_from_slice(route.as_bytes());
-        match number {
-            Some(n) => {
-                self.routes.insert(String::from(route), n);
-                RouteField::Literal { intern_as: n, name }
-            }
-            None => RouteField::Literal { intern_as: 0, name },
-        }
+        self.messages.contains(id)
     }
 
     fn sendable(&self, id: u64, o: &Outgoing) -> bool {
-        if o.head.is_some() || o.void {
-            return id <= self.peer_max_messages;
+        o.sendable(
+            id,
+            self.peer_max_messages,
+            self.conn_sent < self.peer_max_data,
+        )
+    }
+}
+
+impl Outgoing {
+    /// Whether a frame of this message can go now. Takes the connection-wide limits
+    /// as values so callers can hold the message mutably meanwhile.
+    fn sendable(&self, id: u64, peer_max_messages: u64, conn_credit: bool) -> bool {
+        if self.head.is_some() || self.void {
+            return id <= peer_max_messages;
         }
-        let has_credit = o.offset < o.credit && self.conn_sent < self.peer_max_data;
-        (o.queued > 0 && has_credit) || (o.finished && o.queued == 0)
+        let has_credit = self.offset < self.credit && conn_credit;
+        (self.queued > 0 && has_credit) || (self.finished && self.queued == 0)
+    }
+
+    /// Can send once MAX_DATA arrives: only connection credit is missing.
+    fn conn_blocked(&self) -> bool {
+        self.queued > 0 && self.offset < self.credit && self.head.is_none() && !self.void
+    }
+}
+
+/// Removes `id` from the ids whose START is not sent yet. STARTs leave in id order, so
+/// it is nearly always the front: O(1) instead of a scan per START.
+fn remove_unstarted(unstarted: &mut VecDeque<u64>, id: u64) {
+    if unstarted.front() == Some(&id) {
+        unstarted.pop_front();
+    } else {
+        unstarted.retain(|&u| u != id);
     }
 }
 
@@ -205,6 +194,21 @@ impl Connection {
     ///
     /// While a graceful close is under way only replies (`head.reply_to`) may start.
     pub fn start(&mut self, head: MessageHead) -> Result<MessageId, StartError> {
+        self.open_outgoing(head, None)
+    }
+
+    /// Starts a message with its whole body and finishes it. The body is taken as is,
+    /// beyond the send-buffer size: the caller already holds it in memory.
+    pub fn send(&mut self, head: MessageHead, body: Bytes) -> Result<MessageId, StartError> {
+        self.open_outgoing(head, Some(body))
+    }
+
+    /// `start`, and with `body` also the whole body and `finish`, in one step.
+    fn open_outgoing(
+        &mut self,
+        head: MessageHead,
+        body: Option<Bytes>,
+    ) -> Result<MessageId, StartError> {
         if self.is_closed() || (self.is_closing() && head.reply_to.is_none()) {
             return Err(StartError::Closing);
         }
@@ -228,12 +232,12 @@ impl Connection {
         }
         let id = self.send.next_id;
         self.send.next_id += 1;
-        let o = Outgoing {
+        let mut o = Outgoing {
             urgency: head.urgency,
             total_len: head.total_len,
             head: Some(head),
             void: false,
-            queue: VecDeque::new(),
+            queue: Chunks::default(),
             queued: 0,
             written: 0,
             offset: 0,
@@ -242,17 +246,7 @@ impl Connection {
             scheduled: false,
             blocked: false,
         };
-        self.send.messages.insert(id, o);
-        self.send.unstarted.push_back(id);
-        self.schedule(id);
-        Ok(MessageId(id))
-    }
-
-    /// Starts a message with its whole body and finishes it. The body is taken as is,
-    /// beyond the send-buffer size: the caller already holds it in memory.
-    pub fn send(&mut self, head: MessageHead, body: Bytes) -> Result<MessageId, StartError> {
-        let id = self.start(head)?;
-        if let Some(o) = self.send.messages.get_mut(&id.0) {
+        if let Some(body) = body {
             o.written = body.len() as u64;
             o.queued = body.len();
             if !body.is_empty() {
@@ -260,7 +254,10 @@ impl Connection {
             }
             o.finished = true;
         }
-        Ok(id)
+        self.send.messages.insert(id, o);
+        self.send.unstarted.push_back(id);
+        self.schedule(id);
+        Ok(MessageId(id))
     }
 
     /// Queues body bytes; returns how many were taken (fewer than offered when the
@@ -270,7 +267,7 @@ impl Connection {
         let o = self
             .send
             .messages
-            .get_mut(&id.0)
+            .get_mut(id.0)
             .ok_or(WriteError::UnknownMessage)?;
         if o.finished {
             return Err(WriteError::AlreadyFinished);
@@ -304,7 +301,7 @@ impl Connection {
         let o = self
             .send
             .messages
-            .get_mut(&id.0)
+            .get_mut(id.0)
             .ok_or(WriteError::UnknownMessage)?;
         if o.finished {
             return Err(WriteError::AlreadyFinished);
@@ -331,7 +328,7 @@ impl Connection {
 
     /// Removes an outgoing message, telling the peer if it knew of it.
     pub(super) fn drop_outgoing(&mut self, id: u64, code: ErrorCode) {
-        let Some(o) = self.send.messages.get_mut(&id) else {
+        let Some(o) = self.send.messages.get_mut(id) else {
             if id < self.send.next_id && !self.is_closed() {
                 // Fully sent already: the peer may still be working on it (a request
                 // whose caller gave up), so tell it.
@@ -352,7 +349,7 @@ impl Connection {
             o.scheduled = false;
             self.schedule(id);
         } else {
-            self.send.messages.remove(&id);
+            self.send.messages.delete(id);
             self.control.push_back(Frame::Cancel(Cancel {
                 id,
                 side: CancelSide::Sender,
@@ -368,10 +365,10 @@ impl Connection {
             .send
             .messages
             .iter()
-            .filter(|(&id, o)| {
+            .filter(|&(id, o)| {
                 id > last_id && o.head.as_ref().is_some_and(|h| h.reply_to.is_none())
             })
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in refused {
             self.events.push_back(Event::Stopped {
@@ -382,75 +379,13 @@ impl Connection {
         }
     }
 
-    pub(super) fn schedule(&mut self, id: u64) {
-        let Some(o) = self.send.messages.get(&id) else {
-            return;
-        };
-        if o.scheduled || self.peer.is_none() {
-            return;
-        }
-        if !self.send.sendable(id, o) {
-            // Data written while the connection credit is spent must still come back
-            // when MAX_DATA arrives (bench `bulk8` stalled without this).
-            self.unschedule(id);
-            return;
-        }
-        let ring = o.urgency.get() as usize;
-        if let Some(o) = self.send.messages.get_mut(&id) {
-            o.scheduled = true;
-        }
-        self.send.rings[ring].push_back(id);
-    }
-
-    pub(super) fn reschedule_all(&mut self) {
-        for id in self.send.outgoing_ids() {
-            self.schedule(id);
-        }
-    }
-
-    pub(super) fn handle_max_data(&mut self, max: u64) {
-        if max > self.send.peer_max_data {
-            self.send.peer_max_data = max;
-            for id in core::mem::take(&mut self.send.conn_blocked) {
-                self.schedule(id);
-            }
-        }
-    }
-
-    pub(super) fn handle_max_message_data(&mut self, id: u64, max: u64) {
-        if let Some(o) = self.send.messages.get_mut(&id) {
-            if max > o.credit && o.head.is_none() {
-                o.credit = max;
-                self.schedule(id);
-            }
-        }
-    }
-
-    pub(super) fn handle_max_messages(&mut self, max: u64) {
-        if max > self.send.peer_max_messages {
-            self.send.peer_max_messages = max;
-            // `unstarted` is ascending: only ids up to the new limit can have become
-            // sendable.
-            let ids: Vec<u64> = self
-                .send
-                .unstarted
-                .iter()
-                .copied()
-                .take_while(|&id| id <= max)
-                .collect();
-            for id in ids {
-                self.schedule(id);
-            }
-        }
-    }
-
     pub(super) fn handle_cancel(&mut self, c: Cancel) {
         match c.side {
             // The peer abandons a message it was sending us.
             CancelSide::Sender => self.peer_abandoned(c.id, MessageError::from_peer_code(c.code)),
             // The peer wants no more of a message we are sending.
             CancelSide::Receiver => {
-                let known = if self.send.messages.remove(&c.id).is_some() {
+                let known = if self.send.messages.delete(c.id) {
                     true
                 } else {
                     // Fully sent already, but the peer did not process it.
@@ -468,71 +403,24 @@ impl Connection {
         }
     }
 
-    /// Takes a message that cannot send now out of the rings; one waiting only for
-    /// connection credit is remembered so that MAX_DATA brings it back.
-    fn unschedule(&mut self, id: u64) {
-        let Some(o) = self.send.messages.get_mut(&id) else {
-            return;
-        };
-        o.scheduled = false;
-        let conn_blocked = o.queued > 0 && o.offset < o.credit && o.head.is_none() && !o.void;
-        if conn_blocked && !self.send.conn_blocked.contains(&id) {
-            self.send.conn_blocked.push(id);
-        }
-    }
-
-    /// Emits the next message frame, if any message can send. Returns whether it did.
-    pub(super) fn poll_message_frame(&mut self, buf: &mut Vec<u8>) -> bool {
-        for ring in 0..Urgency::CLASSES {
-            while let Some(id) = self.send.rings[ring].pop_front() {
-                let Some(o) = self.send.messages.get(&id) else {
-                    continue;
-                };
-                if !self.send.sendable(id, o) {
-                    self.unschedule(id);
-                    continue;
-                }
-                // START frames leave in id order.
-                if let Some(&first) = self.send.unstarted.front() {
-                    if first < id {
-                        self.send.rings[ring].push_front(id);
-                        self.emit_message_frame(first, true, buf);
-                        return true;
-                    }
-                }
-                self.emit_message_frame(id, false, buf);
-                let again = self
-                    .send
-                    .messages
-                    .get(&id)
-                    .is_some_and(|o| self.send.sendable(id, o));
-                if again {
-                    self.send.rings[ring].push_back(id);
-                } else {
-                    // Out of connection credit: it must come back with MAX_DATA.
-                    self.unschedule(id);
-                }
-                return true;
-            }
-        }
-        false
-    }
-
     /// Builds and emits one frame of message `id`: its START (head only if
-    /// `head_only`), or a DATA/END frame.
+    /// `head_only`), or a DATA/END frame. The message is updated in place; it leaves
+    /// the map only when this frame ends it.
     fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) {
         let frame_size = self.send_frame_size();
-        let window = self.send.peer_message_window;
-        let conn_room = self.send.peer_max_data.saturating_sub(self.send.conn_sent);
-        let Some(mut o) = self.send.messages.remove(&id) else {
+        let send = &mut self.send;
+        let window = send.peer_message_window;
+        let conn_room = send.peer_max_data.saturating_sub(send.conn_sent);
+        let Some(o) = send.messages.get_mut(id) else {
             return;
         };
-        let mut route_defined = 0;
-        let frame = if o.void {
-            self.send.remove_unstarted(id);
+        if o.void {
+            let urgency = o.urgency;
+            send.messages.delete(id);
+            remove_unstarted(&mut send.unstarted, id);
             let frame = Frame::Start(Start {
                 id8: id as u8,
-                urgency: o.urgency,
+                urgency,
                 fin: false,
                 reply_to: None,
                 route: Some(RouteField::Ref(0)),
@@ -548,10 +436,12 @@ impl Connection {
             self.emit(buf, &frame, what);
             self.maybe_finish_close();
             return;
-        } else if let Some(head) = o.head.take() {
-            self.send.remove_unstarted(id);
+        }
+        let mut route_defined = 0;
+        let frame = if let Some(head) = o.head.take() {
+            remove_unstarted(&mut send.unstarted, id);
             o.credit = window;
-            let route = head.route.as_deref().map(|r| self.send.route_field(r));
+            let route = head.route.as_deref().map(|r| send.routes.field(r));
             if let Some(RouteField::Literal { intern_as, .. }) = &route {
                 route_defined = *intern_as;
             }
@@ -573,7 +463,7 @@ impl Connection {
                     .min(room)
                     .min(o.credit as usize)
                     .min(conn_room as usize);
-                start.body = take_body(&mut o, n);
+                start.body = take_body(o, n);
             }
             if o.finished && o.queued == 0 {
                 // The whole body is in this frame: its length says it all.
@@ -590,7 +480,7 @@ impl Connection {
                 .min(credit_room)
                 .min(conn_room as usize);
             let offset = o.offset;
-            let body = take_body(&mut o, n);
+            let body = take_body(o, n);
             Frame::Data(Data {
                 id,
                 offset,
@@ -599,32 +489,35 @@ impl Connection {
             })
         };
         let (body_len, done) = match &frame {
-            Frame::Start(s) => (s.body.len(), s.fin),
-            Frame::Data(d) => (d.body.len(), d.end),
+            Frame::Start(s) => (s.body.len() as u64, s.fin),
+            Frame::Data(d) => (d.body.len() as u64, d.end),
             _ => (0, false),
         };
-        o.offset += body_len as u64;
-        self.send.conn_sent += body_len as u64;
+        o.offset += body_len;
+        send.conn_sent += body_len;
+        let writable = !done && o.blocked && o.queued <= self.config.send_buffer / 2;
+        if writable {
+            o.blocked = false;
+        }
+        if done {
+            send.messages.delete(id);
+            if send.recently_sent.len() >= RECENTLY_SENT {
+                send.recently_sent.pop_front();
+            }
+            send.recently_sent.push_back(id);
+        }
         let what = Sent::Message {
             id,
-            body: body_len as u64,
+            body: body_len,
             route_defined,
         };
         self.emit(buf, &frame, what);
         if done {
             self.events.push_back(Event::Sent { id: MessageId(id) });
-            if self.send.recently_sent.len() >= RECENTLY_SENT {
-                self.send.recently_sent.pop_front();
-            }
-            self.send.recently_sent.push_back(id);
             self.maybe_finish_close();
-            return;
-        }
-        if o.blocked && o.queued <= self.config.send_buffer / 2 {
-            o.blocked = false;
+        } else if writable {
             self.events.push_back(Event::Writable { id: MessageId(id) });
         }
-        self.send.messages.insert(id, o);
     }
 }
 
@@ -638,12 +531,12 @@ fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
     let Some(front) = o.queue.front_mut() else {
         return Bytes::new();
     };
-    if front.len() >= n {
-        let out = front.split_to(n);
-        if front.is_empty() {
-            o.queue.pop_front();
-        }
-        return out;
+    if front.len() == n {
+        // The common case, a whole chunk: moved, not split.
+        return o.queue.pop_front().unwrap_or_default();
+    }
+    if front.len() > n {
+        return front.split_to(n);
     }
     let mut out = BytesMut::with_capacity(n);
     while out.len() < n {
