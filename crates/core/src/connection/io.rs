@@ -1,0 +1,208 @@
+//! The byte edges of a connection: bytes in (`handle_input`, or read in place through
+//! `input_buffer` + `handle_received`), frames parsed and dispatched; frames out
+//! (`poll_transmit`, or `poll_transmit_vectored` with large bodies by reference)
+//! through the link profile.
+
+use super::recovery::Sent;
+use super::{Connection, State};
+use crate::error::{ConnectionError, FrameError, HandshakeError, ProtocolViolation};
+use crate::frame::Frame;
+use crate::link::LinkProfile;
+use crate::time::Instant;
+use alloc::vec::Vec;
+
+/// Bodies at least this long are spliced, not copied, by `poll_transmit_vectored`:
+/// below it a copy is cheaper than one more I/O vector.
+const MIN_SPLICE: usize = 2048;
+
+impl Connection {
+    /// Feeds bytes received from the transport, in any split.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.now = now;
+        if self.state == State::Closed || data.is_empty() {
+            return;
+        }
+        self.reader.push(data);
+        self.process_input(now);
+    }
+
+    /// On the `tcp` profile, the buffer received bytes are appended to, with room for
+    /// at least `spare` more: a driver can read from the transport straight into it
+    /// instead of copying through [`handle_input`](Self::handle_input), then calls
+    /// [`handle_received`](Self::handle_received). `None` on the `serial` profile (its
+    /// bytes are decoded on the way in) and once the connection is closed.
+    ///
+    /// ```
+    /// use netcore_core::{Config, Connection, Instant};
+    ///
+    /// let now = Instant::ZERO;
+    /// let mut a = Connection::new(Config::tcp(), now);
+    /// let mut b = Connection::new(Config::tcp(), now);
+    /// let mut hello = Vec::new();
+    /// a.poll_transmit(now, &mut hello, 1 << 16);
+    /// let buf = b.input_buffer(4096).unwrap();
+    /// assert!(buf.capacity() - buf.len() >= 4096);
+    /// buf.extend_from_slice(&hello); // a transport read would land here
+    /// b.handle_received(now);
+    /// assert!(b.is_open());
+    /// ```
+    pub fn input_buffer(&mut self, spare: usize) -> Option<&mut bytes::BytesMut> {
+        if self.state == State::Closed {
+            return None;
+        }
+        self.reader.tcp_buffer(spare)
+    }
+
+    /// Processes bytes a driver appended to [`input_buffer`](Self::input_buffer).
+    pub fn handle_received(&mut self, now: Instant) {
+        self.now = now;
+        if self.state == State::Closed {
+            return;
+        }
+        self.process_input(now);
+    }
+
+    fn process_input(&mut self, now: Instant) {
+        loop {
+            if self.state == State::Closed {
+                return;
+            }
+            let frame = match self.reader.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => return self.frame_error(e),
+            };
+            self.last_received = now;
+            if let Some((first, count)) = frame.gap {
+                self.queue_nack(first, count);
+            }
+            let kind = frame.header.kind;
+            let parsed = match Frame::load(kind, frame.payload) {
+                Ok(f) => f,
+                Err(e) => return self.frame_error(e),
+            };
+            if self.state == State::Handshaking && !matches!(parsed, Frame::Hello(_)) {
+                if self.history.is_some() {
+                    // Serial: our HELLO or theirs was lost; wait for the HELLO retry.
+                    // A message frame is reported lost so the peer fails what it
+                    // carried. Control frames are dropped silently: a NACK would make
+                    // the peer repeat them (a CANCEL, a NACK), and each repeat would be
+                    // NACKed again, round trip after round trip, until the retry lands.
+                    if matches!(parsed, Frame::Start(_) | Frame::Data(_)) {
+                        self.queue_nack(frame.seq, 1);
+                    }
+                    continue;
+                }
+                return self.fail(ConnectionError::Handshake(HandshakeError::UnexpectedFrame(
+                    kind,
+                )));
+            }
+            if self.state == State::Open && !matches!(parsed, Frame::Hello(_)) {
+                // Anything but HELLO proves the peer finished its handshake with ours.
+                self.hello_confirmed = true;
+            }
+            if let Err(v) = self.handle_frame(parsed) {
+                return self.fail(ConnectionError::Protocol(v));
+            }
+        }
+    }
+
+    fn frame_error(&mut self, e: FrameError) {
+        let err = if self.state == State::Handshaking {
+            ConnectionError::Handshake(HandshakeError::Frame(e))
+        } else {
+            ConnectionError::Protocol(ProtocolViolation::Frame(e))
+        };
+        self.fail(err);
+    }
+
+    /// Appends frames to `buf` until about `limit` bytes were added or nothing is left
+    /// to send, and returns the number of bytes added. A frame is never split, so the
+    /// first frame may exceed a small `limit`. Control frames go first, then credit
+    /// updates, then message frames by urgency, round robin within an urgency.
+    ///
+    /// Pacing is the driver's job: ask for about what the link can take right now, so
+    /// that an urgent message started a moment later is not stuck behind bytes already
+    /// handed to the operating system.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>, limit: usize) -> usize {
+        self.now = now;
+        let start = buf.len();
+        let spliced = |c: &Connection| c.splices.as_ref().map_or(0, |s| s.1);
+        let start_spliced = spliced(self);
+        loop {
+            let written = buf.len() - start + spliced(self) - start_spliced;
+            let frame = if let Some(f) = self.control.pop_front() {
+                Some(f)
+            } else if self.state == State::Open {
+                self.recv.poll_credit_frame()
+            } else {
+                None
+            };
+            if let Some(frame) = frame {
+                if written > 0 && written + self.writer.framed_len(frame.encoded_len()) > limit {
+                    self.control.push_front(frame);
+                    break;
+                }
+                let what = Sent::of_control(&frame);
+                self.emit(buf, &frame, what);
+                continue;
+            }
+            if self.state != State::Open {
+                break;
+            }
+            let budget = self.send_frame_size() + 64;
+            if written > 0 && written + self.writer.framed_len(budget) > limit {
+                break;
+            }
+            if !self.poll_message_frame(buf) {
+                break;
+            }
+        }
+        buf.len() - start + spliced(self) - start_spliced
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`]: on
+    /// the `tcp` profile large bodies are referenced, not copied, ready for a vectored
+    /// write. Returns the link bytes appended.
+    pub fn poll_transmit_vectored(
+        &mut self,
+        now: Instant,
+        out: &mut crate::Transmit,
+        limit: usize,
+    ) -> usize {
+        if self.config.profile != LinkProfile::Tcp || !out.splicing {
+            let before = out.buf.len();
+            self.poll_transmit(now, &mut out.buf, limit);
+            return out.buf.len() - before;
+        }
+        let before = out.appended();
+        self.splices = Some((Vec::new(), 0));
+        self.poll_transmit(now, &mut out.buf, limit);
+        if let Some((splices, _)) = self.splices.take() {
+            // Offsets were recorded against `out.buf` as it grew, so they stay valid.
+            out.add_splices(splices);
+        }
+        out.appended() - before
+    }
+
+    /// Encodes one frame through the link profile and remembers what it carried.
+    pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &Frame, what: Sent) {
+        if let Some((splices, len)) = self.splices.as_mut() {
+            // tcp profile only (see poll_transmit_vectored): the link adds no framing.
+            if let Some(body) = frame.encode_split(buf, MIN_SPLICE) {
+                *len += body.len();
+                splices.push((buf.len(), body));
+            }
+            self.frames_sent += 1;
+            return;
+        }
+        let seq = self.writer.write(buf, |out| frame.encode(out));
+        self.frames_sent += 1;
+        if let Some(h) = self.history.as_mut() {
+            h.record(seq, what);
+            if matches!(what, Sent::Message { .. }) {
+                self.tail_probe_at = Some(self.now + self.tail_probe_delay());
+            }
+        }
+    }
+}
