@@ -161,7 +161,7 @@ impl Connection {
         buf.len() - start + spliced(self) - start_spliced
     }
 
-    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`]: on
+    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`](crate::Transmit)(crate::Transmit): on
     /// the `tcp` profile large bodies are referenced, not copied, ready for a vectored
     /// write. Returns the link bytes appended.
     pub fn poll_transmit_vectored(

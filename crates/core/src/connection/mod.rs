@@ -1,54 +1,6 @@
-//! The sans-IO connection: one side of a netcore connection as a state machine.
-//!
-//! # Inputs, outputs and call order
-//!
-//! The driver owns the transport and the clock. Its loop, modelled on quinn-proto:
-//!
-//! 1. bytes from the transport → [`Connection::handle_input`];
-//!    transport EOF → [`Connection::handle_transport_closed`];
-//! 2. the deadline from [`Connection::poll_timeout`] passed → [`Connection::handle_timeout`];
-//! 3. application calls: [`start`](Connection::start), [`write`](Connection::write),
-//!    [`finish`](Connection::finish), [`send`](Connection::send),
-//!    [`cancel`](Connection::cancel), [`read`](Connection::read),
-//!    [`stop`](Connection::stop), [`close`](Connection::close),
-//!    [`abort`](Connection::abort);
-//! 4. then drain the outputs: [`poll_event`](Connection::poll_event) until `None`,
-//!    [`poll_transmit`](Connection::poll_transmit) into a caller-owned buffer until it
-//!    returns 0 (write those bytes to the transport), and re-arm the timer from
-//!    [`poll_timeout`](Connection::poll_timeout).
-//!
-//! Time is passed in as [`Instant`]; nothing here reads a clock, allocates past the
-//! configured limits on peer input, or panics on peer input.
-//!
-//! ```
-//! use netcore_core::{Config, Connection, Event, Instant, MessageHead};
-//! use bytes::Bytes;
-//!
-//! let now = Instant::ZERO;
-//! let mut client = Connection::new(Config::tcp(), now);
-//! let mut server = Connection::new(Config::tcp(), now);
-//! let id = client.send(MessageHead::to_route("echo"), Bytes::from_static(b"hi")).unwrap();
-//!
-//! // Shuttle bytes until both sides are quiet.
-//! let mut buf = Vec::new();
-//! for _ in 0..4 {
-//!     buf.clear();
-//!     client.poll_transmit(now, &mut buf, 64 * 1024);
-//!     server.handle_input(now, &buf);
-//!     buf.clear();
-//!     server.poll_transmit(now, &mut buf, 64 * 1024);
-//!     client.handle_input(now, &buf);
-//! }
-//! let mut got = None;
-//! while let Some(ev) = server.poll_event() {
-//!     if let Event::Incoming { id, head } = ev {
-//!         assert_eq!(head.route.as_deref(), Some("echo"));
-//!         got = server.read(id, usize::MAX).unwrap();
-//!     }
-//! }
-//! assert_eq!(got.as_deref(), Some(&b"hi"[..]));
-//! # let _ = id;
-//! ```
+//! The sans-IO connection: one side of a netcore connection as a state machine
+//! ([`Connection`], whose docs give the inputs, outputs and call order). Submodules:
+//! `io` (bytes in and out), `send`, `recv`, `recovery` (serial loss), `idmap`, `routes`.
 
 mod idmap;
 mod io;
@@ -104,7 +56,61 @@ pub struct Stats {
     pub rtt_micros: u64,
 }
 
-/// One side of a netcore connection. See the [module docs](self) for the call order.
+/// The sans-IO connection: one side of a netcore connection as a state machine.
+///
+/// # Inputs, outputs and call order
+///
+/// The driver owns the transport and the clock. Its loop, modelled on quinn-proto:
+///
+/// 1. bytes from the transport → [`Connection::handle_input`] (or, zero-copy on
+///    `tcp`: read into [`input_buffer`](Connection::input_buffer), then
+///    [`handle_received`](Connection::handle_received));
+///    transport EOF → [`Connection::handle_transport_closed`];
+/// 2. the deadline from [`Connection::poll_timeout`] passed → [`Connection::handle_timeout`];
+/// 3. application calls: [`start`](Connection::start), [`write`](Connection::write),
+///    [`finish`](Connection::finish), [`send`](Connection::send),
+///    [`cancel`](Connection::cancel), [`read`](Connection::read),
+///    [`stop`](Connection::stop), [`close`](Connection::close),
+///    [`abort`](Connection::abort);
+/// 4. then drain the outputs: [`poll_event`](Connection::poll_event) until `None`,
+///    [`poll_transmit`](Connection::poll_transmit) into a caller-owned buffer until it
+///    returns 0 (write those bytes to the transport; or
+///    [`poll_transmit_vectored`](Connection::poll_transmit_vectored) for a `writev`
+///    with bodies by reference), and re-arm the timer from
+///    [`poll_timeout`](Connection::poll_timeout).
+///
+/// Time is passed in as [`Instant`]; nothing here reads a clock, allocates past the
+/// configured limits on peer input, or panics on peer input.
+///
+/// ```
+/// use netcore_core::{Config, Connection, Event, Instant, MessageHead};
+/// use bytes::Bytes;
+///
+/// let now = Instant::ZERO;
+/// let mut client = Connection::new(Config::tcp(), now);
+/// let mut server = Connection::new(Config::tcp(), now);
+/// let id = client.send(MessageHead::to_route("echo"), Bytes::from_static(b"hi")).unwrap();
+///
+/// // Shuttle bytes until both sides are quiet.
+/// let mut buf = Vec::new();
+/// for _ in 0..4 {
+///     buf.clear();
+///     client.poll_transmit(now, &mut buf, 64 * 1024);
+///     server.handle_input(now, &buf);
+///     buf.clear();
+///     server.poll_transmit(now, &mut buf, 64 * 1024);
+///     client.handle_input(now, &buf);
+/// }
+/// let mut got = None;
+/// while let Some(ev) = server.poll_event() {
+///     if let Event::Incoming { id, head } = ev {
+///         assert_eq!(head.route.as_deref(), Some("echo"));
+///         got = server.read(id, usize::MAX).unwrap();
+///     }
+/// }
+/// assert_eq!(got.as_deref(), Some(&b"hi"[..]));
+/// # let _ = id;
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
