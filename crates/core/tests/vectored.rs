@@ -128,3 +128,43 @@ fn serial_profile_has_no_input_buffer_and_copies_on_transmit() {
         "serial frames are encoded in one piece"
     );
 }
+
+#[test]
+fn small_messages_share_a_transmit_batch_smaller_than_a_frame() {
+    let now = Instant::from_micros(1);
+    for config in [Config::tcp(), Config::serial()] {
+        let mut a = Connection::new(config.clone(), now);
+        let mut b = Connection::new(config.clone(), now);
+        for _ in 0..10 {
+            let mut x = Vec::new();
+            a.poll_transmit(now, &mut x, 1 << 20);
+            b.handle_input(now, &x);
+            let mut y = Vec::new();
+            b.poll_transmit(now, &mut y, 1 << 20);
+            a.handle_input(now, &y);
+        }
+        assert!(a.is_open());
+        for _ in 0..50 {
+            a.send(MessageHead::to_route("t"), Bytes::from_static(&[7; 20]))
+                .unwrap();
+        }
+        // Big enough for several small frames, smaller than one full frame.
+        let limit = 1000;
+        let mut buf = Vec::new();
+        let n = a.poll_transmit(now, &mut buf, limit);
+        assert!(
+            n <= limit,
+            "{:?}: {n} bytes for a limit of {limit}",
+            config.profile
+        );
+        b.handle_input(now, &buf);
+        let started = std::iter::from_fn(|| b.poll_event())
+            .filter(|e| matches!(e, Event::Incoming { .. }))
+            .count();
+        assert!(
+            started >= 10,
+            "{:?}: only {started} messages in one batch",
+            config.profile
+        );
+    }
+}

@@ -15,6 +15,10 @@ use alloc::vec::Vec;
 /// below it a copy is cheaper than one more I/O vector.
 const MIN_SPLICE: usize = 2048;
 
+/// A message frame is started in what is left of a transmit `limit` only if at least
+/// this much frame payload fits.
+const MIN_FRAME_ROOM: usize = 128;
+
 impl Connection {
     /// Feeds bytes received from the transport, in any split.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
@@ -27,7 +31,8 @@ impl Connection {
     }
 
     /// On the `tcp` profile, the buffer received bytes are appended to, with room for
-    /// at least `spare` more: a driver can read from the transport straight into it
+    /// at least `spare` more (the room may be larger: a driver can read up to
+    /// `capacity() - len()`): a driver can read from the transport straight into it
     /// instead of copying through [`handle_input`](Self::handle_input), then calls
     /// [`handle_received`](Self::handle_received). `None` on the `serial` profile (its
     /// bytes are decoded on the way in) and once the connection is closed.
@@ -150,18 +155,25 @@ impl Connection {
             if self.state != State::Open {
                 break;
             }
-            let budget = self.send_frame_size() + 64;
-            if written > 0 && written + self.writer.framed_len(budget) > limit {
-                break;
+            // After the first frame, the next one is cut to the room left (so many small
+            // messages share one batch), unless too little is left to be worth a frame.
+            if written > 0 {
+                let room = self.writer.payload_room(limit.saturating_sub(written));
+                if room < MIN_FRAME_ROOM {
+                    break;
+                }
+                self.frame_room = room;
             }
-            if !self.poll_message_frame(buf) {
+            let sent = self.poll_message_frame(buf);
+            self.frame_room = usize::MAX;
+            if !sent {
                 break;
             }
         }
         buf.len() - start + spliced(self) - start_spliced
     }
 
-    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`](crate::Transmit)(crate::Transmit): on
+    /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`](crate::Transmit): on
     /// the `tcp` profile large bodies are referenced, not copied, ready for a vectored
     /// write. Returns the link bytes appended.
     pub fn poll_transmit_vectored(

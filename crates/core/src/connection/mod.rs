@@ -152,6 +152,9 @@ pub struct Connection {
     /// During [`poll_transmit_vectored`](Self::poll_transmit_vectored): large bodies
     /// recorded instead of copied, as `(offset in the output, body)`, and their length.
     splices: Option<(Vec<(usize, Bytes)>, usize)>,
+    /// While `poll_transmit` fills the rest of its batch: the largest message frame
+    /// (header included) that still fits.
+    frame_room: usize,
 }
 
 impl Connection {
@@ -187,6 +190,7 @@ impl Connection {
             frames_sent: 0,
             frames_nacked: 0,
             splices: None,
+            frame_room: usize::MAX,
             config,
         };
         conn.queue_hello(false);

@@ -407,7 +407,11 @@ impl Connection {
     /// `head_only`), or a DATA/END frame. The message is updated in place; it leaves
     /// the map only when this frame ends it.
     fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) {
-        let frame_size = self.send_frame_size();
+        // Payload size: ours and the peer's limit, and what is left of the batch being
+        // transmitted (less kind and length, at most 1 + 4 bytes).
+        let frame_size = self
+            .send_frame_size()
+            .min(self.frame_room.saturating_sub(5));
         let send = &mut self.send;
         let window = send.peer_message_window;
         let conn_room = send.peer_max_data.saturating_sub(send.conn_sent);

@@ -91,6 +91,15 @@ impl LinkWriter {
         }
     }
 
+    /// Largest frame (kind, length and payload) whose link bytes fit in `room`.
+    pub(crate) fn payload_room(&self, room: usize) -> usize {
+        match self.profile {
+            LinkProfile::Tcp => room,
+            // COBS adds one byte per 254 and one more; seq, CRC and delimiter add 7.
+            LinkProfile::Serial => room.saturating_sub(room / 254 + 2 + 8),
+        }
+    }
+
     /// Writes one encoded frame to `out` via `encode`, returning its sequence number
     /// (serial) so the sender can remember what it carried.
     pub(crate) fn write(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> u16 {
@@ -130,6 +139,9 @@ pub(crate) struct LinkFrame {
     /// Serial: this frame's sequence number.
     pub(crate) seq: u16,
 }
+
+/// Smallest block of input buffer the TCP reader allocates at a time.
+pub(crate) const INPUT_BLOCK: usize = 256 * 1024;
 
 /// Frames in: undoes the profile's framing, resynchronising after damage (serial).
 #[derive(Debug)]
@@ -171,12 +183,16 @@ impl LinkReader {
         cobs::max_encoded_len(self.max_payload + 1 + crate::varint::MAX_LEN + 6)
     }
 
-    /// TCP: the frame buffer itself, with room for `spare` more bytes, for reading
-    /// straight into it.
+    /// TCP: the frame buffer itself, with room for at least `spare` more bytes, for
+    /// reading straight into it. Room is added in blocks of at least
+    /// [`INPUT_BLOCK`]: the buffer's front is usually still shared with bodies handed
+    /// out, so each reservation allocates, and many small reads must share one block.
     pub(crate) fn tcp_buffer(&mut self, spare: usize) -> Option<&mut BytesMut> {
         match self.profile {
             LinkProfile::Tcp => {
-                self.buf.reserve(spare);
+                if self.buf.capacity() - self.buf.len() < spare {
+                    self.buf.reserve(spare.max(INPUT_BLOCK));
+                }
                 Some(&mut self.buf)
             }
             LinkProfile::Serial => None,

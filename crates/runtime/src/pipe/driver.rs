@@ -153,6 +153,9 @@ pub(crate) struct Driver<W: Wire> {
     poll_budget: usize,
 }
 
+/// Least room a read into the core's buffer asks for (more is used when there).
+const MIN_READ_ROOM: usize = 16 * 1024;
+
 /// Bytes read plus written per driver poll before it yields to other tasks.
 const POLL_BYTE_BUDGET: usize = 512 * 1024;
 
@@ -363,17 +366,21 @@ impl<W: Wire> Driver<W> {
                 break;
             }
             let want = self.config.read_buffer.max(1024);
-            // tcp profile: read straight into the core's frame buffer (no copy).
-            let polled = match self.conn.input_buffer(want) {
-                Some(buf) => match tokio_util::io::poll_read_buf(
-                    Pin::new(&mut self.reader),
-                    cx,
-                    &mut buf.limit(want),
-                ) {
-                    Poll::Ready(Ok(n)) => Poll::Ready(Ok((n, true))),
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                },
+            // tcp profile: read straight into the core's frame buffer (no copy), as
+            // much as its current block has room for.
+            let polled = match self.conn.input_buffer(MIN_READ_ROOM) {
+                Some(buf) => {
+                    let room = (buf.capacity() - buf.len()).min(want);
+                    match tokio_util::io::poll_read_buf(
+                        Pin::new(&mut self.reader),
+                        cx,
+                        &mut buf.limit(room),
+                    ) {
+                        Poll::Ready(Ok(n)) => Poll::Ready(Ok((n, true))),
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
                 None => {
                     if self.read_buf.len() < want {
                         self.read_buf = vec![0; want];
