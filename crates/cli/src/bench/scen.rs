@@ -884,7 +884,7 @@ async fn interleaved_round_trips(n: usize) -> Result<Vec<Vec<f64>>> {
             rt.once(i).await?;
         }
     }
-    let mut lat = vec![Vec::with_capacity(n); 4];
+    let mut lat: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
     for block in 0..n.div_ceil(BLOCK) {
         for j in 0..4 {
             let i = (block + j) % 4;
