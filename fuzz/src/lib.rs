@@ -148,12 +148,32 @@ pub fn run_raw(profile: LinkProfile, data: &[u8]) {
     let mut bodies = BTreeMap::new();
     let mut done = Vec::new();
     let mut out = Vec::new();
+    // Flag 0x10: the zero-copy paths a driver uses (read in place, vectored transmit).
+    let in_place = flags & 0x10 != 0;
+    let mut vectored = netcore_core::Transmit::new();
     for piece in data.chunks(chunk) {
-        victim.handle_input(now, piece);
+        let buf = if in_place {
+            victim.input_buffer(piece.len())
+        } else {
+            None
+        };
+        match buf {
+            Some(buf) => {
+                buf.extend_from_slice(piece);
+                victim.handle_received(now);
+            }
+            None => victim.handle_input(now, piece),
+        }
         check_bounds(&victim, piece.len());
         drain_events(&mut victim, read, &mut heads, &mut bodies, &mut done);
         out.clear();
-        victim.poll_transmit(now, &mut out, 8192);
+        if in_place {
+            vectored.clear();
+            let n = victim.poll_transmit_vectored(now, &mut vectored, 8192);
+            assert_eq!(n, vectored.len(), "vectored transmit miscounted its bytes");
+        } else {
+            victim.poll_transmit(now, &mut out, 8192);
+        }
         now = now + Duration::from_millis(u64::from(piece[0] & 0x3f));
         if victim.poll_timeout().is_some_and(|t| t <= now) {
             victim.handle_timeout(now);
