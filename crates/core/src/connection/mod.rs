@@ -635,7 +635,7 @@ impl Connection {
 
     // ----- output --------------------------------------------------------------------
 
-    /// The round-trip time credit windows are sized against.
+    /// The round-trip time the connection window is sized against.
     pub(crate) fn window_rtt(&self) -> Duration {
         // At least the clock's granularity: a sample can round down to zero.
         self.min_rtt

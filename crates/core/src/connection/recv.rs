@@ -519,7 +519,9 @@ impl Connection {
     /// `Blocked` means nothing is buffered yet. Reading returns credit to the peer.
     pub fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let max = if max == 0 { usize::MAX } else { max };
-        let rtt = self.window_rtt();
+        // A message window bounds what waits for the application, not what queues on
+        // the path (connection credit does that), so it grows on the smoothed RTT.
+        let rtt = self.rtt;
         let m = self
             .recv
             .messages
