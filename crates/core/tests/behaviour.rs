@@ -1002,3 +1002,60 @@ fn reading_messages_one_at_a_time_never_deadlocks() {
     }
     assert_eq!(done, n, "sequential reader stalled after {done} messages");
 }
+
+// ----- late cancels ----------------------------------------------------------------
+
+#[test]
+fn a_cancel_for_a_message_stopped_long_ago_is_not_reported_again() {
+    // Found by fuzzing: the receiver remembered only 256 early-ended ids, so a sender's
+    // CANCEL for a message the receiver had stopped ~300 messages earlier surfaced as a
+    // second end event (Reset) for it.
+    let mut p = Pair::tcp();
+    p.connect();
+    let mut inbox = Inbox::default();
+    let id = p.a.start(MessageHead::to_route("long")).unwrap();
+    p.a.write(id, Bytes::from(vec![1u8; 100])).unwrap();
+    p.drive();
+    inbox.absorb(&mut p.b, &mut p.b_events, false);
+    let rid = *inbox.heads.keys().last().unwrap();
+    p.b.stop(rid, ErrorCode::CANCELLED);
+    p.drive();
+    // 300 more messages that also end early (their sender gives up midway).
+    for i in 0..300 {
+        let f = p.a.start(MessageHead::to_route("filler")).unwrap();
+        p.a.write(f, Bytes::from(vec![i as u8; 8])).unwrap();
+        p.drive();
+        p.a.cancel(f, ErrorCode::CANCELLED);
+        p.drive();
+    }
+    p.b_events.clear();
+    p.a.cancel(id, ErrorCode::CANCELLED);
+    p.drive();
+    let resets: Vec<_> = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, Event::Reset { id, .. } if *id == rid))
+        .collect();
+    assert!(resets.is_empty(), "second end event: {resets:?}");
+}
+
+#[test]
+fn a_cancel_after_a_message_was_read_whole_is_reported_once() {
+    let mut p = Pair::tcp();
+    p.connect();
+    // Ids of one direction are the same number on both sides.
+    let (rid, _, _) = transfer(&mut p, "req", Bytes::from_static(b"work"));
+    p.b_events.clear();
+    // The sender gives up after the receiver has the whole message (a request whose
+    // caller left): the receiver hears of it once, however often it is cancelled.
+    for _ in 0..2 {
+        p.a.cancel(rid, ErrorCode::CANCELLED);
+        p.drive();
+    }
+    let resets = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, Event::Reset { id, .. } if *id == rid))
+        .count();
+    assert_eq!(resets, 1);
+}

@@ -17,8 +17,8 @@ use alloc::string::String;
 use bytes::Bytes;
 use core::time::Duration;
 
-/// How many incoming ids that ended early are remembered (see `ended_early`).
-const RECENTLY_ENDED: usize = 256;
+/// How many incoming ids read to their end are remembered (see `completed`).
+const RECENTLY_COMPLETED: usize = 1024;
 
 #[derive(Debug)]
 struct Incoming {
@@ -73,10 +73,12 @@ pub(super) struct RecvState {
     pending_message_credit: BTreeSet<u64>,
     routes: BTreeMap<u64, String>,
     last_unknown_cancelled: u64,
-    /// Recent incoming ids that ended here without completing (reset, refused, lost,
-    /// stopped, void), so a later CANCEL from the sender does not report them again.
-    /// Bounded by `RECENTLY_ENDED`.
-    ended_early: VecDeque<u64>,
+    /// Recent incoming ids read to their end: a CANCEL from the sender arriving after
+    /// that still reports them once (`Reset`: the sender gave up, e.g. a request whose
+    /// caller left while its handler runs). Any other ended id is never reported
+    /// again, however many messages later a CANCEL for it comes. Bounded by
+    /// `RECENTLY_COMPLETED`.
+    completed: VecDeque<u64>,
     /// Body bytes buffered across incoming messages.
     pub(super) buffered: u64,
 }
@@ -98,7 +100,7 @@ impl RecvState {
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
             last_unknown_cancelled: 0,
-            ended_early: VecDeque::new(),
+            completed: VecDeque::new(),
             buffered: 0,
         }
     }
@@ -126,12 +128,23 @@ impl RecvState {
         self.buffered = 0;
     }
 
-    /// Remembers that incoming message `id` ended here without completing.
-    fn note_ended_early(&mut self, id: u64) {
-        if self.ended_early.len() >= RECENTLY_ENDED {
-            self.ended_early.pop_front();
+    /// Remembers that incoming message `id` was read to its end.
+    fn note_completed(&mut self, id: u64) {
+        if self.completed.len() >= RECENTLY_COMPLETED {
+            self.completed.pop_front();
         }
-        self.ended_early.push_back(id);
+        self.completed.push_back(id);
+    }
+
+    /// Forgets `id` as recently completed; whether it was.
+    fn take_completed(&mut self, id: u64) -> bool {
+        match self.completed.iter().rposition(|&c| c == id) {
+            Some(i) => {
+                self.completed.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Marks every credit as needing to be sent again (a frame carrying one was lost).
@@ -203,7 +216,6 @@ impl Connection {
     /// Refuses an incoming message before the application sees it.
     fn reject(&mut self, id: u64, error: MessageError) {
         self.recv.done_count += 1;
-        self.recv.note_ended_early(id);
         self.control.push_back(Frame::Cancel(Cancel {
             id,
             side: CancelSide::Receiver,
@@ -236,7 +248,6 @@ impl Connection {
         // them as done so their message credit comes back, and say so.
         for lost in expected..id {
             self.recv.done_count += 1;
-            self.recv.note_ended_early(lost);
             self.events.push_back(Event::Rejected {
                 id: MessageId(lost),
                 error: MessageError::FrameLost,
@@ -254,7 +265,6 @@ impl Connection {
         if s.route == Some(RouteField::Ref(0)) {
             // Void message: its id is used up, nothing else.
             self.recv.done_count += 1;
-            self.recv.note_ended_early(id);
             return Ok(());
         }
         if let Some(last) = self.goaway_sent {
@@ -471,7 +481,6 @@ impl Connection {
     /// Drops an incoming message, returns its credit, and reports `Reset`.
     pub(super) fn reset_incoming(&mut self, id: u64, error: MessageError) {
         if self.remove_incoming(id) {
-            self.recv.note_ended_early(id);
             self.events.push_back(Event::Reset {
                 id: MessageId(id),
                 error,
@@ -491,11 +500,8 @@ impl Connection {
     /// never delivered, so its end was already reported).
     pub(super) fn peer_abandoned(&mut self, id: u64, error: MessageError) {
         let known = self.remove_incoming(id)
-            || (id < self.recv.next_id
-                && error != MessageError::FrameLost
-                && !self.recv.ended_early.contains(&id));
+            || (error != MessageError::FrameLost && self.recv.take_completed(id));
         if known {
-            self.recv.note_ended_early(id);
             self.events.push_back(Event::Reset {
                 id: MessageId(id),
                 error,
@@ -543,6 +549,7 @@ impl Connection {
         if m.ended {
             self.recv.messages.delete(id.0);
             self.recv.done_count += 1;
+            self.recv.note_completed(id.0);
             self.maybe_finish_close();
             return Ok(None);
         }
@@ -558,7 +565,6 @@ impl Connection {
     /// the peer asked with CANCEL to stop sending it. No event follows.
     pub fn stop(&mut self, id: MessageId, code: ErrorCode) {
         if self.remove_incoming(id.0) {
-            self.recv.note_ended_early(id.0);
             self.control.push_back(Frame::Cancel(Cancel {
                 id: id.0,
                 side: CancelSide::Receiver,
