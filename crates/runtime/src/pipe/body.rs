@@ -200,6 +200,14 @@ impl BodyShared {
         self.lock().buffered < self.capacity
     }
 
+    /// Driver side: if the buffer is full, records that the driver stopped reading
+    /// (the reader then sends `Resume` once it has drained half) and returns true.
+    pub(crate) fn park_if_full(&self) -> bool {
+        let mut s = self.lock();
+        s.driver_parked = s.buffered >= self.capacity;
+        s.driver_parked
+    }
+
     pub(crate) fn finish(&self, result: Result<(), PipeError>) {
         let mut s = self.lock();
         match result {

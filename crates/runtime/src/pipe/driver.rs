@@ -9,7 +9,7 @@
 //! the peer; everything else keeps flowing.
 
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -22,9 +22,10 @@ use tokio::time::Sleep;
 
 use super::body::{BodyShared, IncomingBody};
 use super::error::PipeError;
+use super::idmap::IdMap;
 use super::message::{IncomingMessage, OutShared};
 use super::wire::Wire;
-use super::{ConnectionId, PipeConfig, PipeState};
+use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
 use bytes::BufMut;
 use netcore_core::{
@@ -37,9 +38,12 @@ use std::io::IoSlice;
 pub(crate) type ReplyTx = oneshot::Sender<Result<IncomingMessage, PipeError>>;
 
 /// What handles ask the driver to do.
+///
+/// Commands about an outgoing message carry its shared state; the driver finds the
+/// message by the core id stored there. `Start` comes first on the same channel, so
+/// the id is set (or the message has failed, id 0) by the time a later command runs.
 pub(crate) enum Command {
     Start {
-        local: u64,
         head: MessageHead,
         /// The whole body, when the caller has it (then the message is finished too).
         body: Option<Bytes>,
@@ -47,20 +51,21 @@ pub(crate) enum Command {
         reply: Option<ReplyTx>,
     },
     Write {
-        local: u64,
+        shared: Arc<OutShared>,
         data: Bytes,
     },
     Finish {
-        local: u64,
+        shared: Arc<OutShared>,
     },
     Cancel {
-        local: u64,
+        shared: Arc<OutShared>,
         code: ErrorCode,
     },
     ForgetReply {
-        local: u64,
+        shared: Arc<OutShared>,
     },
-    /// The application took one message from the accept queue.
+    /// The application took messages from the accept queue while the driver had
+    /// parked ones (see [`AcceptCount`]).
     Accepted,
     Resume {
         id: MessageId,
@@ -80,7 +85,6 @@ pub(crate) enum Command {
 }
 
 struct OutState {
-    core_id: Option<u64>,
     pending: VecDeque<Bytes>,
     finish_pending: bool,
     shared: Arc<OutShared>,
@@ -127,28 +131,30 @@ pub(crate) struct Driver<W: Wire> {
     timer: Pin<Box<Sleep>>,
     timer_at: Option<tokio::time::Instant>,
     pacer: Option<Pacer>,
-    outgoing: HashMap<u64, OutState>,
-    core_to_local: HashMap<u64, u64>,
-    replies: HashMap<u64, ReplyTx>,
-    incoming: HashMap<u64, Arc<BodyShared>>,
-    finished_incoming: HashMap<u64, Weak<BodyShared>>,
-    /// Local key → core id of messages fully sent, for late cancels and reply cleanup.
-    finished_local: HashMap<u64, u64>,
-    /// Core id → state of messages fully sent, oldest first, so a loss the peer reports
-    /// afterwards (serial profile: NACK → `Stopped`) still fails their handles.
-    finished_out: HashMap<u64, Weak<OutShared>>,
-    finished_out_order: VecDeque<u64>,
+    /// Outgoing messages not yet fully sent, by core id.
+    outgoing: IdMap<OutState>,
+    replies: IdMap<ReplyTx>,
+    incoming: IdMap<Arc<BodyShared>>,
+    finished_incoming: IdMap<Weak<BodyShared>>,
+    /// Core id and state of the latest messages fully sent, oldest first, so a loss the
+    /// peer reports afterwards (serial profile: NACK → `Stopped`) still fails their
+    /// handles. Searched only on `Stopped`, which is rare.
+    finished_out: VecDeque<(u64, Weak<OutShared>)>,
     read_closed: bool,
     write_closed: bool,
     linger_until: Option<tokio::time::Instant>,
     /// The write side was shut down (FIN sent) after the close.
     shutdown_done: bool,
-    /// Messages handed to the accept queue and not yet taken by the application.
-    unaccepted: usize,
+    /// Messages handed to the accept queue so far; minus `accepted.taken`, those
+    /// waiting there.
+    queued: u64,
+    accepted: Arc<AcceptCount>,
     /// Queued messages whose bodies are left in the core until the application takes
     /// more from the queue: they keep counting against `max_incoming`, so a peer cannot
     /// make the accept queue grow past it while the application is slow.
     parked: VecDeque<u64>,
+    /// Size of `finished_incoming` at which it is swept of dead entries.
+    finished_incoming_sweep: usize,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
 }
@@ -169,6 +175,7 @@ impl<W: Wire> Driver<W> {
         commands: mpsc::UnboundedReceiver<Command>,
         cmd_tx: mpsc::UnboundedSender<Command>,
         accept_tx: mpsc::UnboundedSender<IncomingMessage>,
+        accepted: Arc<AcceptCount>,
         state: watch::Sender<PipeState>,
     ) -> Driver<W> {
         let epoch = tokio::time::Instant::now();
@@ -204,20 +211,19 @@ impl<W: Wire> Driver<W> {
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
             pacer,
-            outgoing: HashMap::new(),
-            core_to_local: HashMap::new(),
-            replies: HashMap::new(),
-            incoming: HashMap::new(),
-            finished_incoming: HashMap::new(),
-            finished_local: HashMap::new(),
-            finished_out: HashMap::new(),
-            finished_out_order: VecDeque::new(),
+            outgoing: IdMap::default(),
+            replies: IdMap::default(),
+            incoming: IdMap::default(),
+            finished_incoming: IdMap::default(),
+            finished_out: VecDeque::new(),
             read_closed: false,
             write_closed: false,
             linger_until: None,
             shutdown_done: false,
-            unaccepted: 0,
+            queued: 0,
+            accepted,
             parked: VecDeque::new(),
+            finished_incoming_sweep: 1024,
             poll_budget: POLL_BYTE_BUDGET,
             config,
         }
@@ -355,6 +361,10 @@ impl<W: Wire> Driver<W> {
                 }
                 Poll::Ready(None) | Poll::Pending => break,
             }
+        }
+        if !self.parked.is_empty() {
+            // Takes reported only when `AcceptCount::waiting` was seen; look anyway.
+            self.unpark();
         }
         progress
     }
@@ -527,7 +537,6 @@ impl<W: Wire> Driver<W> {
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
             Command::Start {
-                local,
                 head,
                 body,
                 shared,
@@ -549,11 +558,9 @@ impl<W: Wire> Driver<W> {
                         if let Some(r) = reply {
                             self.replies.insert(id.0, r);
                         }
-                        self.core_to_local.insert(id.0, local);
                         self.outgoing.insert(
-                            local,
+                            id.0,
                             OutState {
-                                core_id: Some(id.0),
                                 pending: VecDeque::new(),
                                 finish_pending: false,
                                 shared,
@@ -573,55 +580,40 @@ impl<W: Wire> Driver<W> {
                     }
                 }
             }
-            Command::Write { local, data } => {
-                if let Some(o) = self.outgoing.get_mut(&local) {
+            Command::Write { shared, data } => {
+                let id = shared.id.load(Ordering::Acquire);
+                if let Some(o) = self.outgoing.get_mut(&id) {
                     o.pending.push_back(data);
-                    self.flush_pending(local);
+                    self.flush_pending(id);
                 }
             }
-            Command::Finish { local } => {
-                if let Some(o) = self.outgoing.get_mut(&local) {
+            Command::Finish { shared } => {
+                let id = shared.id.load(Ordering::Acquire);
+                if let Some(o) = self.outgoing.get_mut(&id) {
                     o.finish_pending = true;
-                    self.flush_pending(local);
+                    self.flush_pending(id);
                 }
             }
-            Command::Cancel { local, code } => {
-                if let Some(o) = self.outgoing.remove(&local) {
-                    if let Some(id) = o.core_id {
-                        self.conn.cancel(MessageId(id), code);
-                        self.core_to_local.remove(&id);
-                        if let Some(r) = self.replies.remove(&id) {
-                            let _ = r.send(Err(PipeError::Message(
-                                MessageError::CancelledLocally(code),
-                            )));
-                        }
-                    }
-                    o.shared
-                        .complete(Err(PipeError::Message(MessageError::CancelledLocally(
-                            code,
-                        ))));
-                } else {
-                    // Already fully sent: still tell the peer (its handler may run).
-                    let id = self.core_id_of_finished(local);
-                    if let Some(id) = id {
-                        self.conn.cancel(MessageId(id), code);
-                        if let Some(r) = self.replies.remove(&id) {
-                            let _ = r.send(Err(PipeError::Message(
-                                MessageError::CancelledLocally(code),
-                            )));
-                        }
-                    }
+            Command::Cancel { shared, code } => {
+                let id = shared.id.load(Ordering::Acquire);
+                if id == 0 {
+                    // Never started (its start failed): nothing to tell anyone.
+                    return;
+                }
+                // Also when already fully sent: the peer is told (its handler may run).
+                self.conn.cancel(MessageId(id), code);
+                let err = PipeError::Message(MessageError::CancelledLocally(code));
+                if let Some(r) = self.replies.remove(&id) {
+                    let _ = r.send(Err(err.clone()));
+                }
+                if let Some(o) = self.outgoing.remove(&id) {
+                    o.shared.complete(Err(err));
                 }
             }
-            Command::ForgetReply { local } => {
-                if let Some(id) = self.core_id_of_finished(local) {
-                    self.replies.remove(&id);
-                }
+            Command::ForgetReply { shared } => {
+                self.replies.remove(&shared.id.load(Ordering::Acquire));
             }
-            Command::Accepted => {
-                self.unaccepted = self.unaccepted.saturating_sub(1);
-                self.unpark();
-            }
+            Command::Accepted => self.unpark(),
             Command::Resume { id } => self.pump(id.0),
             Command::Stop { id, code } => {
                 if self.incoming.remove(&id.0).is_some() {
@@ -633,23 +625,19 @@ impl<W: Wire> Driver<W> {
         }
     }
 
-    /// The core id of a message whose local state is gone (fully sent): the local key
-    /// doubles as a lookup through the reply table.
-    fn core_id_of_finished(&self, local: u64) -> Option<u64> {
-        self.finished_local.get(&local).copied()
-    }
-
     /// Hands a message's pending writes to the core as far as it takes them.
-    fn flush_pending(&mut self, local: u64) {
-        let Some(o) = self.outgoing.get_mut(&local) else {
+    fn flush_pending(&mut self, id: u64) {
+        let Some(o) = self.outgoing.get_mut(&id) else {
             return;
         };
-        let Some(id) = o.core_id else { return };
+        let permits = o.shared.permits.as_ref();
         while let Some(chunk) = o.pending.pop_front() {
             let len = chunk.len();
             match self.conn.write(MessageId(id), chunk.clone()) {
                 Ok(n) => {
-                    o.shared.permits.add_permits(n);
+                    if let Some(p) = permits {
+                        p.add_permits(n);
+                    }
                     o.shared.sent.fetch_add(n as u64, Ordering::Relaxed);
                     if n < len {
                         o.pending.push_front(chunk.slice(n..));
@@ -676,8 +664,7 @@ impl<W: Wire> Driver<W> {
                     };
                     self.conn.cancel(MessageId(id), ErrorCode::INTERNAL_ERROR);
                     o.shared.complete(Err(err));
-                    self.outgoing.remove(&local);
-                    self.core_to_local.remove(&id);
+                    self.outgoing.remove(&id);
                     return;
                 }
             }
@@ -695,8 +682,7 @@ impl<W: Wire> Driver<W> {
                 };
                 self.conn.cancel(MessageId(id), ErrorCode::INTERNAL_ERROR);
                 o.shared.complete(Err(err));
-                self.outgoing.remove(&local);
-                self.core_to_local.remove(&id);
+                self.outgoing.remove(&id);
             }
         }
     }
@@ -718,46 +704,7 @@ impl<W: Wire> Driver<W> {
                 tracing::debug!(?params, "connected");
                 self.state.send_modify(|s| s.connected = Some(params));
             }
-            Event::Incoming { id, head } => {
-                let shared = BodyShared::new(head.total_len, self.config.body_buffer);
-                let reply_to = head.reply_to;
-                let msg = IncomingMessage {
-                    id,
-                    head,
-                    connection: self.id,
-                    body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
-                };
-                self.incoming.insert(id.0, shared);
-                let msg = match reply_to.and_then(|r| self.replies.remove(&r.0)) {
-                    Some(tx) => match tx.send(Ok(msg)) {
-                        Ok(()) => None,
-                        // The caller gave up; the body drops and is stopped.
-                        Err(_) => None,
-                    },
-                    // A reply nobody waits for (its caller gave up, or it answers a
-                    // one-way message) is not a request: drop it, which stops it.
-                    None if reply_to.is_some() => {
-                        tracing::debug!(%id, "dropped a reply no request is waiting for");
-                        None
-                    }
-                    None => Some(msg),
-                };
-                if let Some(msg) = msg {
-                    match &self.accept_tx {
-                        Some(tx) => {
-                            if tx.send(msg).is_ok() {
-                                self.unaccepted += 1;
-                                if self.unaccepted - self.parked.len() > self.accept_ahead() {
-                                    self.parked.push_back(id.0);
-                                    return;
-                                }
-                            }
-                        }
-                        None => drop(msg),
-                    }
-                }
-                self.pump(id.0);
-            }
+            Event::Incoming { id, head } => self.incoming_message(id, head),
             Event::Readable { id } => self.pump(id.0),
             Event::Reset { id, error } => {
                 if let Some(shared) = self.incoming.remove(&id.0) {
@@ -772,35 +719,26 @@ impl<W: Wire> Driver<W> {
             Event::Rejected { id, error } => {
                 tracing::debug!(%id, %error, "refused an incoming message");
             }
-            Event::Writable { id } => {
-                if let Some(&local) = self.core_to_local.get(&id.0) {
-                    self.flush_pending(local);
-                }
-            }
+            Event::Writable { id } => self.flush_pending(id.0),
             Event::Sent { id } => {
-                if let Some(local) = self.core_to_local.remove(&id.0) {
-                    if let Some(o) = self.outgoing.remove(&local) {
-                        o.shared.complete(Ok(()));
-                        if self.finished_out_order.len() >= 4096 {
-                            if let Some(old) = self.finished_out_order.pop_front() {
-                                self.finished_out.remove(&old);
-                            }
-                        }
-                        self.finished_out.insert(id.0, Arc::downgrade(&o.shared));
-                        self.finished_out_order.push_back(id.0);
+                if let Some(o) = self.outgoing.remove(&id.0) {
+                    o.shared.complete(Ok(()));
+                    if self.finished_out.len() >= FINISHED_OUT_KEPT {
+                        self.finished_out.pop_front();
                     }
-                    self.remember_finished(local, id.0);
+                    self.finished_out
+                        .push_back((id.0, Arc::downgrade(&o.shared)));
                 }
             }
             Event::Stopped { id, error } => {
-                if let Some(local) = self.core_to_local.remove(&id.0) {
-                    if let Some(o) = self.outgoing.remove(&local) {
-                        o.shared.complete(Err(PipeError::Message(error.clone())));
-                    }
-                } else if let Some(shared) = self.finished_out.remove(&id.0) {
+                if let Some(o) = self.outgoing.remove(&id.0) {
+                    o.shared.complete(Err(PipeError::Message(error.clone())));
+                } else if let Some(i) = self.finished_out.iter().rposition(|(f, _)| *f == id.0) {
                     // Lost after it was fully sent: its handle reported success too early.
-                    if let Some(shared) = shared.upgrade() {
-                        shared.complete(Err(PipeError::Message(error.clone())));
+                    if let Some((_, shared)) = self.finished_out.remove(i) {
+                        if let Some(shared) = shared.upgrade() {
+                            shared.complete(Err(PipeError::Message(error.clone())));
+                        }
                     }
                 }
                 if let Some(r) = self.replies.remove(&id.0) {
@@ -836,36 +774,98 @@ impl<W: Wire> Driver<W> {
         }
     }
 
-    fn remember_finished(&mut self, local: u64, id: u64) {
-        if self.finished_local.len() > 4096 {
-            // Keep only entries whose replies are still awaited.
-            let replies = &self.replies;
-            self.finished_local.retain(|_, id| replies.contains_key(id));
+    /// A new message from the peer: to the request waiting for it, or to the accept
+    /// queue. Its body is read from the core before it is handed over, so a reader of
+    /// a message that arrived whole finds it complete and is woken once.
+    fn incoming_message(&mut self, id: MessageId, head: MessageHead) {
+        let shared = BodyShared::new(head.total_len, self.config.body_buffer);
+        let reply_to = head.reply_to;
+        let msg = IncomingMessage {
+            id,
+            head,
+            connection: self.id,
+            body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
+        };
+        self.incoming.insert(id.0, shared.clone());
+        if let Some(r) = reply_to {
+            // The caller may have given up, then the body drops and is stopped. A reply
+            // nobody waits for (its caller gave up, or it answers a one-way message)
+            // is not a request: drop it, which stops it.
+            self.pump_into(id.0, &shared);
+            match self.replies.remove(&r.0) {
+                Some(tx) => drop(tx.send(Ok(msg))),
+                None => {
+                    tracing::debug!(%id, "dropped a reply no request is waiting for");
+                    drop(msg)
+                }
+            }
+            return;
         }
-        self.finished_local.insert(local, id);
+        // Beyond `accept_ahead` queued messages, bodies stay in the core (see `parked`).
+        // Parked messages come first (the application takes them first): while any
+        // remain, a new one is parked behind them.
+        if !self.parked.is_empty() {
+            self.unpark();
+        }
+        let park = self.accept_tx.is_some()
+            && (!self.parked.is_empty() || self.in_queue() + 1 > self.accept_ahead());
+        if !park {
+            self.pump_into(id.0, &shared);
+        }
+        let sent = match &self.accept_tx {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        };
+        if sent {
+            self.queued += 1;
+            if park {
+                self.parked.push_back(id.0);
+                self.unpark();
+            }
+        } else if park {
+            self.pump(id.0);
+        }
+    }
+
+    /// Messages in the accept queue, not yet taken by the application.
+    fn in_queue(&self) -> u64 {
+        self.queued
+            .saturating_sub(self.accepted.taken.load(Ordering::SeqCst))
     }
 
     /// Queued, unaccepted messages whose bodies are read ahead of the application.
-    fn accept_ahead(&self) -> usize {
-        (self.config.core.max_incoming as usize / 2).max(1)
+    fn accept_ahead(&self) -> u64 {
+        (self.config.core.max_incoming / 2).max(1)
     }
 
     /// Resumes parked messages once the application has caught up (the queue is FIFO,
-    /// so parked messages are its tail).
+    /// so parked messages are its tail); while some stay parked, asks the application
+    /// to report what it takes (`AcceptCount::waiting`).
     fn unpark(&mut self) {
-        while !self.parked.is_empty()
-            && self.unaccepted.saturating_sub(self.parked.len()) < self.accept_ahead()
-        {
-            if let Some(id) = self.parked.pop_front() {
+        loop {
+            while let Some(&id) = self.parked.front() {
+                if self.in_queue().saturating_sub(self.parked.len() as u64) >= self.accept_ahead() {
+                    break;
+                }
+                self.parked.pop_front();
                 self.pump(id);
             }
+            if self.parked.is_empty() {
+                self.accepted.waiting.store(false, Ordering::Relaxed);
+                return;
+            }
+            // Set since before the counts above were read: a later take reports itself.
+            if self.accepted.waiting.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            // Newly set: takes in between did not see it; count again.
         }
     }
 
     /// Moves buffered body bytes of an incoming message from the core into its reader's
     /// buffer, as far as that buffer has room.
     fn pump(&mut self, id: u64) {
-        if self.parked.contains(&id) {
+        if !self.parked.is_empty() && self.parked.contains(&id) {
             return;
         }
         let Some(shared) = self.incoming.get(&id).cloned() else {
@@ -876,24 +876,21 @@ impl<W: Wire> Driver<W> {
     }
 
     fn pump_into(&mut self, id: u64, shared: &Arc<BodyShared>) {
+        let mut full = !shared.has_room();
         loop {
-            if !shared.has_room() {
-                shared.lock().driver_parked = true;
-                // Re-check: the reader may have drained it meanwhile.
-                if !shared.has_room() {
-                    return;
-                }
-                shared.lock().driver_parked = false;
+            // Once full, the reader resumes us when it has drained half (`Resume`).
+            if full && shared.park_if_full() {
+                return;
             }
             match self.conn.read(MessageId(id), 0) {
-                Ok(Some(chunk)) => {
-                    shared.push(chunk);
-                }
+                Ok(Some(chunk)) => full = shared.push(chunk),
                 Ok(None) => {
                     shared.finish(Ok(()));
                     self.incoming.remove(&id);
-                    if self.finished_incoming.len() > 1024 {
+                    if self.finished_incoming.len() >= self.finished_incoming_sweep {
+                        // Keep the entries of bodies still alive (abandon signals).
                         self.finished_incoming.retain(|_, w| w.strong_count() > 0);
+                        self.finished_incoming_sweep = (self.finished_incoming.len() * 2).max(1024);
                     }
                     self.finished_incoming.insert(id, Arc::downgrade(shared));
                     return;
@@ -903,3 +900,6 @@ impl<W: Wire> Driver<W> {
         }
     }
 }
+
+/// Fully sent messages remembered for a late `Stopped`.
+const FINISHED_OUT_KEPT: usize = 4096;

@@ -2,7 +2,7 @@
 //! cancel an outgoing one, and a [`MessageWriter`] to stream a body by hand.
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
@@ -78,52 +78,80 @@ pub(crate) struct OutShared {
     pub(crate) id: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) total: Option<u64>,
-    pub(crate) result: Mutex<Option<Result<(), PipeError>>>,
+    /// `PENDING`, `OK` or `FAILED` (then `error` holds why): an atomic rather than a
+    /// lock, since every message completes and nearly all succeed.
+    state: AtomicU8,
+    error: Mutex<Option<PipeError>>,
     pub(crate) done: Notify,
-    /// Bytes a writer may hand the driver ahead of the core.
-    pub(crate) permits: Semaphore,
+    /// Bytes a writer may hand the driver ahead of the core; only streamed bodies
+    /// (a whole body is handed over at once) have it.
+    pub(crate) permits: Option<Semaphore>,
     /// The size of `permits`: no single write may ask for more.
     pub(crate) capacity: usize,
 }
 
+const PENDING: u8 = 0;
+const OK: u8 = 1;
+const FAILED: u8 = 2;
+
 impl OutShared {
-    pub(crate) fn new(total: Option<u64>, buffer: usize) -> Arc<OutShared> {
+    /// State of a message; `buffer` is the writer's buffer, `None` for a whole body.
+    pub(crate) fn new(total: Option<u64>, buffer: Option<usize>) -> Arc<OutShared> {
         Arc::new(OutShared {
             id: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             total,
-            result: Mutex::new(None),
+            state: AtomicU8::new(PENDING),
+            error: Mutex::new(None),
             done: Notify::new(),
-            permits: Semaphore::new(buffer.max(1)),
-            capacity: buffer.max(1),
+            permits: buffer.map(|b| Semaphore::new(b.max(1))),
+            capacity: buffer.unwrap_or(0).max(1),
         })
     }
 
     pub(crate) fn complete(&self, result: Result<(), PipeError>) {
-        let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
-        if r.is_none() {
-            *r = Some(result);
-        } else if let (Some(Ok(())), Err(e)) = (r.as_ref(), &result) {
-            // Serial profile: a frame of a fully sent message was lost afterwards.
-            *r = Some(Err(e.clone()));
+        match result {
+            Ok(()) => {
+                if self
+                    .state
+                    .compare_exchange(PENDING, OK, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+                // A first error stays; an error after success replaces it (serial
+                // profile: a frame of a fully sent message was lost afterwards).
+                if self.state.load(Ordering::Acquire) == FAILED {
+                    return;
+                }
+                *slot = Some(e);
+                self.state.store(FAILED, Ordering::Release);
+            }
         }
-        drop(r);
-        self.permits.close();
+        if let Some(p) = &self.permits {
+            p.close();
+        }
         self.done.notify_waiters();
     }
 
-    fn result(&self) -> Option<Result<(), PipeError>> {
-        self.result
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub(crate) fn result(&self) -> Option<Result<(), PipeError>> {
+        match self.state.load(Ordering::Acquire) {
+            PENDING => None,
+            OK => Some(Ok(())),
+            _ => {
+                let e = self.error.lock().unwrap_or_else(|p| p.into_inner());
+                Some(Err(e.clone().unwrap_or(PipeError::Closed(None))))
+            }
+        }
     }
 }
 
 /// Follows an outgoing message: its id, progress, completion; can cancel it.
 #[derive(Debug, Clone)]
 pub struct SendHandle {
-    pub(crate) local: u64,
     pub(crate) shared: Arc<OutShared>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
 }
@@ -158,7 +186,7 @@ impl SendHandle {
     /// Cancels the message; the peer is told (the seed's `cancel_mission`).
     pub fn cancel(&self) {
         let _ = self.commands.send(Command::Cancel {
-            local: self.local,
+            shared: self.shared.clone(),
             code: ErrorCode::CANCELLED,
         });
     }
@@ -187,18 +215,15 @@ impl MessageWriter {
         let max = self.handle.shared.capacity.min(256 * 1024);
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(max));
-            let permit = self
-                .handle
-                .shared
-                .permits
-                .acquire_many(piece.len() as u32)
-                .await;
-            match permit {
+            let Some(permits) = &self.handle.shared.permits else {
+                return Err(self.failure());
+            };
+            match permits.acquire_many(piece.len() as u32).await {
                 Ok(p) => p.forget(),
                 Err(_) => return Err(self.failure()),
             }
             let sent = self.handle.commands.send(Command::Write {
-                local: self.handle.local,
+                shared: self.handle.shared.clone(),
                 data: piece,
             });
             if sent.is_err() {
@@ -219,7 +244,7 @@ impl MessageWriter {
     pub async fn finish(mut self) -> Result<(), PipeError> {
         self.finished = true;
         let _ = self.handle.commands.send(Command::Finish {
-            local: self.handle.local,
+            shared: self.handle.shared.clone(),
         });
         self.handle.finished().await
     }

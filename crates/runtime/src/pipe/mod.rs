@@ -29,6 +29,7 @@
 mod body;
 mod driver;
 mod error;
+mod idmap;
 mod message;
 mod wire;
 
@@ -172,8 +173,29 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<PipeState>,
     accept: Mutex<mpsc::UnboundedReceiver<IncomingMessage>>,
-    next_local: AtomicU64,
+    accepted: Arc<AcceptCount>,
     write_buffer: usize,
+}
+
+/// How many messages the application took from the accept queue, shared with the
+/// driver so that taking one costs no command and no driver wake-up unless the driver
+/// waits for it (it has parked messages, see `Driver::parked`).
+#[derive(Debug, Default)]
+pub(crate) struct AcceptCount {
+    pub(crate) taken: AtomicU64,
+    /// Set by the driver while it has parked messages: the next take sends
+    /// `Command::Accepted`.
+    pub(crate) waiting: std::sync::atomic::AtomicBool,
+}
+
+impl AcceptCount {
+    /// Application side: counts one taken message; whether to wake the driver.
+    fn take(&self) -> bool {
+        // SeqCst pairs with the driver's store of `waiting` then load of `taken`:
+        // either it sees this increment or this sees its flag.
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl Drop for Inner {
@@ -233,6 +255,7 @@ impl Pipe {
         let (accept_tx, accept_rx) = mpsc::unbounded_channel();
         let (state_tx, state_rx) = watch::channel(PipeState::default());
         let write_buffer = config.write_buffer;
+        let accepted = Arc::new(AcceptCount::default());
         let driver = Driver::new(
             conn,
             transport,
@@ -241,6 +264,7 @@ impl Pipe {
             cmd_rx,
             cmd_tx.clone(),
             accept_tx,
+            accepted.clone(),
             state_tx,
         );
         tokio::spawn(driver.run());
@@ -251,7 +275,7 @@ impl Pipe {
                 commands: cmd_tx,
                 state: state_rx,
                 accept: Mutex::new(accept_rx),
-                next_local: AtomicU64::new(1),
+                accepted,
                 write_buffer,
             }),
         }
@@ -346,7 +370,9 @@ impl Pipe {
     pub async fn accept(&self) -> Option<IncomingMessage> {
         let msg = self.inner.accept.lock().await.recv().await?;
         // Lets the driver read further queued messages ahead (see `Driver::parked`).
-        let _ = self.inner.commands.send(Command::Accepted);
+        if self.inner.accepted.take() {
+            let _ = self.inner.commands.send(Command::Accepted);
+        }
         Some(msg)
     }
 
@@ -442,19 +468,16 @@ impl Pipe {
         body: Option<Bytes>,
         reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
     ) -> SendHandle {
-        let local = self.inner.next_local.fetch_add(1, Ordering::Relaxed);
-        let total = match &body {
-            Some(b) => Some(b.len() as u64),
-            None => head.total_len,
+        let (total, buffer) = match &body {
+            Some(b) => (Some(b.len() as u64), None),
+            None => (head.total_len, Some(self.inner.write_buffer)),
         };
-        let shared = OutShared::new(total, self.inner.write_buffer);
+        let shared = OutShared::new(total, buffer);
         let handle = SendHandle {
-            local,
             shared: shared.clone(),
             commands: self.inner.commands.clone(),
         };
         let cmd = Command::Start {
-            local,
             head,
             body,
             shared: shared.clone(),
@@ -501,7 +524,7 @@ impl Pipe {
 
     pub(crate) fn forget_reply(&self, handle: &SendHandle) {
         let _ = self.inner.commands.send(Command::ForgetReply {
-            local: handle.local,
+            shared: handle.shared.clone(),
         });
     }
 }
@@ -558,7 +581,8 @@ impl MessageBuilder<'_> {
     }
 
     fn finish_head(&mut self) -> MessageHead {
-        let mut head = self.head.clone();
+        // Taken, not cloned: the builder is consumed right after.
+        let mut head = std::mem::take(&mut self.head);
         if !self.headers.is_empty() {
             head.metadata = self.headers.encode();
         }
