@@ -159,6 +159,8 @@ pub(crate) struct BodyShared {
     abandoned: AtomicBool,
     abandoned_notify: Notify,
     consumed: AtomicU64,
+    /// Driver only: queued with its body left in the core (`Driver::parked`).
+    pub(crate) parked: AtomicBool,
 }
 
 impl BodyShared {
@@ -170,6 +172,7 @@ impl BodyShared {
             abandoned: AtomicBool::new(false),
             abandoned_notify: Notify::new(),
             consumed: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
         })
     }
 

@@ -819,6 +819,7 @@ impl<W: Wire> Driver<W> {
         if sent {
             self.queued += 1;
             if park {
+                shared.parked.store(true, Ordering::Relaxed);
                 self.parked.push_back(id.0);
                 self.unpark();
             }
@@ -833,9 +834,11 @@ impl<W: Wire> Driver<W> {
             .saturating_sub(self.accepted.taken.load(Ordering::SeqCst))
     }
 
-    /// Queued, unaccepted messages whose bodies are read ahead of the application.
+    /// Queued, unaccepted messages whose bodies are read ahead of the application:
+    /// half of `max_incoming`, at most 64, so the bodies buffered for an application
+    /// that accepts nothing stay near 64 × `body_buffer` however large `max_incoming`.
     fn accept_ahead(&self) -> u64 {
-        (self.config.core.max_incoming / 2).max(1)
+        (self.config.core.max_incoming / 2).clamp(1, 64)
     }
 
     /// Resumes parked messages once the application has caught up (the queue is FIFO,
@@ -848,6 +851,9 @@ impl<W: Wire> Driver<W> {
                     break;
                 }
                 self.parked.pop_front();
+                if let Some(shared) = self.incoming.get(&id) {
+                    shared.parked.store(false, Ordering::Relaxed);
+                }
                 self.pump(id);
             }
             if self.parked.is_empty() {
@@ -865,12 +871,12 @@ impl<W: Wire> Driver<W> {
     /// Moves buffered body bytes of an incoming message from the core into its reader's
     /// buffer, as far as that buffer has room.
     fn pump(&mut self, id: u64) {
-        if !self.parked.is_empty() && self.parked.contains(&id) {
-            return;
-        }
         let Some(shared) = self.incoming.get(&id).cloned() else {
             return;
         };
+        if shared.parked.load(Ordering::Relaxed) {
+            return;
+        }
         self.pump_into(id, &shared);
         shared.wake();
     }

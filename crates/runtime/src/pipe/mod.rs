@@ -98,9 +98,20 @@ pub struct PipeConfig {
 }
 
 impl Default for PipeConfig {
+    /// Reliable-stream settings: [`Config::tcp`] with 1 024 concurrent incoming
+    /// messages of 64 KiB initial window (instead of 128 of 256 KiB). A sender may
+    /// start only `max_incoming` messages per round trip of credit, and 128 capped
+    /// pipelined small messages well below what the driver moves; the smaller window
+    /// keeps what a peer can make us buffer at `max_incoming` × `message_window` =
+    /// 64 MiB (windows grow toward `max_message_window` only while the application
+    /// reads fast), plus at most 64 × `body_buffer` read ahead of the accept queue.
     fn default() -> Self {
         PipeConfig {
-            core: Config::tcp(),
+            core: Config {
+                max_incoming: 1024,
+                message_window: 64 * 1024,
+                ..Config::tcp()
+            },
             body_buffer: 512 * 1024,
             write_buffer: 512 * 1024,
             // Batches of 64 KiB keep syscalls per byte low while an urgent frame waits
