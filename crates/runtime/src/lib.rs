@@ -10,6 +10,15 @@
 //!   streamed bodies, request/reply, progress, cancellation;
 //! - [`blocking`]: the same for code without async.
 //!
+//! ## Performance notes
+//!
+//! Each connection is a driver task; a message crosses a few task hand-offs between
+//! your code, the driver and the peer's handler. Inside runtime tasks these stay on one
+//! worker thread and cost a few microseconds per round trip. Awaited directly on the
+//! thread that called `Runtime::block_on` (e.g. the body of `#[tokio::main]`), every
+//! hand-off crosses threads and a loopback round trip takes about three times as long:
+//! for latency-sensitive loops, `tokio::spawn` them. Figures: `BENCHMARKS.md`.
+//!
 //! ```
 //! use netcore_runtime::{Pipe, PipeConfig};
 //! use netcore_runtime::transport::mem_pair;
