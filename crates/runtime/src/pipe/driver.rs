@@ -22,7 +22,7 @@ use tokio::time::Sleep;
 
 use super::body::{BodyShared, IncomingBody};
 use super::error::PipeError;
-use super::idmap::IdMap;
+use super::idhash::IdHashMap;
 use super::message::{IncomingMessage, OutShared};
 use super::wire::Wire;
 use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
@@ -132,10 +132,10 @@ pub(crate) struct Driver<W: Wire> {
     timer_at: Option<tokio::time::Instant>,
     pacer: Option<Pacer>,
     /// Outgoing messages not yet fully sent, by core id.
-    outgoing: IdMap<OutState>,
-    replies: IdMap<ReplyTx>,
-    incoming: IdMap<Arc<BodyShared>>,
-    finished_incoming: IdMap<Weak<BodyShared>>,
+    outgoing: IdHashMap<OutState>,
+    replies: IdHashMap<ReplyTx>,
+    incoming: IdHashMap<Arc<BodyShared>>,
+    finished_incoming: IdHashMap<Weak<BodyShared>>,
     /// Core id and state of the latest messages fully sent, oldest first, so a loss the
     /// peer reports afterwards (serial profile: NACK → `Stopped`) still fails their
     /// handles. Searched only on `Stopped`, which is rare.
@@ -211,10 +211,10 @@ impl<W: Wire> Driver<W> {
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
             pacer,
-            outgoing: IdMap::default(),
-            replies: IdMap::default(),
-            incoming: IdMap::default(),
-            finished_incoming: IdMap::default(),
+            outgoing: IdHashMap::default(),
+            replies: IdHashMap::default(),
+            incoming: IdHashMap::default(),
+            finished_incoming: IdHashMap::default(),
             finished_out: VecDeque::new(),
             read_closed: false,
             write_closed: false,

@@ -29,7 +29,7 @@
 mod body;
 mod driver;
 mod error;
-mod idmap;
+mod idhash;
 mod message;
 mod wire;
 

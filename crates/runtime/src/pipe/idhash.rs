@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A `HashMap` from message id to `V` with [`IdHasher`].
-pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdHashMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// Multiplicative hasher for `u64` keys.
 #[derive(Default, Clone, Copy)]
@@ -47,7 +47,7 @@ mod tests {
             h.write_u64(id);
             assert!(seen.insert(h.finish() & 1023));
         }
-        let mut m: IdMap<u64> = IdMap::default();
+        let mut m: IdHashMap<u64> = IdHashMap::default();
         m.insert(7, 1);
         assert_eq!(m.remove(&7), Some(1));
     }
