@@ -14,11 +14,12 @@ use crate::link::LinkProfile;
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 use core::time::Duration;
 
-/// How many incoming ids read to their end are remembered (see `completed`).
-const RECENTLY_COMPLETED: usize = 1024;
+/// Slots remembering incoming ids read to their end (see `completed`).
+const COMPLETED_SLOTS: usize = 1024;
 
 #[derive(Debug)]
 struct Incoming {
@@ -77,8 +78,10 @@ pub(super) struct RecvState {
     /// that still reports them once (`Reset`: the sender gave up, e.g. a request whose
     /// caller left while its handler runs). Any other ended id is never reported
     /// again, however many messages later a CANCEL for it comes. Bounded by
-    /// `RECENTLY_COMPLETED`.
-    completed: VecDeque<u64>,
+    /// `COMPLETED_SLOTS`: id `n` lives in slot `n % COMPLETED_SLOTS` until a later id
+    /// takes it, so a peer's CANCEL costs one lookup, not a scan. Allocated on first
+    /// use (small devices that never complete a message pay nothing).
+    completed: Vec<u64>,
     /// Body bytes buffered across incoming messages.
     pub(super) buffered: u64,
 }
@@ -100,7 +103,7 @@ impl RecvState {
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
             last_unknown_cancelled: 0,
-            completed: VecDeque::new(),
+            completed: Vec::new(),
             buffered: 0,
         }
     }
@@ -130,20 +133,24 @@ impl RecvState {
 
     /// Remembers that incoming message `id` was read to its end.
     fn note_completed(&mut self, id: u64) {
-        if self.completed.len() >= RECENTLY_COMPLETED {
-            self.completed.pop_front();
+        if self.completed.is_empty() {
+            // Id 0 is never used, so it marks an empty slot.
+            self.completed = alloc::vec![0; COMPLETED_SLOTS];
         }
-        self.completed.push_back(id);
+        self.completed[(id % COMPLETED_SLOTS as u64) as usize] = id;
     }
 
     /// Forgets `id` as recently completed; whether it was.
     fn take_completed(&mut self, id: u64) -> bool {
-        match self.completed.iter().rposition(|&c| c == id) {
-            Some(i) => {
-                self.completed.remove(i);
+        match self
+            .completed
+            .get_mut((id % COMPLETED_SLOTS as u64) as usize)
+        {
+            Some(slot) if id != 0 && *slot == id => {
+                *slot = 0;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
