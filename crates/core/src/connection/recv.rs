@@ -357,7 +357,9 @@ impl Connection {
         let head = MessageHead {
             route,
             metadata,
-            total_len: s.total_len,
+            // A START that ends its message carries the whole body: its length is
+            // known even when the sender did not announce it.
+            total_len: s.total_len.or(s.fin.then_some(body_len)),
             reply_to: s.reply_to.map(MessageId),
             urgency: s.urgency,
         };

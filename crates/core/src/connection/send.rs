@@ -555,3 +555,20 @@ fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
     }
     out.freeze()
 }
+
+impl Connection {
+    /// How many more messages [`send`](Self::send) or [`start`](Self::start) accept
+    /// before they fail with `TooManyQueued` (`Config::max_queued_outgoing`).
+    ///
+    /// ```
+    /// use netcore_core::{Config, Connection, Instant, MessageHead};
+    /// let mut c = Connection::new(Config { max_queued_outgoing: 2, ..Config::tcp() }, Instant::ZERO);
+    /// c.send(MessageHead::to_route("a"), "x".into()).unwrap();
+    /// assert_eq!(c.outgoing_room(), 1);
+    /// ```
+    pub fn outgoing_room(&self) -> usize {
+        self.config
+            .max_queued_outgoing
+            .saturating_sub(self.send.messages.len())
+    }
+}
