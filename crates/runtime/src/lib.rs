@@ -40,6 +40,7 @@ pub mod transport;
 
 pub use netcore_core as core;
 pub use pipe::{
-    AbandonSignal, Body, Collected, ConnectionId, IncomingBody, IncomingMessage, MessageBuilder,
-    MessageWriter, Pipe, PipeConfig, PipeError, PipeState, SendHandle, TimedMessageBuilder,
+    AbandonSignal, BatchHandle, Body, Collected, ConnectionId, IncomingBody, IncomingMessage,
+    MessageBatch, MessageBuilder, MessageWriter, Pipe, PipeConfig, PipeError, PipeState,
+    SendHandle, TimedMessageBuilder,
 };

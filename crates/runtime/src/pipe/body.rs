@@ -176,6 +176,24 @@ impl BodyShared {
         })
     }
 
+    /// State of a body that arrived whole before it was handed over: `received`
+    /// bytes, ended; its reader holds the bytes itself.
+    pub(crate) fn whole(total: Option<u64>, received: u64) -> Arc<BodyShared> {
+        Arc::new(BodyShared {
+            state: Mutex::new(BodyState {
+                received,
+                ended: true,
+                ..BodyState::default()
+            }),
+            total,
+            capacity: 0,
+            abandoned: AtomicBool::new(false),
+            abandoned_notify: Notify::new(),
+            consumed: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BodyState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -255,8 +273,15 @@ impl BodyShared {
 pub struct IncomingBody {
     pub(crate) id: MessageId,
     pub(crate) shared: Arc<BodyShared>,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// To the driver (`Resume`, `Stop`); `None` for a body handed over whole.
+    commands: Option<mpsc::UnboundedSender<Command>>,
     done: bool,
+    /// Handed over whole: the bytes are here (`ready`), not in `shared`, and reading
+    /// them takes no lock.
+    whole: bool,
+    ready: Option<Bytes>,
+    /// Bytes of a whole body (`whole` only).
+    whole_len: u64,
 }
 
 impl IncomingBody {
@@ -268,8 +293,30 @@ impl IncomingBody {
         IncomingBody {
             id,
             shared,
-            commands,
+            commands: Some(commands),
             done: false,
+            whole: false,
+            ready: None,
+            whole_len: 0,
+        }
+    }
+
+    /// A body that arrived whole (`chunk`, or nothing for an empty body) before its
+    /// message was handed over: no driver link, nothing shared to lock.
+    pub(crate) fn whole(
+        id: MessageId,
+        shared: Arc<BodyShared>,
+        chunk: Option<Bytes>,
+    ) -> IncomingBody {
+        let whole_len = chunk.as_ref().map_or(0, |c| c.len() as u64);
+        IncomingBody {
+            id,
+            shared,
+            commands: None,
+            done: false,
+            whole: true,
+            ready: chunk.filter(|c| !c.is_empty()),
+            whole_len,
         }
     }
 
@@ -285,11 +332,19 @@ impl IncomingBody {
 
     /// Bytes handed to the reader so far.
     pub fn consumed(&self) -> u64 {
+        if self.whole {
+            return self.whole_len - self.ready.as_ref().map_or(0, |c| c.len() as u64);
+        }
         self.shared.consumed.load(Ordering::Relaxed)
     }
 
     /// Polls for the next chunk: `Ok(None)` at the end.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, PipeError>> {
+        if self.whole {
+            let chunk = self.ready.take();
+            self.done = chunk.is_none();
+            return Poll::Ready(Ok(chunk));
+        }
         let mut s = self.shared.lock();
         if let Some(chunk) = s.chunks.pop_front() {
             s.buffered -= chunk.len();
@@ -298,7 +353,9 @@ impl IncomingBody {
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if s.driver_parked && s.buffered <= self.shared.capacity / 2 {
                 s.driver_parked = false;
-                let _ = self.commands.send(Command::Resume { id: self.id });
+                if let Some(c) = &self.commands {
+                    let _ = c.send(Command::Resume { id: self.id });
+                }
             }
             return Poll::Ready(Ok(Some(chunk)));
         }
@@ -404,10 +461,14 @@ static NEXT_SPILL: AtomicU64 = AtomicU64::new(0);
 
 impl Drop for IncomingBody {
     fn drop(&mut self) {
+        let Some(commands) = &self.commands else {
+            // Whole: the peer has sent everything, nothing to stop.
+            return;
+        };
         if !self.done {
             let s = self.shared.lock();
             if !(s.ended && s.chunks.is_empty()) && s.error.is_none() {
-                let _ = self.commands.send(Command::Stop {
+                let _ = commands.send(Command::Stop {
                     id: self.id,
                     code: ErrorCode::CANCELLED,
                 });
@@ -427,7 +488,9 @@ impl AsyncRead for IncomingBody {
             Poll::Ready(Ok(Some(mut chunk))) => {
                 let n = chunk.len().min(buf.remaining());
                 buf.put_slice(&chunk[..n]);
-                if n < chunk.len() {
+                if n < chunk.len() && self.whole {
+                    self.ready = Some(chunk.split_off(n));
+                } else if n < chunk.len() {
                     let rest = chunk.split_off(n);
                     self.shared
                         .consumed

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod body;
 mod driver;
 mod error;
@@ -33,6 +34,7 @@ mod idhash;
 mod message;
 mod wire;
 
+pub use batch::{BatchHandle, MessageBatch};
 pub use body::{Body, Collected, IncomingBody};
 pub use error::PipeError;
 pub use message::{AbandonSignal, IncomingMessage, MessageWriter, SendHandle};
@@ -84,6 +86,13 @@ pub struct PipeConfig {
     pub body_buffer: usize,
     /// Bytes a [`MessageWriter`] may queue ahead of the core per message.
     pub write_buffer: usize,
+    /// Bytes of messages in the accept queue whose bodies the driver reads ahead of
+    /// the application. Each queued message counts what its body can grow to (its
+    /// length, at most `body_buffer`) plus 512 bytes for itself; past this, new
+    /// messages wait in the core, where they count against `core.max_incoming` and
+    /// withhold the peer's credit. Small messages queue by the thousand, large
+    /// streamed ones by the dozen.
+    pub read_ahead: usize,
     /// Largest batch of frames handed to the transport at once.
     pub transmit_batch: usize,
     /// Read buffer size.
@@ -104,7 +113,7 @@ impl Default for PipeConfig {
     /// pipelined small messages well below what the driver moves; the smaller window
     /// keeps what a peer can make us buffer at `max_incoming` × `message_window` =
     /// 64 MiB (windows grow toward `max_message_window` only while the application
-    /// reads fast), plus at most 64 × `body_buffer` read ahead of the accept queue.
+    /// reads fast), plus `read_ahead` (32 MiB) for messages in the accept queue.
     fn default() -> Self {
         PipeConfig {
             core: Config {
@@ -114,6 +123,7 @@ impl Default for PipeConfig {
             },
             body_buffer: 512 * 1024,
             write_buffer: 512 * 1024,
+            read_ahead: 32 << 20,
             // Batches of 64 KiB keep syscalls per byte low while an urgent frame waits
             // behind at most one batch in the driver; below it, what sits in socket
             // buffers is bounded by the connection credit in flight (512 KiB to start).
@@ -135,6 +145,7 @@ impl PipeConfig {
             transmit_batch: core.send_frame * 2 + 64,
             body_buffer: 16 * 1024,
             write_buffer: 16 * 1024,
+            read_ahead: 1 << 20,
             read_buffer: 4096,
             pace_bytes_per_sec: Some(bytes_per_sec),
             tcp_notsent_lowat: None,
@@ -202,9 +213,14 @@ pub(crate) struct AcceptCount {
 impl AcceptCount {
     /// Application side: counts one taken message; whether to wake the driver.
     fn take(&self) -> bool {
+        self.take_many(1)
+    }
+
+    /// Application side: counts `n` taken messages; whether to wake the driver.
+    fn take_many(&self, n: u64) -> bool {
         // SeqCst pairs with the driver's store of `waiting` then load of `taken`:
         // either it sees this increment or this sees its flag.
-        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.taken.fetch_add(n, Ordering::SeqCst);
         self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst)
     }
 }
@@ -385,6 +401,94 @@ impl Pipe {
             let _ = self.inner.commands.send(Command::Accepted);
         }
         Some(msg)
+    }
+
+    /// Takes every message waiting in the accept queue, up to `max`, into `out`;
+    /// waits for the first if none is there. Returns how many were added: 0 once the
+    /// connection has ended and the queue is empty.
+    ///
+    /// One call instead of one [`accept`](Self::accept) per message: for many small
+    /// messages it saves most of the per-message cost of taking them.
+    ///
+    /// ```
+    /// # use netcore_runtime::{MessageBatch, Pipe, PipeConfig};
+    /// # use netcore_runtime::transport::mem_pair;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), netcore_runtime::PipeError> {
+    /// # let (a, b) = mem_pair(1 << 16);
+    /// # let client = Pipe::new(a, PipeConfig::default());
+    /// # let server = Pipe::new(b, PipeConfig::default());
+    /// client.send("a", "1").await?;
+    /// client.send("b", "2").await?;
+    /// let mut got = Vec::new();
+    /// while got.len() < 2 {
+    ///     server.accept_many(&mut got, 64).await;
+    /// }
+    /// assert_eq!((got[0].route(), got[1].route()), ("a", "b"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_many(&self, out: &mut Vec<IncomingMessage>, max: usize) -> usize {
+        if max == 0 {
+            return 0;
+        }
+        let mut queue = self.inner.accept.lock().await;
+        let Some(first) = queue.recv().await else {
+            return 0;
+        };
+        out.push(first);
+        let mut n = 1;
+        while n < max {
+            match queue.try_recv() {
+                Ok(m) => {
+                    out.push(m);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        drop(queue);
+        if self.inner.accepted.take_many(n as u64) {
+            let _ = self.inner.commands.send(Command::Accepted);
+        }
+        n
+    }
+
+    /// Sends every message of `batch` with one command to the connection; the handle
+    /// completes once all are fully sent, or with the first error.
+    ///
+    /// Use it for many small messages (telemetry, events): a [`send`](Self::send) per
+    /// message costs a command, a shared state and a completion each.
+    ///
+    /// ```
+    /// # use netcore_runtime::{MessageBatch, Pipe, PipeConfig};
+    /// # use netcore_runtime::transport::mem_pair;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), netcore_runtime::PipeError> {
+    /// # let (a, b) = mem_pair(1 << 16);
+    /// # let client = Pipe::new(a, PipeConfig::default());
+    /// # let _server = Pipe::new(b, PipeConfig::default());
+    /// let mut batch = MessageBatch::with_capacity(2);
+    /// batch.push("telemetry", &b"t=21.5"[..]);
+    /// batch.push("telemetry", &b"t=21.6"[..]);
+    /// client.send_batch(batch).finished().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_batch(&self, batch: MessageBatch) -> BatchHandle {
+        let shared = batch::BatchShared::new(batch.len() as u64);
+        let handle = BatchHandle {
+            shared: shared.clone(),
+            commands: self.inner.commands.clone(),
+        };
+        if !batch.is_empty() {
+            let cmd = Command::Batch {
+                items: batch.items,
+                shared: shared.clone(),
+            };
+            if self.inner.commands.send(cmd).is_err() {
+                shared.complete(Err(PipeError::Closed(None)));
+            }
+        }
+        handle
     }
 
     /// A builder for a message to `route`.

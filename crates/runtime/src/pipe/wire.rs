@@ -42,6 +42,10 @@ pub trait Wire: Send + 'static {
     fn send(&mut self, head: MessageHead, body: Bytes) -> Result<MessageId, StartError>;
     /// Starts a message whose body follows.
     fn start(&mut self, head: MessageHead) -> Result<MessageId, StartError>;
+    /// How many more messages `send`/`start` accept now (unlimited by default).
+    fn outgoing_room(&self) -> usize {
+        usize::MAX
+    }
     /// Queues body bytes.
     fn write(&mut self, id: MessageId, data: Bytes) -> Result<usize, WriteError>;
     /// Ends a body.
@@ -97,6 +101,9 @@ impl Wire for Connection {
     }
     fn start(&mut self, head: MessageHead) -> Result<MessageId, StartError> {
         Connection::start(self, head)
+    }
+    fn outgoing_room(&self) -> usize {
+        Connection::outgoing_room(self)
     }
     fn write(&mut self, id: MessageId, data: Bytes) -> Result<usize, WriteError> {
         Connection::write(self, id, data)

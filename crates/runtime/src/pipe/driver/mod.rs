@@ -8,6 +8,9 @@
 //! this driver from reading *that message* out of the core, which withholds credit from
 //! the peer; everything else keeps flowing.
 
+mod batches;
+mod incoming;
+
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -20,7 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
-use super::body::{BodyShared, IncomingBody};
+use super::batch::BatchShared;
+use super::body::BodyShared;
 use super::error::PipeError;
 use super::idhash::IdHashMap;
 use super::message::{IncomingMessage, OutShared};
@@ -29,8 +33,7 @@ use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
 use bytes::BufMut;
 use netcore_core::{
-    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, ReadError, Transmit,
-    WriteError,
+    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, Transmit, WriteError,
 };
 use std::io::IoSlice;
 
@@ -49,6 +52,14 @@ pub(crate) enum Command {
         body: Option<Bytes>,
         shared: Arc<OutShared>,
         reply: Option<ReplyTx>,
+    },
+    /// Whole-body messages of a [`MessageBatch`](super::MessageBatch).
+    Batch {
+        items: Vec<(MessageHead, Bytes)>,
+        shared: Arc<BatchShared>,
+    },
+    CancelBatch {
+        shared: Arc<BatchShared>,
     },
     Write {
         shared: Arc<OutShared>,
@@ -145,18 +156,27 @@ pub(crate) struct Driver<W: Wire> {
     linger_until: Option<tokio::time::Instant>,
     /// The write side was shut down (FIN sent) after the close.
     shutdown_done: bool,
-    /// Messages handed to the accept queue so far; minus `accepted.taken`, those
-    /// waiting there.
-    queued: u64,
+    /// Queue index of the oldest message in the accept queue not known to be taken.
+    queue_base: u64,
+    /// Read-ahead charge of each message from `queue_base` on (0 while parked).
+    queue_charges: VecDeque<u64>,
+    /// Sum of `queue_charges`.
+    ahead_bytes: u64,
     accepted: Arc<AcceptCount>,
     /// Queued messages whose bodies are left in the core until the application takes
     /// more from the queue: they keep counting against `max_incoming`, so a peer cannot
     /// make the accept queue grow past it while the application is slow.
-    parked: VecDeque<u64>,
+    parked: VecDeque<incoming::Parked>,
     /// Size of `finished_incoming` at which it is swept of dead entries.
     finished_incoming_sweep: usize,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
+    /// Batch messages waiting for room in the core's queue, oldest first.
+    batches: VecDeque<batches::PendingBatch>,
+    /// Batch messages in the core, not all fully sent.
+    runs: VecDeque<batches::BatchRun>,
+    /// Recently finished runs, for a loss reported after `Sent`.
+    done_runs: VecDeque<batches::DoneRun>,
 }
 
 /// Least room a read into the core's buffer asks for (more is used when there).
@@ -220,11 +240,16 @@ impl<W: Wire> Driver<W> {
             write_closed: false,
             linger_until: None,
             shutdown_done: false,
-            queued: 0,
+            queue_base: 0,
+            queue_charges: VecDeque::new(),
+            ahead_bytes: 0,
             accepted,
             parked: VecDeque::new(),
             finished_incoming_sweep: 1024,
             poll_budget: POLL_BYTE_BUDGET,
+            batches: VecDeque::new(),
+            runs: VecDeque::new(),
+            done_runs: VecDeque::new(),
             config,
         }
     }
@@ -246,13 +271,18 @@ impl<W: Wire> Driver<W> {
         // the channel and their handles would wait forever: refuse new ones, fail the rest.
         self.commands.close();
         while let Ok(cmd) = self.commands.try_recv() {
-            if let Command::Start { shared, reply, .. } = cmd {
-                if let Some(r) = reply {
-                    let _ = r.send(Err(PipeError::Closed(None)));
+            match cmd {
+                Command::Start { shared, reply, .. } => {
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(PipeError::Closed(None)));
+                    }
+                    shared.complete(Err(PipeError::Closed(None)));
                 }
-                shared.complete(Err(PipeError::Closed(None)));
+                Command::Batch { shared, .. } => shared.complete(Err(PipeError::Closed(None))),
+                _ => {}
             }
         }
+        self.fail_batches(&PipeError::Closed(None));
         for (_, o) in self.outgoing.drain() {
             o.shared.complete(Err(PipeError::Closed(None)));
         }
@@ -275,6 +305,10 @@ impl<W: Wire> Driver<W> {
             progress |= self.poll_commands(cx);
             progress |= self.poll_read(cx);
             progress |= self.dispatch_events();
+            if !self.batches.is_empty() {
+                // Sent messages may have made room in the core's queue.
+                progress |= self.start_batches();
+            }
             progress |= self.poll_timer(cx);
             progress |= self.poll_write(cx);
             progress |= self.dispatch_events();
@@ -580,6 +614,14 @@ impl<W: Wire> Driver<W> {
                     }
                 }
             }
+            Command::Batch { items, shared } => {
+                self.batches.push_back(batches::PendingBatch {
+                    items: VecDeque::from(items),
+                    shared,
+                });
+                self.start_batches();
+            }
+            Command::CancelBatch { shared } => self.cancel_batch(&shared),
             Command::Write { shared, data } => {
                 let id = shared.id.load(Ordering::Acquire);
                 if let Some(o) = self.outgoing.get_mut(&id) {
@@ -728,6 +770,8 @@ impl<W: Wire> Driver<W> {
                     }
                     self.finished_out
                         .push_back((id.0, Arc::downgrade(&o.shared)));
+                } else if !self.runs.is_empty() {
+                    self.batch_message_sent(id.0);
                 }
             }
             Event::Stopped { id, error } => {
@@ -740,6 +784,8 @@ impl<W: Wire> Driver<W> {
                             shared.complete(Err(PipeError::Message(error.clone())));
                         }
                     }
+                } else if !self.runs.is_empty() || !self.done_runs.is_empty() {
+                    self.batch_message_stopped(id.0, &error);
                 }
                 if let Some(r) = self.replies.remove(&id.0) {
                     let _ = r.send(Err(PipeError::Message(error)));
@@ -767,142 +813,11 @@ impl<W: Wire> Driver<W> {
                 for (_, b) in self.incoming.drain() {
                     b.finish(Err(err.clone()));
                 }
+                self.fail_batches(&err);
                 self.accept_tx = None;
                 self.state.send_modify(|s| s.closed = Some(error));
             }
             _ => {}
-        }
-    }
-
-    /// A new message from the peer: to the request waiting for it, or to the accept
-    /// queue. Its body is read from the core before it is handed over, so a reader of
-    /// a message that arrived whole finds it complete and is woken once.
-    fn incoming_message(&mut self, id: MessageId, head: MessageHead) {
-        let shared = BodyShared::new(head.total_len, self.config.body_buffer);
-        let reply_to = head.reply_to;
-        let msg = IncomingMessage {
-            id,
-            head,
-            connection: self.id,
-            body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
-        };
-        self.incoming.insert(id.0, shared.clone());
-        if let Some(r) = reply_to {
-            // The caller may have given up, then the body drops and is stopped. A reply
-            // nobody waits for (its caller gave up, or it answers a one-way message)
-            // is not a request: drop it, which stops it.
-            self.pump_into(id.0, &shared);
-            match self.replies.remove(&r.0) {
-                Some(tx) => drop(tx.send(Ok(msg))),
-                None => {
-                    tracing::debug!(%id, "dropped a reply no request is waiting for");
-                    drop(msg)
-                }
-            }
-            return;
-        }
-        // Beyond `accept_ahead` queued messages, bodies stay in the core (see `parked`).
-        // Parked messages come first (the application takes them first): while any
-        // remain, a new one is parked behind them.
-        if !self.parked.is_empty() {
-            self.unpark();
-        }
-        let park = self.accept_tx.is_some()
-            && (!self.parked.is_empty() || self.in_queue() + 1 > self.accept_ahead());
-        if !park {
-            self.pump_into(id.0, &shared);
-        }
-        let sent = match &self.accept_tx {
-            Some(tx) => tx.send(msg).is_ok(),
-            None => false,
-        };
-        if sent {
-            self.queued += 1;
-            if park {
-                shared.parked.store(true, Ordering::Relaxed);
-                self.parked.push_back(id.0);
-                self.unpark();
-            }
-        } else if park {
-            self.pump(id.0);
-        }
-    }
-
-    /// Messages in the accept queue, not yet taken by the application.
-    fn in_queue(&self) -> u64 {
-        self.queued
-            .saturating_sub(self.accepted.taken.load(Ordering::SeqCst))
-    }
-
-    /// Queued, unaccepted messages whose bodies are read ahead of the application:
-    /// half of `max_incoming`, at most 64, so the bodies buffered for an application
-    /// that accepts nothing stay near 64 × `body_buffer` however large `max_incoming`.
-    fn accept_ahead(&self) -> u64 {
-        (self.config.core.max_incoming / 2).clamp(1, 64)
-    }
-
-    /// Resumes parked messages once the application has caught up (the queue is FIFO,
-    /// so parked messages are its tail); while some stay parked, asks the application
-    /// to report what it takes (`AcceptCount::waiting`).
-    fn unpark(&mut self) {
-        loop {
-            while let Some(&id) = self.parked.front() {
-                if self.in_queue().saturating_sub(self.parked.len() as u64) >= self.accept_ahead() {
-                    break;
-                }
-                self.parked.pop_front();
-                if let Some(shared) = self.incoming.get(&id) {
-                    shared.parked.store(false, Ordering::Relaxed);
-                }
-                self.pump(id);
-            }
-            if self.parked.is_empty() {
-                self.accepted.waiting.store(false, Ordering::Relaxed);
-                return;
-            }
-            // Set since before the counts above were read: a later take reports itself.
-            if self.accepted.waiting.swap(true, Ordering::SeqCst) {
-                return;
-            }
-            // Newly set: takes in between did not see it; count again.
-        }
-    }
-
-    /// Moves buffered body bytes of an incoming message from the core into its reader's
-    /// buffer, as far as that buffer has room.
-    fn pump(&mut self, id: u64) {
-        let Some(shared) = self.incoming.get(&id).cloned() else {
-            return;
-        };
-        if shared.parked.load(Ordering::Relaxed) {
-            return;
-        }
-        self.pump_into(id, &shared);
-        shared.wake();
-    }
-
-    fn pump_into(&mut self, id: u64, shared: &Arc<BodyShared>) {
-        let mut full = !shared.has_room();
-        loop {
-            // Once full, the reader resumes us when it has drained half (`Resume`).
-            if full && shared.park_if_full() {
-                return;
-            }
-            match self.conn.read(MessageId(id), 0) {
-                Ok(Some(chunk)) => full = shared.push(chunk),
-                Ok(None) => {
-                    shared.finish(Ok(()));
-                    self.incoming.remove(&id);
-                    if self.finished_incoming.len() >= self.finished_incoming_sweep {
-                        // Keep the entries of bodies still alive (abandon signals).
-                        self.finished_incoming.retain(|_, w| w.strong_count() > 0);
-                        self.finished_incoming_sweep = (self.finished_incoming.len() * 2).max(1024);
-                    }
-                    self.finished_incoming.insert(id, Arc::downgrade(shared));
-                    return;
-                }
-                Err(ReadError::Blocked) | Err(_) => return,
-            }
         }
     }
 }

@@ -1,0 +1,258 @@
+//! Incoming messages: handing them to a waiting request or the accept queue, parking
+//! bodies while the application falls behind, and moving body bytes from the core into
+//! each reader's buffer.
+//!
+//! Read-ahead is bounded in bytes: every message in the accept queue whose body the
+//! driver reads ahead of the application is *charged* what its body can grow to (its
+//! known length, at most `body_buffer`) plus a per-message overhead, and a new message
+//! is parked (its body left in the core, where it counts against `max_incoming` and
+//! the peer's credit) while the charges of queued messages would exceed
+//! `PipeConfig::read_ahead`. A stream of small messages thus queues thousands before
+//! parking, while large streamed bodies queue a few dozen.
+
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::super::body::{BodyShared, IncomingBody};
+use super::super::message::IncomingMessage;
+use super::super::wire::Wire;
+use super::Driver;
+use netcore_core::{MessageHead, MessageId, ReadError};
+
+/// Charged per queued message beyond its body: the message's own memory.
+const PER_MESSAGE_CHARGE: u64 = 512;
+
+/// A parked message: its id, its place in the accept queue, its charge.
+pub(crate) type Parked = (u64, u64, u64);
+
+impl<W: Wire> Driver<W> {
+    /// A new message from the peer: to the request waiting for it, or to the accept
+    /// queue. Its body is read from the core before it is handed over, so a reader of
+    /// a message that arrived whole finds it complete, with no lock to take.
+    pub(super) fn incoming_message(&mut self, id: MessageId, head: MessageHead) {
+        if let Some(r) = head.reply_to {
+            // The caller may have given up, then the body drops and is stopped. A reply
+            // nobody waits for (its caller gave up, or it answers a one-way message)
+            // is not a request: drop it, which stops it.
+            let msg = self.take_message(id, head);
+            match self.replies.remove(&r.0) {
+                Some(tx) => drop(tx.send(Ok(msg))),
+                None => {
+                    tracing::debug!(%id, "dropped a reply no request is waiting for");
+                    drop(msg)
+                }
+            }
+            return;
+        }
+        // Parked messages come first (the application takes them first): while any
+        // remain, a new one is parked behind them.
+        if !self.parked.is_empty() {
+            self.unpark();
+        }
+        let charge = self.charge(head.total_len);
+        self.sync_taken();
+        let park =
+            self.accept_tx.is_some() && (!self.parked.is_empty() || !self.ahead_has_room(charge));
+        let msg = if park {
+            self.streaming_message(id, head)
+        } else {
+            self.take_message(id, head)
+        };
+        let sent = match &self.accept_tx {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        };
+        if sent {
+            let index = self.queue_base + self.queue_charges.len() as u64;
+            if park {
+                if let Some(shared) = self.incoming.get(&id.0) {
+                    shared.parked.store(true, Ordering::Relaxed);
+                }
+                self.queue_charges.push_back(0);
+                self.parked.push_back((id.0, index, charge));
+                self.unpark();
+            } else {
+                self.queue_charges.push_back(charge);
+                self.ahead_bytes += charge;
+            }
+        } else if park {
+            self.pump(id.0);
+        }
+    }
+
+    /// What a queued message may come to hold: its body's announced length, at most
+    /// `body_buffer`, plus its own memory.
+    fn charge(&self, total_len: Option<u64>) -> u64 {
+        let cap = self.config.body_buffer as u64;
+        total_len.map_or(cap, |l| l.min(cap)) + PER_MESSAGE_CHARGE
+    }
+
+    /// Whether `charge` more fits in the read-ahead budget (one message always does).
+    fn ahead_has_room(&self, charge: u64) -> bool {
+        self.ahead_bytes == 0 || self.ahead_bytes + charge <= self.config.read_ahead as u64
+    }
+
+    /// Drops the charges of the messages the application has taken.
+    fn sync_taken(&mut self) {
+        let taken = self.accepted.taken.load(Ordering::SeqCst);
+        while self.queue_base < taken {
+            match self.queue_charges.pop_front() {
+                Some(c) => self.ahead_bytes -= c,
+                None => break,
+            }
+            self.queue_base += 1;
+        }
+    }
+
+    /// A message with its body read from the core: handed over whole (no lock, no
+    /// driver link) when it all arrived in one chunk, else as a stream.
+    fn take_message(&mut self, id: MessageId, head: MessageHead) -> IncomingMessage {
+        let first = match self.conn.read(id, 0) {
+            Ok(None) => return self.whole_message(id, head, None),
+            // A full buffer's worth is all a reader gets ahead (`pump_into`).
+            Ok(Some(chunk)) if chunk.len() >= self.config.body_buffer => {
+                return self.pumped_message(id, head, Some(chunk))
+            }
+            Ok(Some(chunk)) => chunk,
+            Err(_) => return self.pumped_message(id, head, None),
+        };
+        match self.conn.read(id, 0) {
+            Ok(None) => self.whole_message(id, head, Some(first)),
+            Ok(Some(second)) => {
+                let msg = self.streaming_message(id, head);
+                msg.body.shared.push(first);
+                msg.body.shared.push(second);
+                self.pump_into(id.0, &msg.body.shared.clone());
+                msg
+            }
+            Err(_) => self.pumped_message(id, head, Some(first)),
+        }
+    }
+
+    fn whole_message(
+        &mut self,
+        id: MessageId,
+        head: MessageHead,
+        body: Option<Bytes>,
+    ) -> IncomingMessage {
+        let len = body.as_ref().map_or(0, |b| b.len() as u64);
+        let shared = BodyShared::whole(head.total_len, len);
+        self.remember_finished(id.0, &shared);
+        IncomingMessage {
+            id,
+            head,
+            connection: self.id,
+            body: IncomingBody::whole(id, shared, body),
+        }
+    }
+
+    /// A message whose body is still arriving: `first` already read, the rest pumped.
+    fn pumped_message(
+        &mut self,
+        id: MessageId,
+        head: MessageHead,
+        first: Option<Bytes>,
+    ) -> IncomingMessage {
+        let msg = self.streaming_message(id, head);
+        if let Some(c) = first {
+            msg.body.shared.push(c);
+        }
+        self.pump_into(id.0, &msg.body.shared.clone());
+        msg
+    }
+
+    /// A message whose body the driver will pump into a shared buffer.
+    fn streaming_message(&mut self, id: MessageId, head: MessageHead) -> IncomingMessage {
+        let shared = BodyShared::new(head.total_len, self.config.body_buffer);
+        self.incoming.insert(id.0, shared.clone());
+        IncomingMessage {
+            id,
+            head,
+            connection: self.id,
+            body: IncomingBody::new(id, shared, self.cmd_tx.clone()),
+        }
+    }
+
+    /// Keeps a weak link to a finished body, so a late cancel from the peer still
+    /// reaches its abandon signal.
+    fn remember_finished(&mut self, id: u64, shared: &Arc<BodyShared>) {
+        if self.finished_incoming.len() >= self.finished_incoming_sweep {
+            // Keep the entries of bodies still alive (abandon signals).
+            self.finished_incoming.retain(|_, w| w.strong_count() > 0);
+            self.finished_incoming_sweep = (self.finished_incoming.len() * 2).max(1024);
+        }
+        self.finished_incoming.insert(id, Arc::downgrade(shared));
+    }
+
+    /// Resumes parked messages as the read-ahead budget allows (the queue is FIFO, so
+    /// parked messages are its tail); while some stay parked, asks the application to
+    /// report what it takes (`AcceptCount::waiting`).
+    pub(super) fn unpark(&mut self) {
+        loop {
+            self.sync_taken();
+            while let Some(&(id, index, charge)) = self.parked.front() {
+                if !self.ahead_has_room(charge) {
+                    break;
+                }
+                self.parked.pop_front();
+                if index >= self.queue_base {
+                    // Still queued: its body is read ahead from now on.
+                    if let Some(c) = self
+                        .queue_charges
+                        .get_mut((index - self.queue_base) as usize)
+                    {
+                        *c = charge;
+                        self.ahead_bytes += charge;
+                    }
+                }
+                if let Some(shared) = self.incoming.get(&id) {
+                    shared.parked.store(false, Ordering::Relaxed);
+                }
+                self.pump(id);
+            }
+            if self.parked.is_empty() {
+                self.accepted.waiting.store(false, Ordering::Relaxed);
+                return;
+            }
+            // Set since before the counts above were read: a later take reports itself.
+            if self.accepted.waiting.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            // Newly set: takes in between did not see it; count again.
+        }
+    }
+
+    /// Moves buffered body bytes of an incoming message from the core into its reader's
+    /// buffer, as far as that buffer has room.
+    pub(super) fn pump(&mut self, id: u64) {
+        let Some(shared) = self.incoming.get(&id).cloned() else {
+            return;
+        };
+        if shared.parked.load(Ordering::Relaxed) {
+            return;
+        }
+        self.pump_into(id, &shared);
+        shared.wake();
+    }
+
+    pub(super) fn pump_into(&mut self, id: u64, shared: &Arc<BodyShared>) {
+        let mut full = !shared.has_room();
+        loop {
+            // Once full, the reader resumes us when it has drained half (`Resume`).
+            if full && shared.park_if_full() {
+                return;
+            }
+            match self.conn.read(MessageId(id), 0) {
+                Ok(Some(chunk)) => full = shared.push(chunk),
+                Ok(None) => {
+                    shared.finish(Ok(()));
+                    self.incoming.remove(&id);
+                    self.remember_finished(id, shared);
+                    return;
+                }
+                Err(ReadError::Blocked) | Err(_) => return,
+            }
+        }
+    }
+}
