@@ -35,6 +35,14 @@ mod util;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: a connection allocates small objects on
+/// one thread (driver) that another (application) frees, which glibc's malloc handles
+/// slowly; with mimalloc, small-message throughput is ~1.6x (BENCHMARKS.md,
+/// "pipelined"). Baselines in `netcore bench` run in this process with the same
+/// allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Many conversations over one wire.
 ///
 /// Without a subcommand, `netcore` runs the demo: a bulk transfer and a stream of small
