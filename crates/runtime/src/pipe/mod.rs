@@ -194,9 +194,38 @@ struct Inner {
     info: TransportInfo,
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<PipeState>,
-    accept: Mutex<mpsc::UnboundedReceiver<IncomingMessage>>,
+    accept: Mutex<AcceptQueue>,
     accepted: Arc<AcceptCount>,
     write_buffer: usize,
+}
+
+/// The application's end of the accept queue: the driver sends messages in batches
+/// (one per dispatch round); `ready` holds the rest of the batch being taken.
+struct AcceptQueue {
+    rx: mpsc::UnboundedReceiver<Vec<IncomingMessage>>,
+    ready: std::vec::IntoIter<IncomingMessage>,
+}
+
+impl AcceptQueue {
+    /// The next message, waiting for one; `None` once the connection has ended.
+    async fn next(&mut self) -> Option<IncomingMessage> {
+        loop {
+            if let Some(m) = self.ready.next() {
+                return Some(m);
+            }
+            self.ready = self.rx.recv().await?.into_iter();
+        }
+    }
+
+    /// The next message if one is there.
+    fn try_next(&mut self) -> Option<IncomingMessage> {
+        loop {
+            if let Some(m) = self.ready.next() {
+                return Some(m);
+            }
+            self.ready = self.rx.try_recv().ok()?.into_iter();
+        }
+    }
 }
 
 /// How many messages the application took from the accept queue, shared with the
@@ -301,7 +330,10 @@ impl Pipe {
                 info,
                 commands: cmd_tx,
                 state: state_rx,
-                accept: Mutex::new(accept_rx),
+                accept: Mutex::new(AcceptQueue {
+                    rx: accept_rx,
+                    ready: Vec::new().into_iter(),
+                }),
                 accepted,
                 write_buffer,
             }),
@@ -395,7 +427,7 @@ impl Pipe {
     /// The next message from the peer that is not a reply to one of our requests;
     /// `None` once the connection has ended.
     pub async fn accept(&self) -> Option<IncomingMessage> {
-        let msg = self.inner.accept.lock().await.recv().await?;
+        let msg = self.inner.accept.lock().await.next().await?;
         // Lets the driver read further queued messages ahead (see `Driver::parked`).
         if self.inner.accepted.take() {
             let _ = self.inner.commands.send(Command::Accepted);
@@ -432,18 +464,18 @@ impl Pipe {
             return 0;
         }
         let mut queue = self.inner.accept.lock().await;
-        let Some(first) = queue.recv().await else {
+        let Some(first) = queue.next().await else {
             return 0;
         };
         out.push(first);
         let mut n = 1;
         while n < max {
-            match queue.try_recv() {
-                Ok(m) => {
+            match queue.try_next() {
+                Some(m) => {
                     out.push(m);
                     n += 1;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         drop(queue);

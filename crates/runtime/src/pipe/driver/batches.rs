@@ -31,7 +31,7 @@ pub(crate) struct BatchRun {
 }
 
 impl BatchRun {
-    fn contains(&self, id: u64) -> bool {
+    pub(super) fn contains(&self, id: u64) -> bool {
         id >= self.first && id - self.first < self.count
     }
 

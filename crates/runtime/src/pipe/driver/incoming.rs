@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::super::body::{BodyShared, IncomingBody};
 use super::super::message::IncomingMessage;
@@ -22,6 +22,36 @@ use netcore_core::{MessageHead, MessageId, ReadError};
 
 /// Charged per queued message beyond its body: the message's own memory.
 const PER_MESSAGE_CHARGE: u64 = 512;
+
+/// Finished incoming bodies by id, for a late cancel from the peer (`Event::Reset`
+/// after the whole body was read). The core reports a late cancel only for the
+/// messages in its 1 024 id-indexed slots of recently completed ones, so the same
+/// slots here remember every body it can report: one store per message, one lookup
+/// per late cancel, no sweeping.
+#[derive(Default)]
+pub(crate) struct FinishedBodies {
+    slots: Vec<(u64, Weak<BodyShared>)>,
+}
+
+const FINISHED_SLOTS: usize = 1024;
+
+impl FinishedBodies {
+    fn insert(&mut self, id: u64, shared: &Arc<BodyShared>) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, Weak::new()); FINISHED_SLOTS];
+        }
+        self.slots[id as usize % FINISHED_SLOTS] = (id, Arc::downgrade(shared));
+    }
+
+    /// The body of finished message `id`, if remembered and still alive; forgets it.
+    pub(crate) fn take(&mut self, id: u64) -> Option<Arc<BodyShared>> {
+        let slot = self.slots.get_mut(id as usize % FINISHED_SLOTS)?;
+        if slot.0 != id || id == 0 {
+            return None;
+        }
+        std::mem::take(&mut slot.1).upgrade()
+    }
+}
 
 /// A parked message: its id, its place in the accept queue, its charge.
 pub(crate) type Parked = (u64, u64, u64);
@@ -59,11 +89,10 @@ impl<W: Wire> Driver<W> {
         } else {
             self.take_message(id, head)
         };
-        let sent = match &self.accept_tx {
-            Some(tx) => tx.send(msg).is_ok(),
-            None => false,
-        };
+        let sent = self.accept_tx.as_ref().is_some_and(|tx| !tx.is_closed());
         if sent {
+            // Handed over with the others of this dispatch round (`flush_accepted`).
+            self.accept_batch.push(msg);
             let index = self.queue_base + self.queue_charges.len() as u64;
             if park {
                 if let Some(shared) = self.incoming.get(&id.0) {
@@ -76,8 +105,24 @@ impl<W: Wire> Driver<W> {
                 self.queue_charges.push_back(charge);
                 self.ahead_bytes += charge;
             }
-        } else if park {
-            self.pump(id.0);
+        } else {
+            drop(msg);
+            if park {
+                self.pump(id.0);
+            }
+        }
+    }
+
+    /// Hands the messages of this dispatch round to the accept queue at once: one
+    /// channel operation and one wake-up for the application per round.
+    pub(super) fn flush_accepted(&mut self) {
+        if self.accept_batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.accept_batch);
+        if let Some(tx) = &self.accept_tx {
+            // A closed queue drops them; their bodies tell the peer if need be.
+            let _ = tx.send(batch);
         }
     }
 
@@ -177,12 +222,7 @@ impl<W: Wire> Driver<W> {
     /// Keeps a weak link to a finished body, so a late cancel from the peer still
     /// reaches its abandon signal.
     fn remember_finished(&mut self, id: u64, shared: &Arc<BodyShared>) {
-        if self.finished_incoming.len() >= self.finished_incoming_sweep {
-            // Keep the entries of bodies still alive (abandon signals).
-            self.finished_incoming.retain(|_, w| w.strong_count() > 0);
-            self.finished_incoming_sweep = (self.finished_incoming.len() * 2).max(1024);
-        }
-        self.finished_incoming.insert(id, Arc::downgrade(shared));
+        self.finished_incoming.insert(id, shared);
     }
 
     /// Resumes parked messages as the read-ahead budget allows (the queue is FIFO, so

@@ -131,7 +131,9 @@ pub(crate) struct Driver<W: Wire> {
     writer: WriteHalf<Transport>,
     commands: mpsc::UnboundedReceiver<Command>,
     cmd_tx: mpsc::UnboundedSender<Command>,
-    accept_tx: Option<mpsc::UnboundedSender<IncomingMessage>>,
+    accept_tx: Option<mpsc::UnboundedSender<Vec<IncomingMessage>>>,
+    /// Messages for the accept queue from the current dispatch round.
+    accept_batch: Vec<IncomingMessage>,
     state: watch::Sender<PipeState>,
     config: PipeConfig,
     /// Read buffer when the wire cannot take reads in place (serial profile, legacy).
@@ -146,7 +148,7 @@ pub(crate) struct Driver<W: Wire> {
     outgoing: IdHashMap<OutState>,
     replies: IdHashMap<ReplyTx>,
     incoming: IdHashMap<Arc<BodyShared>>,
-    finished_incoming: IdHashMap<Weak<BodyShared>>,
+    finished_incoming: incoming::FinishedBodies,
     /// Core id and state of the latest messages fully sent, oldest first, so a loss the
     /// peer reports afterwards (serial profile: NACK → `Stopped`) still fails their
     /// handles. Searched only on `Stopped`, which is rare.
@@ -167,8 +169,6 @@ pub(crate) struct Driver<W: Wire> {
     /// more from the queue: they keep counting against `max_incoming`, so a peer cannot
     /// make the accept queue grow past it while the application is slow.
     parked: VecDeque<incoming::Parked>,
-    /// Size of `finished_incoming` at which it is swept of dead entries.
-    finished_incoming_sweep: usize,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
     /// Batch messages waiting for room in the core's queue, oldest first.
@@ -194,7 +194,7 @@ impl<W: Wire> Driver<W> {
         id: ConnectionId,
         commands: mpsc::UnboundedReceiver<Command>,
         cmd_tx: mpsc::UnboundedSender<Command>,
-        accept_tx: mpsc::UnboundedSender<IncomingMessage>,
+        accept_tx: mpsc::UnboundedSender<Vec<IncomingMessage>>,
         accepted: Arc<AcceptCount>,
         state: watch::Sender<PipeState>,
     ) -> Driver<W> {
@@ -222,6 +222,7 @@ impl<W: Wire> Driver<W> {
             commands,
             cmd_tx,
             accept_tx: Some(accept_tx),
+            accept_batch: Vec::new(),
             state,
             read_buf: Vec::new(),
             // Without vectored writes every piece would be a write (and a TCP segment)
@@ -234,7 +235,7 @@ impl<W: Wire> Driver<W> {
             outgoing: IdHashMap::default(),
             replies: IdHashMap::default(),
             incoming: IdHashMap::default(),
-            finished_incoming: IdHashMap::default(),
+            finished_incoming: incoming::FinishedBodies::default(),
             finished_out: VecDeque::new(),
             read_closed: false,
             write_closed: false,
@@ -245,7 +246,6 @@ impl<W: Wire> Driver<W> {
             ahead_bytes: 0,
             accepted,
             parked: VecDeque::new(),
-            finished_incoming_sweep: 1024,
             poll_budget: POLL_BYTE_BUDGET,
             batches: VecDeque::new(),
             runs: VecDeque::new(),
@@ -737,6 +737,7 @@ impl<W: Wire> Driver<W> {
             progress = true;
             self.handle_event(ev);
         }
+        self.flush_accepted();
         progress
     }
 
@@ -752,10 +753,8 @@ impl<W: Wire> Driver<W> {
                 if let Some(shared) = self.incoming.remove(&id.0) {
                     shared.finish(Err(PipeError::Message(error)));
                     shared.mark_abandoned();
-                } else if let Some(w) = self.finished_incoming.remove(&id.0) {
-                    if let Some(shared) = w.upgrade() {
-                        shared.mark_abandoned();
-                    }
+                } else if let Some(shared) = self.finished_incoming.take(id.0) {
+                    shared.mark_abandoned();
                 }
             }
             Event::Rejected { id, error } => {
@@ -763,7 +762,10 @@ impl<W: Wire> Driver<W> {
             }
             Event::Writable { id } => self.flush_pending(id.0),
             Event::Sent { id } => {
-                if let Some(o) = self.outgoing.remove(&id.0) {
+                // Batch messages first: one range check spares a hash miss each.
+                if self.runs.front().is_some_and(|r| r.contains(id.0)) {
+                    self.batch_message_sent(id.0);
+                } else if let Some(o) = self.outgoing.remove(&id.0) {
                     o.shared.complete(Ok(()));
                     if self.finished_out.len() >= FINISHED_OUT_KEPT {
                         self.finished_out.pop_front();
@@ -814,6 +816,7 @@ impl<W: Wire> Driver<W> {
                     b.finish(Err(err.clone()));
                 }
                 self.fail_batches(&err);
+                self.flush_accepted();
                 self.accept_tx = None;
                 self.state.send_modify(|s| s.closed = Some(error));
             }
