@@ -224,3 +224,25 @@ async fn bodies_of_many_frames_keep_their_byte_order() {
         assert!(body == pattern(m, 300_000), "message {m} reordered");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_takes_its_requests_urgency() {
+    let (client, server) = tcp_pair(PipeConfig::default(), PipeConfig::default()).await;
+    tokio::spawn(async move {
+        while let Some(m) = server.accept().await {
+            let id = m.id;
+            let body = m.collect(100).await.unwrap();
+            server.reply(id, body).await.unwrap();
+        }
+    });
+    let urgent = timeout(
+        LIMIT,
+        client.message("echo").urgency(Urgency::HIGHEST).request("u"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(urgent.head.urgency, Urgency::HIGHEST);
+    let normal = timeout(LIMIT, client.request("echo", "n")).await.unwrap().unwrap();
+    assert_eq!(normal.head.urgency, Urgency::DEFAULT);
+}

@@ -550,7 +550,8 @@ impl Pipe {
         self.message(route).request(body).await
     }
 
-    /// Sends the reply to incoming message `to`.
+    /// Sends the reply to incoming message `to`. It goes at the request's urgency: a
+    /// caller waiting urgently gets its answer as urgently.
     pub async fn reply(
         &self,
         to: MessageId,

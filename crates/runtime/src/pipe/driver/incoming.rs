@@ -18,7 +18,10 @@ use super::super::body::{BodyShared, IncomingBody};
 use super::super::message::IncomingMessage;
 use super::super::wire::Wire;
 use super::Driver;
-use netcore_core::{MessageHead, MessageId, ReadError};
+use netcore_core::{MessageHead, MessageId, ReadError, Urgency};
+
+/// Non-default urgencies of requests remembered for their replies.
+const URGENT_REQUESTS_KEPT: usize = 4096;
 
 /// Charged per queued message beyond its body: the message's own memory.
 const PER_MESSAGE_CHARGE: u64 = 512;
@@ -61,6 +64,14 @@ impl<W: Wire> Driver<W> {
     /// queue. Its body is read from the core before it is handed over, so a reader of
     /// a message that arrived whole finds it complete, with no lock to take.
     pub(super) fn incoming_message(&mut self, id: MessageId, head: MessageHead) {
+        self.urgent_in |= head.urgency < Urgency::DEFAULT;
+        if head.urgency != Urgency::DEFAULT && head.reply_to.is_none() {
+            if self.urgent_requests.len() >= URGENT_REQUESTS_KEPT {
+                // Requests never answered: forget them rather than grow.
+                self.urgent_requests.clear();
+            }
+            self.urgent_requests.insert(id.0, head.urgency);
+        }
         if let Some(r) = head.reply_to {
             // The caller may have given up, then the body drops and is stopped. A reply
             // nobody waits for (its caller gave up, or it answers a one-way message)

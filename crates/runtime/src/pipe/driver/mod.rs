@@ -33,7 +33,7 @@ use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
 use bytes::BufMut;
 use netcore_core::{
-    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, Transmit, WriteError,
+    ErrorCode, Event, Instant, MessageError, MessageHead, MessageId, Transmit, Urgency, WriteError,
 };
 use std::io::IoSlice;
 
@@ -171,6 +171,12 @@ pub(crate) struct Driver<W: Wire> {
     parked: VecDeque<incoming::Parked>,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
+    /// An urgent message was handed to the application in this round.
+    urgent_in: bool,
+    /// The application started an urgent message.
+    urgent_out: bool,
+    /// Urgency of incoming messages sent at a non-default one, by id, for their replies.
+    urgent_requests: IdHashMap<Urgency>,
     /// Batch messages waiting for room in the core's queue, oldest first.
     batches: VecDeque<batches::PendingBatch>,
     /// Batch messages in the core, not all fully sent.
@@ -247,6 +253,9 @@ impl<W: Wire> Driver<W> {
             accepted,
             parked: VecDeque::new(),
             poll_budget: POLL_BYTE_BUDGET,
+            urgent_in: false,
+            urgent_out: false,
+            urgent_requests: IdHashMap::default(),
             batches: VecDeque::new(),
             runs: VecDeque::new(),
             done_runs: VecDeque::new(),
@@ -303,8 +312,20 @@ impl<W: Wire> Driver<W> {
             }
             let mut progress = false;
             progress |= self.poll_commands(cx);
+            if std::mem::take(&mut self.urgent_out) {
+                // An urgent message from the application goes out before this poll
+                // reads (and processes) another few hundred KiB of input.
+                progress |= self.poll_write(cx);
+            }
             progress |= self.poll_read(cx);
             progress |= self.dispatch_events();
+            if std::mem::take(&mut self.urgent_in) {
+                // An urgent message was handed to the application: let its task run
+                // now rather than after this poll's remaining input budget.
+                self.poll_write(cx);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if !self.batches.is_empty() {
                 // Sent messages may have made room in the core's queue.
                 progress |= self.start_batches();
@@ -576,6 +597,16 @@ impl<W: Wire> Driver<W> {
                 shared,
                 reply,
             } => {
+                let mut head = head;
+                if let Some(to) = head.reply_to {
+                    // A reply at the default urgency takes its request's.
+                    if let Some(u) = self.urgent_requests.remove(&to.0) {
+                        if head.urgency == Urgency::DEFAULT {
+                            head.urgency = u;
+                        }
+                    }
+                }
+                self.urgent_out |= head.urgency < Urgency::DEFAULT;
                 let finished = body.is_some();
                 let result = match body {
                     Some(b) => self.conn.send(head, b),
