@@ -5,8 +5,9 @@
 
 use super::recovery::Sent;
 use super::{Connection, State};
+use crate::codes::FrameKind;
 use crate::error::{ConnectionError, FrameError, HandshakeError, ProtocolViolation};
-use crate::frame::Frame;
+use crate::frame::{Encode, Frame, Start};
 use crate::link::LinkProfile;
 use crate::time::Instant;
 use alloc::vec::Vec;
@@ -82,6 +83,19 @@ impl Connection {
                 self.queue_nack(first, count);
             }
             let kind = frame.header.kind;
+            if kind == FrameKind::START && self.state == State::Open {
+                // The most common frame, straight to its handler (no `Frame` built).
+                let start = match Start::load_owned(frame.payload) {
+                    Ok(s) => s,
+                    Err(e) => return self.frame_error(e),
+                };
+                // Anything but HELLO proves the peer finished its handshake with ours.
+                self.hello_confirmed = true;
+                if let Err(v) = self.handle_start(start) {
+                    return self.fail(ConnectionError::Protocol(v));
+                }
+                continue;
+            }
             let parsed = match Frame::load(kind, frame.payload) {
                 Ok(f) => f,
                 Err(e) => return self.frame_error(e),
@@ -198,17 +212,24 @@ impl Connection {
     }
 
     /// Encodes one frame through the link profile and remembers what it carried.
-    pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &Frame, what: Sent) {
+    #[inline]
+    pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &impl Encode, what: Sent) {
         if let Some((splices, len)) = self.splices.as_mut() {
             // tcp profile only (see poll_transmit_vectored): the link adds no framing.
-            if let Some(body) = frame.encode_split(buf, MIN_SPLICE) {
+            if let Some(body) = frame.encode_frame_split(buf, MIN_SPLICE) {
                 *len += body.len();
                 splices.push((buf.len(), body));
             }
             self.frames_sent += 1;
             return;
         }
-        let seq = self.writer.write(buf, |out| frame.encode(out));
+        if self.history.is_none() {
+            // tcp: the link adds nothing and nothing is recorded.
+            self.writer.write_plain(buf, |out| frame.encode_frame(out));
+            self.frames_sent += 1;
+            return;
+        }
+        let seq = self.writer.write(buf, |out| frame.encode_frame(out));
         self.frames_sent += 1;
         if let Some(h) = self.history.as_mut() {
             h.record(seq, what);

@@ -441,10 +441,11 @@ impl Connection {
             self.maybe_finish_close();
             return;
         }
-        let mut route_defined = 0;
-        let frame = if let Some(head) = o.head.take() {
+        let send_buffer = self.config.send_buffer;
+        if let Some(head) = o.head.take() {
             remove_unstarted(&mut send.unstarted, id);
             o.credit = window;
+            let mut route_defined = 0;
             let route = head.route.as_deref().map(|r| send.routes.field(r));
             if let Some(RouteField::Literal { intern_as, .. }) = &route {
                 route_defined = *intern_as;
@@ -460,7 +461,7 @@ impl Connection {
                 total_len: head.total_len.or(o.finished.then_some(o.written)),
                 body: Bytes::new(),
             };
-            if !head_only {
+            if !head_only && o.queued > 0 {
                 let room = frame_size.saturating_sub(start.head_len());
                 let n = o
                     .queued
@@ -469,59 +470,88 @@ impl Connection {
                     .min(conn_room as usize);
                 start.body = take_body(o, n);
             }
-            if o.finished && o.queued == 0 {
-                // The whole body is in this frame: its length says it all.
+            // The whole body in this frame (the usual small message): the frame's
+            // length says it all, the length field is left out.
+            let done = o.finished && o.queued == 0;
+            if done {
                 start.total_len = None;
             }
-            start.fin = o.finished && o.queued == 0;
-            Frame::Start(start)
-        } else {
-            let head_len = Data::head_len(id, o.offset);
-            let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
-            let n = o
-                .queued
-                .min(frame_size.saturating_sub(head_len))
-                .min(credit_room)
-                .min(conn_room as usize);
-            let offset = o.offset;
-            let body = take_body(o, n);
-            Frame::Data(Data {
+            start.fin = done;
+            let body_len = start.body.len() as u64;
+            let what = Sent::Message {
                 id,
-                offset,
-                end: o.finished && o.queued == 0,
-                body,
-            })
-        };
-        let (body_len, done) = match &frame {
-            Frame::Start(s) => (s.body.len() as u64, s.fin),
-            Frame::Data(d) => (d.body.len() as u64, d.end),
-            _ => (0, false),
-        };
-        o.offset += body_len;
-        send.conn_sent += body_len;
-        let writable = !done && o.blocked && o.queued <= self.config.send_buffer / 2;
-        if writable {
-            o.blocked = false;
+                body: body_len,
+                route_defined,
+            };
+            let writable = send.account(id, body_len, done, send_buffer);
+            self.emit(buf, &start, what);
+            drop(start);
+            drop(head.route);
+            self.after_message_frame(id, done, writable);
+            return;
         }
-        if done {
-            send.messages.delete(id);
-            if send.recently_sent.len() >= RECENTLY_SENT {
-                send.recently_sent.pop_front();
-            }
-            send.recently_sent.push_back(id);
-        }
+        let head_len = Data::head_len(id, o.offset);
+        let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
+        let n = o
+            .queued
+            .min(frame_size.saturating_sub(head_len))
+            .min(credit_room)
+            .min(conn_room as usize);
+        let offset = o.offset;
+        let body = take_body(o, n);
+        let data = Data {
+            id,
+            offset,
+            end: o.finished && o.queued == 0,
+            body,
+        };
+        let body_len = data.body.len() as u64;
+        let done = data.end;
         let what = Sent::Message {
             id,
             body: body_len,
-            route_defined,
+            route_defined: 0,
         };
-        self.emit(buf, &frame, what);
+        let writable = send.account(id, body_len, done, send_buffer);
+        self.emit(buf, &data, what);
+        drop(data);
+        self.after_message_frame(id, done, writable);
+    }
+
+    /// Events and close progress after a message frame went out.
+    #[inline]
+    fn after_message_frame(&mut self, id: u64, done: bool, writable: bool) {
         if done {
             self.events.push_back(Event::Sent { id: MessageId(id) });
             self.maybe_finish_close();
         } else if writable {
             self.events.push_back(Event::Writable { id: MessageId(id) });
         }
+    }
+}
+
+impl SendState {
+    /// Books a frame of `body_len` body bytes of message `id` as sent (ending it if
+    /// `done`); whether the message became writable again.
+    #[inline]
+    fn account(&mut self, id: u64, body_len: u64, done: bool, send_buffer: usize) -> bool {
+        self.conn_sent += body_len;
+        let Some(o) = self.messages.get_mut(id) else {
+            return false;
+        };
+        o.offset += body_len;
+        let writable = !done && o.blocked && o.queued <= send_buffer / 2;
+        if writable {
+            o.blocked = false;
+        }
+        if done {
+            self.messages.delete(id);
+            if self.recently_sent.len() >= RECENTLY_SENT {
+                self.recently_sent.pop_front();
+            }
+            self.recently_sent.push_back(id);
+        }
+        writable
     }
 }
 

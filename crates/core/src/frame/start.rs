@@ -11,7 +11,7 @@ use crate::codes::Urgency;
 use crate::error::FrameError;
 use crate::varint::{self, encoded_len as vl};
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 /// Flag bits of a START frame. Bits 0–2 hold the urgency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +85,19 @@ pub struct Start {
 }
 
 impl Start {
-    pub(crate) fn load(r: &mut Reader<'_>, payload: &Bytes) -> Result<Start, FrameError> {
+    /// Decodes a START payload. Takes the payload so that the body is the payload
+    /// itself, advanced past the head (no reference count traffic for it).
+    pub(crate) fn load_owned(mut payload: Bytes) -> Result<Start, FrameError> {
+        let mut r = Reader::new(&payload, crate::codes::FrameKind::START);
+        let mut start = Start::load_head(&mut r, &payload)?;
+        let body_at = r.rest().start;
+        payload.advance(body_at);
+        start.body = payload;
+        Ok(start)
+    }
+
+    /// Decodes everything but the body (left empty).
+    fn load_head(r: &mut Reader<'_>, payload: &Bytes) -> Result<Start, FrameError> {
         let id8 = r.u8()?;
         let flags = r.u8()?;
         let reply_to = if flags & StartFlags::REPLY != 0 {
@@ -119,7 +131,6 @@ impl Start {
         } else {
             None
         };
-        let body = payload.slice(r.rest());
         Ok(Start {
             id8,
             urgency: Urgency::new(flags & StartFlags::URGENCY_MASK),
@@ -128,7 +139,7 @@ impl Start {
             route,
             metadata,
             total_len,
-            body,
+            body: Bytes::new(),
         })
     }
 

@@ -100,6 +100,17 @@ impl LinkWriter {
         }
     }
 
+    /// Writes one encoded frame on a profile that adds no framing (tcp; a serial
+    /// writer falls back to [`write`](Self::write)).
+    #[inline]
+    pub(crate) fn write_plain(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.profile == LinkProfile::Tcp {
+            encode(out);
+        } else {
+            self.write(out, encode);
+        }
+    }
+
     /// Writes one encoded frame to `out` via `encode`, returning its sequence number
     /// (serial) so the sender can remember what it carried.
     pub(crate) fn write(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> u16 {
@@ -266,8 +277,9 @@ impl LinkReader {
                     self.buf.reserve(total - self.buf.len());
                     return Ok(None);
                 }
-                let mut frame = self.buf.split_to(total);
-                let payload = frame.split_off(header.header_len).freeze();
+                // Skipping the header only moves the start; one split for the payload.
+                bytes::Buf::advance(&mut self.buf, header.header_len);
+                let payload = self.buf.split_to(header.payload_len).freeze();
                 self.stats.frames_ok += 1;
                 Ok(Some(LinkFrame {
                     header,
