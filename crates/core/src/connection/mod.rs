@@ -592,7 +592,15 @@ impl Connection {
             && self.is_idle()
     }
 
+    #[inline]
     pub(crate) fn maybe_finish_close(&mut self) {
+        // Runs after every message ends: the usual "no close under way" inline.
+        if self.goaway_sent.is_some() {
+            self.finish_close_if_ready();
+        }
+    }
+
+    fn finish_close_if_ready(&mut self) {
         if !self.close_ready() {
             return;
         }

@@ -254,9 +254,14 @@ impl Connection {
             }
             o.finished = true;
         }
+        // `schedule`, without looking the message up again: a new message can send
+        // once the handshake is done and the peer's message credit covers its id.
+        if self.peer.is_some() && id <= self.send.peer_max_messages {
+            o.scheduled = true;
+            self.send.rings[o.urgency.get() as usize].push_back(id);
+        }
         self.send.messages.insert(id, o);
         self.send.unstarted.push_back(id);
-        self.schedule(id);
         Ok(MessageId(id))
     }
 
@@ -406,7 +411,8 @@ impl Connection {
     /// Builds and emits one frame of message `id`: its START (head only if
     /// `head_only`), or a DATA/END frame. The message is updated in place; it leaves
     /// the map only when this frame ends it.
-    fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) {
+    /// Returns whether the message left the map (this frame ended it, or it was void).
+    fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) -> bool {
         // Payload size: ours and the peer's limit, and what is left of the batch being
         // transmitted (less kind and length, at most 1 + 4 bytes).
         let frame_size = self
@@ -416,7 +422,7 @@ impl Connection {
         let window = send.peer_message_window;
         let conn_room = send.peer_max_data.saturating_sub(send.conn_sent);
         let Some(o) = send.messages.get_mut(id) else {
-            return;
+            return true;
         };
         if o.void {
             let urgency = o.urgency;
@@ -439,7 +445,7 @@ impl Connection {
             };
             self.emit(buf, &frame, what);
             self.maybe_finish_close();
-            return;
+            return true;
         }
         let send_buffer = self.config.send_buffer;
         if let Some(head) = o.head.take() {
@@ -483,12 +489,16 @@ impl Connection {
                 body: body_len,
                 route_defined,
             };
-            let writable = send.account(id, body_len, done, send_buffer);
+            let writable = SendState::book(o, body_len, done, send_buffer);
+            send.conn_sent += body_len;
+            if done {
+                send.ended(id);
+            }
             self.emit(buf, &start, what);
             drop(start);
             drop(head.route);
             self.after_message_frame(id, done, writable);
-            return;
+            return done;
         }
         let head_len = Data::head_len(id, o.offset);
         let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
@@ -512,10 +522,15 @@ impl Connection {
             body: body_len,
             route_defined: 0,
         };
-        let writable = send.account(id, body_len, done, send_buffer);
+        let writable = SendState::book(o, body_len, done, send_buffer);
+        send.conn_sent += body_len;
+        if done {
+            send.ended(id);
+        }
         self.emit(buf, &data, what);
         drop(data);
         self.after_message_frame(id, done, writable);
+        done
     }
 
     /// Events and close progress after a message frame went out.
@@ -531,27 +546,27 @@ impl Connection {
 }
 
 impl SendState {
-    /// Books a frame of `body_len` body bytes of message `id` as sent (ending it if
-    /// `done`); whether the message became writable again.
+    /// Books a frame of `body_len` body bytes of message `id` (held in `o`) as sent;
+    /// whether the message became writable again. If the frame ended it (`done`),
+    /// the caller then calls [`ended`](Self::ended).
     #[inline]
-    fn account(&mut self, id: u64, body_len: u64, done: bool, send_buffer: usize) -> bool {
-        self.conn_sent += body_len;
-        let Some(o) = self.messages.get_mut(id) else {
-            return false;
-        };
+    fn book(o: &mut Outgoing, body_len: u64, done: bool, send_buffer: usize) -> bool {
         o.offset += body_len;
         let writable = !done && o.blocked && o.queued <= send_buffer / 2;
         if writable {
             o.blocked = false;
         }
-        if done {
-            self.messages.delete(id);
-            if self.recently_sent.len() >= RECENTLY_SENT {
-                self.recently_sent.pop_front();
-            }
-            self.recently_sent.push_back(id);
-        }
         writable
+    }
+
+    /// Forgets fully sent message `id`, remembering it as recently sent.
+    #[inline]
+    fn ended(&mut self, id: u64) {
+        self.messages.delete(id);
+        if self.recently_sent.len() >= RECENTLY_SENT {
+            self.recently_sent.pop_front();
+        }
+        self.recently_sent.push_back(id);
     }
 }
 

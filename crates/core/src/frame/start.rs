@@ -87,6 +87,7 @@ pub struct Start {
 impl Start {
     /// Decodes a START payload. Takes the payload so that the body is the payload
     /// itself, advanced past the head (no reference count traffic for it).
+    #[inline]
     pub(crate) fn load_owned(mut payload: Bytes) -> Result<Start, FrameError> {
         let mut r = Reader::new(&payload, crate::codes::FrameKind::START);
         let mut start = Start::load_head(&mut r, &payload)?;
@@ -97,6 +98,7 @@ impl Start {
     }
 
     /// Decodes everything but the body (left empty).
+    #[inline]
     fn load_head(r: &mut Reader<'_>, payload: &Bytes) -> Result<Start, FrameError> {
         let id8 = r.u8()?;
         let flags = r.u8()?;

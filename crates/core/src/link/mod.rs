@@ -277,9 +277,9 @@ impl LinkReader {
                     self.buf.reserve(total - self.buf.len());
                     return Ok(None);
                 }
-                // Skipping the header only moves the start; one split for the payload.
-                bytes::Buf::advance(&mut self.buf, header.header_len);
-                let payload = self.buf.split_to(header.payload_len).freeze();
+                // One split; skipping the header then only moves the start.
+                let mut payload = self.buf.split_to(total).freeze();
+                bytes::Buf::advance(&mut payload, header.header_len);
                 self.stats.frames_ok += 1;
                 Ok(Some(LinkFrame {
                     header,
