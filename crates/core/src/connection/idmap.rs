@@ -250,6 +250,7 @@ impl<T> IdMap<T> {
     }
 
     /// Removes and drops `id`'s entry in place; whether there was one.
+    #[inline]
     pub(super) fn delete(&mut self, id: u64) -> bool {
         let Some(i) = self.index(id) else {
             return self.old.remove(&id).is_some();
@@ -312,6 +313,15 @@ impl Chunks {
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.front.is_none()
+    }
+
+    /// Chunks holding just `chunk` (none if it is empty).
+    #[inline]
+    pub(super) fn one(chunk: Bytes) -> Chunks {
+        Chunks {
+            front: (!chunk.is_empty()).then_some(chunk),
+            rest: None,
+        }
     }
 
     #[inline]

@@ -73,6 +73,9 @@ pub(super) struct RecvState {
     last_conn_grant: Option<Instant>,
     pending_message_credit: BTreeSet<u64>,
     routes: BTreeMap<u64, String>,
+    /// The route referenced last, with its number (0: none): consecutive messages
+    /// nearly always share a route, and this spares the tree walk.
+    last_route: (u64, String),
     last_unknown_cancelled: u64,
     /// Recent incoming ids read to their end: a CANCEL from the sender arriving after
     /// that still reports them once (`Reset`: the sender gave up, e.g. a request whose
@@ -102,6 +105,7 @@ impl RecvState {
             last_conn_grant: None,
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
+            last_route: (0, String::new()),
             last_unknown_cancelled: 0,
             completed: Vec::new(),
             buffered: 0,
@@ -185,6 +189,7 @@ impl RecvState {
     }
 
     /// The next credit frame due, if any.
+    #[inline]
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
         if self.pending_message_credit.is_empty()
             && self.max_data_granted <= self.sent_max_data
@@ -193,6 +198,10 @@ impl RecvState {
             // Asked before every frame sent: answer the usual "nothing" cheaply.
             return None;
         }
+        self.next_credit_frame()
+    }
+
+    fn next_credit_frame(&mut self) -> Option<Frame> {
         if self.max_data_granted > self.sent_max_data {
             self.sent_max_data = self.max_data_granted;
             return Some(Frame::MaxData(self.max_data_granted));
@@ -293,12 +302,22 @@ impl Connection {
                     }));
                 }
                 if intern_as > 0 {
+                    if self.recv.last_route.0 == intern_as {
+                        self.recv.last_route.0 = 0;
+                    }
                     self.recv.routes.insert(intern_as, route.clone());
                 }
                 Some(route)
             }
+            Some(RouteField::Ref(n)) if n == self.recv.last_route.0 => {
+                Some(self.recv.last_route.1.clone())
+            }
             Some(RouteField::Ref(n)) => match self.recv.routes.get(&n) {
-                Some(r) => Some(r.clone()),
+                Some(r) => {
+                    self.recv.last_route.1.clone_from(r);
+                    self.recv.last_route.0 = n;
+                    Some(r.clone())
+                }
                 // Serial: the START that defined it was lost; only this message suffers.
                 None if self.is_serial() => {
                     self.reject(id, MessageError::FrameLost);
@@ -338,8 +357,13 @@ impl Connection {
             }
         }
         let window = self.config.message_window;
-        let mut m = Incoming {
-            queue: Chunks::default(),
+        let readable = !s.body.is_empty() || s.fin;
+        if !s.body.is_empty() {
+            self.recv.buffered += body_len;
+        }
+        let m = Incoming {
+            // A message's first chunk sits inline: no queue to push onto.
+            queue: Chunks::one(s.body),
             received: body_len,
             consumed: 0,
             granted: window,
@@ -348,11 +372,6 @@ impl Connection {
             total_len: s.total_len,
             ended: s.fin,
         };
-        let readable = !s.body.is_empty() || s.fin;
-        if !s.body.is_empty() {
-            m.queue.push_back(s.body);
-            self.recv.buffered += body_len;
-        }
         self.recv.messages.insert(id, m);
         let head = MessageHead {
             route,

@@ -17,7 +17,9 @@ use super::Connection;
 use crate::codes::{ErrorCode, Urgency};
 use crate::error::{MessageError, StartError, WriteError};
 use crate::event::{Event, MessageHead, MessageId};
-use crate::frame::{Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start};
+use crate::frame::{
+    Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start, StartWithLen,
+};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -467,8 +469,11 @@ impl Connection {
                 total_len: head.total_len.or(o.finished.then_some(o.written)),
                 body: Bytes::new(),
             };
+            let mut head_len = None;
             if !head_only && o.queued > 0 {
-                let room = frame_size.saturating_sub(start.head_len());
+                let len = start.head_len();
+                head_len = Some(len);
+                let room = frame_size.saturating_sub(len);
                 let n = o
                     .queued
                     .min(room)
@@ -480,6 +485,9 @@ impl Connection {
             // length says it all, the length field is left out.
             let done = o.finished && o.queued == 0;
             if done {
+                if let (Some(len), Some(total)) = (head_len.as_mut(), start.total_len) {
+                    *len -= crate::varint::encoded_len(total);
+                }
                 start.total_len = None;
             }
             start.fin = done;
@@ -494,7 +502,8 @@ impl Connection {
             if done {
                 send.ended(id);
             }
-            self.emit(buf, &start, what);
+            let head_len = head_len.unwrap_or_else(|| start.head_len());
+            self.emit(buf, &StartWithLen(&start, head_len), what);
             drop(start);
             drop(head.route);
             self.after_message_frame(id, done, writable);

@@ -260,23 +260,39 @@ impl Encode for Frame {
 impl Encode for Start {
     #[inline]
     fn encode_frame(&self, out: &mut Vec<u8>) {
-        let head_len = self.head_len();
-        out.reserve(1 + varint::MAX_LEN + head_len + self.body.len());
-        out.push(FrameKind::START.0);
-        varint::encode((head_len + self.body.len()) as u64, out);
-        self.encode_head(out);
-        out.extend_from_slice(&self.body);
+        StartWithLen(self, self.head_len()).encode_frame(out)
     }
 
     fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
-        if self.body.len() < min_split {
+        StartWithLen(self, self.head_len()).encode_frame_split(out, min_split)
+    }
+}
+
+/// A START and its [`head_len`](Start::head_len), already known to the sender.
+pub(crate) struct StartWithLen<'a>(pub(crate) &'a Start, pub(crate) usize);
+
+impl Encode for StartWithLen<'_> {
+    #[inline]
+    fn encode_frame(&self, out: &mut Vec<u8>) {
+        let (start, head_len) = (self.0, self.1);
+        debug_assert_eq!(head_len, start.head_len());
+        out.reserve(1 + varint::MAX_LEN + head_len + start.body.len());
+        out.push(FrameKind::START.0);
+        varint::encode((head_len + start.body.len()) as u64, out);
+        start.encode_head(out);
+        out.extend_from_slice(&start.body);
+    }
+
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        let (start, head_len) = (self.0, self.1);
+        if start.body.len() < min_split {
             self.encode_frame(out);
             return None;
         }
         out.push(FrameKind::START.0);
-        varint::encode(self.payload_len() as u64, out);
-        self.encode_head(out);
-        Some(self.body.clone())
+        varint::encode((head_len + start.body.len()) as u64, out);
+        start.encode_head(out);
+        Some(start.body.clone())
     }
 }
 
