@@ -77,7 +77,7 @@ impl<T> IdMap<T> {
         (i < self.span).then_some(i)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn get(&self, id: u64) -> Option<&T> {
         match self.index(id) {
             Some(i) => self.slots[self.slot(i)].as_ref(),
@@ -86,7 +86,7 @@ impl<T> IdMap<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
         match self.index(id) {
             Some(i) => {
@@ -104,7 +104,7 @@ impl<T> IdMap<T> {
 
     /// Inserts `value` under `id`. Ids are expected in increasing order (anything
     /// else still works, through the ordered map).
-    #[inline]
+    #[inline(always)]
     pub(super) fn insert(&mut self, id: u64, value: T) {
         // The usual case first, inlined so that the (large) value is written straight
         // into its slot rather than copied through temporaries.
@@ -250,7 +250,7 @@ impl<T> IdMap<T> {
     }
 
     /// Removes and drops `id`'s entry in place; whether there was one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn delete(&mut self, id: u64) -> bool {
         let Some(i) = self.index(id) else {
             return self.old.remove(&id).is_some();

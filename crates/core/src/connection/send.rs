@@ -234,35 +234,34 @@ impl Connection {
         }
         let id = self.send.next_id;
         self.send.next_id += 1;
-        let mut o = Outgoing {
-            urgency: head.urgency,
-            total_len: head.total_len,
-            head: Some(head),
-            void: false,
-            queue: Chunks::default(),
-            queued: 0,
-            written: 0,
-            offset: 0,
-            finished: false,
-            credit: 0,
-            scheduled: false,
-            blocked: false,
-        };
-        if let Some(body) = body {
-            o.written = body.len() as u64;
-            o.queued = body.len();
-            if !body.is_empty() {
-                o.queue.push_back(body);
-            }
-            o.finished = true;
-        }
         // `schedule`, without looking the message up again: a new message can send
         // once the handshake is done and the peer's message credit covers its id.
-        if self.peer.is_some() && id <= self.send.peer_max_messages {
-            o.scheduled = true;
-            self.send.rings[o.urgency.get() as usize].push_back(id);
+        let scheduled = self.peer.is_some() && id <= self.send.peer_max_messages;
+        if scheduled {
+            self.send.rings[head.urgency.get() as usize].push_back(id);
         }
-        self.send.messages.insert(id, o);
+        let (finished, len, queue) = match body {
+            Some(body) => (true, body.len(), Chunks::one(body)),
+            None => (false, 0, Chunks::default()),
+        };
+        // Built in place in its slot (no copy of the whole state).
+        self.send.messages.insert(
+            id,
+            Outgoing {
+                urgency: head.urgency,
+                total_len: head.total_len,
+                head: Some(head),
+                void: false,
+                queue,
+                queued: len,
+                written: len as u64,
+                offset: 0,
+                finished,
+                credit: 0,
+                scheduled,
+                blocked: false,
+            },
+        );
         self.send.unstarted.push_back(id);
         Ok(MessageId(id))
     }
