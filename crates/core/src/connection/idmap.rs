@@ -340,9 +340,13 @@ impl Chunks {
 
     #[inline]
     pub(super) fn pop_front(&mut self) -> Option<Bytes> {
-        let front = self.front.take();
-        self.front = self.rest.as_mut().and_then(|r| r.pop_front());
-        front
+        match &mut self.rest {
+            None => self.front.take(),
+            Some(rest) => {
+                let next = rest.pop_front();
+                core::mem::replace(&mut self.front, next)
+            }
+        }
     }
 
     pub(super) fn clear(&mut self) {

@@ -243,6 +243,7 @@ impl Connection {
         });
     }
 
+    #[inline(always)]
     pub(super) fn handle_start(&mut self, s: Start) -> Result<(), ProtocolViolation> {
         let expected = self.recv.next_id;
         let id = expected + u64::from(s.id8.wrapping_sub(expected as u8));

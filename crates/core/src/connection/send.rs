@@ -18,7 +18,8 @@ use crate::codes::{ErrorCode, Urgency};
 use crate::error::{MessageError, StartError, WriteError};
 use crate::event::{Event, MessageHead, MessageId};
 use crate::frame::{
-    Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start, StartWithLen,
+    Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start, StartParts,
+    StartWithLen,
 };
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -449,28 +450,36 @@ impl Connection {
             return true;
         }
         let send_buffer = self.config.send_buffer;
-        if let Some(head) = o.head.take() {
+        if let Some(head) = o.head.as_mut() {
+            // The START, encoded from the message's state by reference (no `Start` is
+            // built, nothing of the head is moved): what it needs is read here, the
+            // head itself goes with the state.
             remove_unstarted(&mut send.unstarted, id);
-            o.credit = window;
-            let mut route_defined = 0;
             let route = head.route.as_deref().map(|r| send.routes.field(r));
-            if let Some(RouteField::Literal { intern_as, .. }) = &route {
-                route_defined = *intern_as;
-            }
-            let mut start = Start {
-                id8: id as u8,
-                urgency: head.urgency,
-                fin: false,
-                reply_to: head.reply_to.map(|r| r.0),
-                route,
-                metadata: (!head.metadata.is_empty()).then_some(head.metadata),
-                // A body given whole has a known length even if none was announced.
-                total_len: head.total_len.or(o.finished.then_some(o.written)),
-                body: Bytes::new(),
+            let route_defined = match &route {
+                Some(RouteField::Literal { intern_as, .. }) => *intern_as,
+                _ => 0,
             };
+            let metadata = (!head.metadata.is_empty()).then(|| core::mem::take(&mut head.metadata));
+            let (urgency, reply_to) = (head.urgency, head.reply_to.map(|r| r.0));
+            o.credit = window;
+            // A body given whole has a known length even if none was announced.
+            let total_len = o.total_len.or(o.finished.then_some(o.written));
+            static EMPTY: Bytes = Bytes::new();
+            let mut parts = StartParts {
+                id8: id as u8,
+                urgency,
+                fin: false,
+                reply_to,
+                route: route.as_ref(),
+                metadata: metadata.as_ref(),
+                total_len,
+                body: &EMPTY,
+            };
+            let mut body = None;
             let mut head_len = None;
             if !head_only && o.queued > 0 {
-                let len = start.head_len();
+                let len = parts.head_len();
                 head_len = Some(len);
                 let room = frame_size.saturating_sub(len);
                 let n = o
@@ -478,33 +487,37 @@ impl Connection {
                     .min(room)
                     .min(o.credit as usize)
                     .min(conn_room as usize);
-                start.body = take_body(o, n);
+                body = Some(take_body(o, n));
+            }
+            if let Some(b) = &body {
+                parts.body = b;
             }
             // The whole body in this frame (the usual small message): the frame's
             // length says it all, the length field is left out.
             let done = o.finished && o.queued == 0;
             if done {
-                if let (Some(len), Some(total)) = (head_len.as_mut(), start.total_len) {
+                if let (Some(len), Some(total)) = (head_len.as_mut(), parts.total_len) {
                     *len -= crate::varint::encoded_len(total);
                 }
-                start.total_len = None;
+                parts.total_len = None;
             }
-            start.fin = done;
-            let body_len = start.body.len() as u64;
+            parts.fin = done;
+            let body_len = parts.body.len() as u64;
             let what = Sent::Message {
                 id,
                 body: body_len,
                 route_defined,
             };
             let writable = SendState::book(o, body_len, done, send_buffer);
+            if !done {
+                o.head = None;
+            }
             send.conn_sent += body_len;
             if done {
                 send.ended(id);
             }
-            let head_len = head_len.unwrap_or_else(|| start.head_len());
-            self.emit(buf, &StartWithLen(&start, head_len), what);
-            drop(start);
-            drop(head.route);
+            let head_len = head_len.unwrap_or_else(|| parts.head_len());
+            self.emit(buf, &StartWithLen(parts, head_len), what);
             self.after_message_frame(id, done, writable);
             return done;
         }

@@ -15,6 +15,7 @@ pub use close::{ErrorFrame, GoAway};
 pub use control::{Cancel, CancelSide, Nack};
 pub use data::Data;
 pub use hello::{Capabilities, Hello, MAGIC, VERSION};
+pub(crate) use start::StartParts;
 pub use start::{RouteField, Start, StartFlags};
 
 use crate::codes::FrameKind;
@@ -260,31 +261,32 @@ impl Encode for Frame {
 impl Encode for Start {
     #[inline]
     fn encode_frame(&self, out: &mut Vec<u8>) {
-        StartWithLen(self, self.head_len()).encode_frame(out)
+        StartWithLen(self.parts(), self.head_len()).encode_frame(out)
     }
 
     fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
-        StartWithLen(self, self.head_len()).encode_frame_split(out, min_split)
+        StartWithLen(self.parts(), self.head_len()).encode_frame_split(out, min_split)
     }
 }
 
-/// A START and its [`head_len`](Start::head_len), already known to the sender.
-pub(crate) struct StartWithLen<'a>(pub(crate) &'a Start, pub(crate) usize);
+/// A START by its parts, and its [`head_len`](Start::head_len), already known to
+/// the sender.
+pub(crate) struct StartWithLen<'a>(pub(crate) StartParts<'a>, pub(crate) usize);
 
 impl Encode for StartWithLen<'_> {
     #[inline]
     fn encode_frame(&self, out: &mut Vec<u8>) {
-        let (start, head_len) = (self.0, self.1);
+        let (start, head_len) = (&self.0, self.1);
         debug_assert_eq!(head_len, start.head_len());
         out.reserve(1 + varint::MAX_LEN + head_len + start.body.len());
         out.push(FrameKind::START.0);
         varint::encode((head_len + start.body.len()) as u64, out);
         start.encode_head(out);
-        out.extend_from_slice(&start.body);
+        out.extend_from_slice(start.body);
     }
 
     fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
-        let (start, head_len) = (self.0, self.1);
+        let (start, head_len) = (&self.0, self.1);
         if start.body.len() < min_split {
             self.encode_frame(out);
             return None;

@@ -147,6 +147,62 @@ impl Start {
 
     /// The flags byte this frame encodes to.
     pub fn flags(&self) -> u8 {
+        self.parts().flags()
+    }
+
+    /// Bytes of the payload before the body.
+    pub fn head_len(&self) -> usize {
+        self.parts().head_len()
+    }
+
+    /// The fields by reference.
+    #[inline]
+    pub(crate) fn parts(&self) -> StartParts<'_> {
+        StartParts {
+            id8: self.id8,
+            urgency: self.urgency,
+            fin: self.fin,
+            reply_to: self.reply_to,
+            route: self.route.as_ref(),
+            metadata: self.metadata.as_ref(),
+            total_len: self.total_len,
+            body: &self.body,
+        }
+    }
+
+    pub(crate) fn payload_len(&self) -> usize {
+        self.head_len() + self.body.len()
+    }
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The payload up to (not including) the body.
+    pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
+        self.parts().encode_head(out)
+    }
+}
+
+/// A START's fields by reference: what the sender encodes from its message state
+/// without building a [`Start`] (the one encoder of both).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartParts<'a> {
+    pub(crate) id8: u8,
+    pub(crate) urgency: Urgency,
+    pub(crate) fin: bool,
+    pub(crate) reply_to: Option<u64>,
+    pub(crate) route: Option<&'a RouteField>,
+    pub(crate) metadata: Option<&'a Bytes>,
+    pub(crate) total_len: Option<u64>,
+    pub(crate) body: &'a Bytes,
+}
+
+impl StartParts<'_> {
+    /// The flags byte.
+    #[inline]
+    pub(crate) fn flags(&self) -> u8 {
         let mut f = self.urgency.get();
         if self.fin {
             f |= StartFlags::FIN;
@@ -167,33 +223,23 @@ impl Start {
     }
 
     /// Bytes of the payload before the body.
-    pub fn head_len(&self) -> usize {
+    #[inline]
+    pub(crate) fn head_len(&self) -> usize {
         2 + self.reply_to.map_or(0, vl)
-            + self.route.as_ref().map_or(0, RouteField::encoded_len)
-            + self
-                .metadata
-                .as_ref()
-                .map_or(0, |m| vl(m.len() as u64) + m.len())
+            + self.route.map_or(0, RouteField::encoded_len)
+            + self.metadata.map_or(0, |m| vl(m.len() as u64) + m.len())
             + self.total_len.map_or(0, vl)
     }
 
-    pub(crate) fn payload_len(&self) -> usize {
-        self.head_len() + self.body.len()
-    }
-
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        self.encode_head(out);
-        out.extend_from_slice(&self.body);
-    }
-
     /// The payload up to (not including) the body.
+    #[inline]
     pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
         out.push(self.id8);
         out.push(self.flags());
         if let Some(r) = self.reply_to {
             varint::encode(r, out);
         }
-        match &self.route {
+        match self.route {
             Some(RouteField::Literal { intern_as, name }) => {
                 varint::encode((intern_as << 1) | 1, out);
                 varint::encode(name.len() as u64, out);
@@ -202,7 +248,7 @@ impl Start {
             Some(RouteField::Ref(n)) => varint::encode(n << 1, out),
             None => {}
         }
-        if let Some(m) = &self.metadata {
+        if let Some(m) = self.metadata {
             varint::encode(m.len() as u64, out);
             out.extend_from_slice(m);
         }
