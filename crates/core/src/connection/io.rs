@@ -7,7 +7,7 @@ use super::recovery::Sent;
 use super::{Connection, State};
 use crate::codes::FrameKind;
 use crate::error::{ConnectionError, FrameError, HandshakeError, ProtocolViolation};
-use crate::frame::{Encode, Frame, Start};
+use crate::frame::{Encode, Frame, RouteField, Start};
 use crate::link::LinkProfile;
 use crate::time::Instant;
 use alloc::vec::Vec;
@@ -72,6 +72,20 @@ impl Connection {
         loop {
             if self.state == State::Closed {
                 return;
+            }
+            if self.state == State::Open {
+                // The usual frame, read in place: exactly what the general path below
+                // does with it, without building a frame (anything unusual, errors
+                // included, is left to the general path).
+                if let Some((start, body)) = self.reader.next_plain_start() {
+                    self.last_received = now;
+                    self.hello_confirmed = true;
+                    let route = start.route.map(RouteField::Ref);
+                    if let Err(v) = self.handle_start_fields(start.head, route, None, body) {
+                        return self.fail(ConnectionError::Protocol(v));
+                    }
+                    continue;
+                }
             }
             let frame = match self.reader.next_frame() {
                 Ok(Some(f)) => f,

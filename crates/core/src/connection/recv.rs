@@ -9,7 +9,7 @@ use crate::codes::{ErrorCode, FrameKind};
 use crate::config::Config;
 use crate::error::{LimitExceeded, LimitKind, MessageError, ProtocolViolation, ReadError};
 use crate::event::{Event, MessageHead, MessageId};
-use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start};
+use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start, StartHead};
 use crate::link::LinkProfile;
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -243,8 +243,37 @@ impl Connection {
         });
     }
 
-    #[inline(always)]
     pub(super) fn handle_start(&mut self, s: Start) -> Result<(), ProtocolViolation> {
+        let Start {
+            id8,
+            urgency,
+            fin,
+            reply_to,
+            route,
+            metadata,
+            total_len,
+            body,
+        } = s;
+        let head = StartHead {
+            id8,
+            urgency,
+            fin,
+            reply_to,
+            total_len,
+        };
+        self.handle_start_fields(head, route, metadata, body)
+    }
+
+    /// [`handle_start`](Self::handle_start) on a START's fields: from a parsed
+    /// [`Start`], or from a START read in place (`LinkReader::next_plain_start`).
+    #[inline(always)]
+    pub(super) fn handle_start_fields(
+        &mut self,
+        s: StartHead,
+        route_field: Option<RouteField>,
+        metadata: Option<Bytes>,
+        body: Bytes,
+    ) -> Result<(), ProtocolViolation> {
         let expected = self.recv.next_id;
         let id = expected + u64::from(s.id8.wrapping_sub(expected as u8));
         if id != expected && !self.is_serial() {
@@ -271,7 +300,7 @@ impl Connection {
             });
         }
         self.recv.next_id = id + 1;
-        let body_len = s.body.len() as u64;
+        let body_len = body.len() as u64;
         self.charge_connection(body_len)?;
         if body_len > self.config.message_window {
             return Err(ProtocolViolation::FlowControl {
@@ -279,7 +308,7 @@ impl Connection {
                 sent: body_len,
             });
         }
-        if s.route == Some(RouteField::Ref(0)) {
+        if route_field == Some(RouteField::Ref(0)) {
             // Void message: its id is used up, nothing else.
             self.recv.done_count += 1;
             return Ok(());
@@ -290,7 +319,7 @@ impl Connection {
                 return Ok(());
             }
         }
-        let route = match s.route {
+        let route = match route_field {
             None => None,
             Some(RouteField::Literal { intern_as, name }) => {
                 let route = String::from_utf8(name.to_vec())
@@ -327,7 +356,7 @@ impl Connection {
                 None => return Err(ProtocolViolation::UnknownRoute(n)),
             },
         };
-        let metadata = s.metadata.unwrap_or_default();
+        let metadata = metadata.unwrap_or_default();
         let head_len = (route.as_ref().map_or(0, String::len) + metadata.len()) as u64;
         let limit = if head_len > self.config.max_metadata as u64 {
             Some(LimitExceeded {
@@ -358,13 +387,13 @@ impl Connection {
             }
         }
         let window = self.config.message_window;
-        let readable = !s.body.is_empty() || s.fin;
-        if !s.body.is_empty() {
+        let readable = !body.is_empty() || s.fin;
+        if !body.is_empty() {
             self.recv.buffered += body_len;
         }
         let m = Incoming {
             // A message's first chunk sits inline: no queue to push onto.
-            queue: Chunks::one(s.body),
+            queue: Chunks::one(body),
             received: body_len,
             consumed: 0,
             granted: window,

@@ -15,7 +15,7 @@ pub use close::{ErrorFrame, GoAway};
 pub use control::{Cancel, CancelSide, Nack};
 pub use data::Data;
 pub use hello::{Capabilities, Hello, MAGIC, VERSION};
-pub(crate) use start::StartParts;
+pub(crate) use start::{PlainStart, StartHead, StartParts};
 pub use start::{RouteField, Start, StartFlags};
 
 use crate::codes::FrameKind;

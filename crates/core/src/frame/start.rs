@@ -257,3 +257,68 @@ impl StartParts<'_> {
         }
     }
 }
+
+/// A START's fixed fields (all but route, metadata and body).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartHead {
+    pub(crate) id8: u8,
+    pub(crate) urgency: Urgency,
+    pub(crate) fin: bool,
+    pub(crate) reply_to: Option<u64>,
+    pub(crate) total_len: Option<u64>,
+}
+
+/// A START without route literal or metadata (the usual one), parsed in place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlainStart {
+    pub(crate) head: StartHead,
+    /// Interned route number (0: a void message), if a route field is present.
+    pub(crate) route: Option<u64>,
+    /// Offset of the body in the payload.
+    pub(crate) body_at: usize,
+}
+
+impl PlainStart {
+    /// Parses `payload` if it is a well-formed START without route literal and
+    /// metadata; `None` for anything else (which [`Start::load_owned`] then handles,
+    /// errors included).
+    #[inline]
+    pub(crate) fn parse(payload: &[u8]) -> Option<PlainStart> {
+        let mut r = Reader::new(payload, crate::codes::FrameKind::START);
+        let id8 = r.u8().ok()?;
+        let flags = r.u8().ok()?;
+        if flags & StartFlags::METADATA != 0 {
+            return None;
+        }
+        let reply_to = if flags & StartFlags::REPLY != 0 {
+            Some(r.varint().ok()?)
+        } else {
+            None
+        };
+        let route = if flags & StartFlags::ROUTE != 0 {
+            let code = r.varint().ok()?;
+            if code & 1 == 1 {
+                return None;
+            }
+            Some(code >> 1)
+        } else {
+            None
+        };
+        let total_len = if flags & StartFlags::LENGTH != 0 {
+            Some(r.varint().ok()?)
+        } else {
+            None
+        };
+        Some(PlainStart {
+            head: StartHead {
+                id8,
+                urgency: Urgency::new(flags & StartFlags::URGENCY_MASK),
+                fin: flags & StartFlags::FIN != 0,
+                reply_to,
+                total_len,
+            },
+            route,
+            body_at: r.rest().start,
+        })
+    }
+}

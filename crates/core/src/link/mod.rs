@@ -11,8 +11,9 @@
 
 pub mod cobs;
 
+use crate::codes::FrameKind;
 use crate::error::FrameError;
-use crate::frame::Header;
+use crate::frame::{Header, PlainStart};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
@@ -263,6 +264,25 @@ impl LinkReader {
         let end = self.decoded.len() - 4;
         self.blocks
             .push_back(Bytes::copy_from_slice(&self.decoded[..end]));
+    }
+
+    /// TCP: if the next frame is complete and a START without route literal or
+    /// metadata, takes it, its head parsed in place and its body split off (one
+    /// split, no intermediate frame or payload). Anything else, errors included, is
+    /// left for [`next_frame`](Self::next_frame).
+    #[inline]
+    pub(crate) fn next_plain_start(&mut self) -> Option<(PlainStart, Bytes)> {
+        if self.profile != LinkProfile::Tcp || self.buf.first() != Some(&FrameKind::START.0) {
+            return None;
+        }
+        let header = Header::parse(&self.buf, self.max_payload).ok()??;
+        let total = header.header_len + header.payload_len;
+        let payload = self.buf.get(header.header_len..total)?;
+        let start = PlainStart::parse(payload)?;
+        let mut body = self.buf.split_to(total).freeze();
+        bytes::Buf::advance(&mut body, header.header_len + start.body_at);
+        self.stats.frames_ok += 1;
+        Some((start, body))
     }
 
     /// Takes the next complete frame, if any.
