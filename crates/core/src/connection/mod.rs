@@ -247,6 +247,7 @@ impl Connection {
     }
 
     /// Next event for the driver, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -579,7 +579,40 @@ impl Connection {
     /// Takes up to `max` buffered body bytes of an incoming message (`max` 0 means no
     /// limit). `Ok(None)` means the body is complete and the message is now forgotten;
     /// `Blocked` means nothing is buffered yet. Reading returns credit to the peer.
+    #[inline]
     pub fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
+        // Inlined for the usual calls on a message whose body is complete (a small
+        // message always is): the chunk then reaches the caller without a returned
+        // copy. An ended message's credit is settled, so reading only hands out.
+        let Some(m) = self.recv.messages.get_mut(id.0) else {
+            return Err(ReadError::UnknownMessage);
+        };
+        if m.ended {
+            let Some(front) = m.queue.front_mut() else {
+                self.read_to_end(id.0);
+                return Ok(None);
+            };
+            if max == 0 || front.len() <= max {
+                let chunk = m.queue.pop_front().unwrap_or_default();
+                let n = chunk.len() as u64;
+                m.consumed += n;
+                self.recv.buffered -= n;
+                return Ok(Some(chunk));
+            }
+        }
+        self.read_general(id, max)
+    }
+
+    /// Forgets incoming message `id`, read to its end.
+    fn read_to_end(&mut self, id: u64) {
+        self.recv.messages.delete(id);
+        self.recv.done_count += 1;
+        self.recv.note_completed(id);
+        self.maybe_finish_close();
+    }
+
+    /// [`read`](Self::read) in general.
+    fn read_general(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let max = if max == 0 { usize::MAX } else { max };
         // A message window bounds what waits for the application, not what queues on
         // the path (connection credit does that), so it grows on the smoothed RTT.
@@ -603,10 +636,7 @@ impl Connection {
             return Ok(Some(chunk));
         }
         if m.ended {
-            self.recv.messages.delete(id.0);
-            self.recv.done_count += 1;
-            self.recv.note_completed(id.0);
-            self.maybe_finish_close();
+            self.read_to_end(id.0);
             return Ok(None);
         }
         Err(ReadError::Blocked)

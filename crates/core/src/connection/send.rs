@@ -593,6 +593,7 @@ impl SendState {
 
 /// Takes `n` body bytes off the front of a message's queue, without copying when they
 /// lie in one chunk.
+#[inline]
 fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
     if n == 0 {
         return Bytes::new();
@@ -602,9 +603,19 @@ fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
         return Bytes::new();
     };
     if front.len() == n {
-        // The common case, a whole chunk: moved, not split.
+        // The common case, a whole chunk: moved, not split (and inlined, so that the
+        // chunk moves through registers rather than a returned copy).
         return o.queue.pop_front().unwrap_or_default();
     }
+    take_body_split(o, n)
+}
+
+/// [`take_body`] when the frame takes part of a chunk or several.
+#[cold]
+fn take_body_split(o: &mut Outgoing, n: usize) -> Bytes {
+    let Some(front) = o.queue.front_mut() else {
+        return Bytes::new();
+    };
     if front.len() > n {
         return front.split_to(n);
     }
