@@ -334,6 +334,11 @@ impl Chunks {
     }
 
     #[inline]
+    pub(super) fn front(&self) -> Option<&Bytes> {
+        self.front.as_ref()
+    }
+
+    #[inline]
     pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.front.as_mut()
     }

@@ -3,14 +3,18 @@
 //! (`poll_transmit`, or `poll_transmit_vectored` with large bodies by reference)
 //! through the link profile.
 
+use super::recovery::History;
 use super::recovery::Sent;
+use super::tail_probe_delay;
 use super::{Connection, State};
 use crate::codes::FrameKind;
 use crate::error::{ConnectionError, FrameError, HandshakeError, ProtocolViolation};
 use crate::frame::{Encode, Frame, RouteField, Start};
-use crate::link::LinkProfile;
+use crate::link::{LinkProfile, LinkWriter};
 use crate::time::Instant;
 use alloc::vec::Vec;
+use bytes::Bytes;
+use core::time::Duration;
 
 /// Bodies at least this long are spliced, not copied, by `poll_transmit_vectored`:
 /// below it a copy is cheaper than one more I/O vector.
@@ -228,27 +232,61 @@ impl Connection {
     /// Encodes one frame through the link profile and remembers what it carried.
     #[inline]
     pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &impl Encode, what: Sent) {
+        self.emitter().emit(buf, frame, what)
+    }
+
+    /// The fields [`emit`](Self::emit) writes to, borrowed apart from the rest (so a
+    /// frame can be encoded from message state borrowed meanwhile).
+    #[inline]
+    pub(crate) fn emitter(&mut self) -> Emitter<'_> {
+        Emitter {
+            splices: &mut self.splices,
+            writer: &mut self.writer,
+            history: &mut self.history,
+            frames_sent: &mut self.frames_sent,
+            tail_probe_at: &mut self.tail_probe_at,
+            now: self.now,
+            rtt: self.rtt,
+        }
+    }
+}
+
+/// What emitting a frame writes to: the output side of a [`Connection`].
+pub(crate) struct Emitter<'a> {
+    pub(crate) splices: &'a mut Option<(Vec<(usize, Bytes)>, usize)>,
+    pub(crate) writer: &'a mut LinkWriter,
+    pub(crate) history: &'a mut Option<History>,
+    pub(crate) frames_sent: &'a mut u64,
+    pub(crate) tail_probe_at: &'a mut Option<Instant>,
+    pub(crate) now: Instant,
+    pub(crate) rtt: Duration,
+}
+
+impl Emitter<'_> {
+    /// Encodes one frame through the link profile and remembers what it carried.
+    #[inline]
+    pub(crate) fn emit(self, buf: &mut Vec<u8>, frame: &impl Encode, what: Sent) {
         if let Some((splices, len)) = self.splices.as_mut() {
             // tcp profile only (see poll_transmit_vectored): the link adds no framing.
             if let Some(body) = frame.encode_frame_split(buf, MIN_SPLICE) {
                 *len += body.len();
                 splices.push((buf.len(), body));
             }
-            self.frames_sent += 1;
+            *self.frames_sent += 1;
             return;
         }
         if self.history.is_none() {
             // tcp: the link adds nothing and nothing is recorded.
             self.writer.write_plain(buf, |out| frame.encode_frame(out));
-            self.frames_sent += 1;
+            *self.frames_sent += 1;
             return;
         }
         let seq = self.writer.write(buf, |out| frame.encode_frame(out));
-        self.frames_sent += 1;
+        *self.frames_sent += 1;
         if let Some(h) = self.history.as_mut() {
             h.record(seq, what);
             if matches!(what, Sent::Message { .. }) {
-                self.tail_probe_at = Some(self.now + self.tail_probe_delay());
+                *self.tail_probe_at = Some(self.now + tail_probe_delay(self.rtt));
             }
         }
     }

@@ -653,7 +653,7 @@ impl Connection {
     }
 
     fn tail_probe_delay(&self) -> Duration {
-        (self.rtt * 2).max(Duration::from_millis(20))
+        tail_probe_delay(self.rtt)
     }
 
     /// Payload size of message frames: ours, capped by the peer's limit.
@@ -663,4 +663,9 @@ impl Connection {
         });
         self.config.send_frame.min(peer).max(16)
     }
+}
+
+/// Serial: how long after the last message frame the tail-loss probe goes out.
+fn tail_probe_delay(rtt: Duration) -> Duration {
+    (rtt * 2).max(Duration::from_millis(20))
 }

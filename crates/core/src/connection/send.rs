@@ -11,6 +11,7 @@
 mod schedule;
 
 use super::idmap::{Chunks, IdMap};
+use super::io::Emitter;
 use super::recovery::Sent;
 use super::routes::RouteTable;
 use super::Connection;
@@ -476,25 +477,31 @@ impl Connection {
                 total_len,
                 body: &EMPTY,
             };
-            let mut body = None;
+            let mut n = 0;
             let mut head_len = None;
             if !head_only && o.queued > 0 {
                 let len = parts.head_len();
                 head_len = Some(len);
                 let room = frame_size.saturating_sub(len);
-                let n = o
+                n = o
                     .queued
                     .min(room)
                     .min(o.credit as usize)
                     .min(conn_room as usize);
-                body = Some(take_body(o, n));
             }
-            if let Some(b) = &body {
-                parts.body = b;
-            }
+            // The body: the whole front chunk (the usual case) is encoded where it lies
+            // and let go afterwards; a part of it or of several is taken out first.
+            let whole_chunk = n > 0 && o.queue.front().map(Bytes::len) == Some(n);
+            let split = if n > 0 && !whole_chunk {
+                o.queued -= n;
+                Some(take_body_split(o, n))
+            } else {
+                None
+            };
+            let left = if whole_chunk { o.queued - n } else { o.queued };
             // The whole body in this frame (the usual small message): the frame's
             // length says it all, the length field is left out.
-            let done = o.finished && o.queued == 0;
+            let done = o.finished && left == 0;
             if done {
                 if let (Some(len), Some(total)) = (head_len.as_mut(), parts.total_len) {
                     *len -= crate::varint::encoded_len(total);
@@ -502,22 +509,46 @@ impl Connection {
                 parts.total_len = None;
             }
             parts.fin = done;
+            if whole_chunk {
+                if let Some(front) = o.queue.front() {
+                    parts.body = front;
+                }
+            } else if let Some(b) = &split {
+                parts.body = b;
+            }
             let body_len = parts.body.len() as u64;
             let what = Sent::Message {
                 id,
                 body: body_len,
                 route_defined,
             };
+            let head_len = head_len.unwrap_or_else(|| parts.head_len());
+            let out = Emitter {
+                splices: &mut self.splices,
+                writer: &mut self.writer,
+                history: &mut self.history,
+                frames_sent: &mut self.frames_sent,
+                tail_probe_at: &mut self.tail_probe_at,
+                now: self.now,
+                rtt: self.rtt,
+            };
+            out.emit(buf, &StartWithLen(parts, head_len), what);
+            drop(split);
+            if whole_chunk {
+                o.queued -= n;
+                if !done {
+                    o.queue.pop_front();
+                }
+            }
             let writable = SendState::book(o, body_len, done, send_buffer);
             if !done {
                 o.head = None;
             }
             send.conn_sent += body_len;
             if done {
+                // Drops the state with its body chunk.
                 send.ended(id);
             }
-            let head_len = head_len.unwrap_or_else(|| parts.head_len());
-            self.emit(buf, &StartWithLen(parts, head_len), what);
             self.after_message_frame(id, done, writable);
             return done;
         }
