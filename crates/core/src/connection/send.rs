@@ -532,7 +532,7 @@ impl Connection {
                 now: self.now,
                 rtt: self.rtt,
             };
-            out.emit(buf, &StartWithLen(parts, head_len), what);
+            out.emit(buf, &StartWithLen(&parts, head_len), what);
             drop(split);
             if whole_chunk {
                 o.queued -= n;

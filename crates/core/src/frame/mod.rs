@@ -261,22 +261,22 @@ impl Encode for Frame {
 impl Encode for Start {
     #[inline]
     fn encode_frame(&self, out: &mut Vec<u8>) {
-        StartWithLen(self.parts(), self.head_len()).encode_frame(out)
+        StartWithLen(&self.parts(), self.head_len()).encode_frame(out)
     }
 
     fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
-        StartWithLen(self.parts(), self.head_len()).encode_frame_split(out, min_split)
+        StartWithLen(&self.parts(), self.head_len()).encode_frame_split(out, min_split)
     }
 }
 
 /// A START by its parts, and its [`head_len`](Start::head_len), already known to
 /// the sender.
-pub(crate) struct StartWithLen<'a>(pub(crate) StartParts<'a>, pub(crate) usize);
+pub(crate) struct StartWithLen<'a, 'b>(pub(crate) &'b StartParts<'a>, pub(crate) usize);
 
-impl Encode for StartWithLen<'_> {
+impl Encode for StartWithLen<'_, '_> {
     #[inline]
     fn encode_frame(&self, out: &mut Vec<u8>) {
-        let (start, head_len) = (&self.0, self.1);
+        let (start, head_len) = (self.0, self.1);
         debug_assert_eq!(head_len, start.head_len());
         out.reserve(1 + varint::MAX_LEN + head_len + start.body.len());
         out.push(FrameKind::START.0);
@@ -286,7 +286,7 @@ impl Encode for StartWithLen<'_> {
     }
 
     fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
-        let (start, head_len) = (&self.0, self.1);
+        let (start, head_len) = (self.0, self.1);
         if start.body.len() < min_split {
             self.encode_frame(out);
             return None;
