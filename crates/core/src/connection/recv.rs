@@ -136,6 +136,7 @@ impl RecvState {
     }
 
     /// Remembers that incoming message `id` was read to its end.
+    #[inline]
     fn note_completed(&mut self, id: u64) {
         if self.completed.is_empty() {
             // Id 0 is never used, so it marks an empty slot.
@@ -174,6 +175,7 @@ impl RecvState {
     /// away), growing the window toward the bandwidth-delay product: if a whole window
     /// went by in under two round trips, the window was the bottleneck, so it doubles
     /// up to the configured cap.
+    #[inline]
     fn release_connection(&mut self, n: u64, config: &Config, now: Instant, rtt: Duration) {
         self.conn_consumed += n;
         if self.max_data_granted - self.conn_consumed < self.conn_window / 2 {
