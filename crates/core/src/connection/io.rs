@@ -3,8 +3,7 @@
 //! (`poll_transmit`, or `poll_transmit_vectored` with large bodies by reference)
 //! through the link profile.
 
-use super::recovery::History;
-use super::recovery::Sent;
+use super::recovery::{History, Sent};
 use super::tail_probe_delay;
 use super::{Connection, State};
 use crate::codes::FrameKind;

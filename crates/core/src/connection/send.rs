@@ -523,6 +523,7 @@ impl Connection {
                 route_defined,
             };
             let head_len = head_len.unwrap_or_else(|| parts.head_len());
+            // `self.emitter()`, spelled out: the message state stays borrowed.
             let out = Emitter {
                 splices: &mut self.splices,
                 writer: &mut self.writer,
