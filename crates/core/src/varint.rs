@@ -27,6 +27,7 @@ pub enum VarintError {
 /// assert_eq!(netcore_core::varint::encoded_len(128), 2);
 /// assert_eq!(netcore_core::varint::encoded_len(u64::MAX), 10);
 /// ```
+#[inline]
 pub const fn encoded_len(value: u64) -> usize {
     let bits = 64 - (value | 1).leading_zeros() as usize;
     bits.div_ceil(7)
@@ -39,6 +40,7 @@ pub const fn encoded_len(value: u64) -> usize {
 /// netcore_core::varint::encode(300, &mut out);
 /// assert_eq!(out, [0xac, 0x02]);
 /// ```
+#[inline]
 pub fn encode(mut value: u64, out: &mut Vec<u8>) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -53,6 +55,7 @@ pub fn encode(mut value: u64, out: &mut Vec<u8>) {
 /// assert_eq!(netcore_core::varint::decode(&[0xac, 0x02, 0xff]), Ok((300, 2)));
 /// assert!(netcore_core::varint::decode(&[0x80]).is_err());
 /// ```
+#[inline]
 pub fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
     let mut value: u64 = 0;
     for (i, &byte) in input.iter().enumerate() {

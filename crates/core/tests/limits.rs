@@ -560,3 +560,78 @@ fn huge_length_claims_reserve_no_memory() {
         assert!(v.stats().buffered_input < 8192);
     }
 }
+
+// ----- STARTs read in place ----------------------------------------------------------
+
+/// A START is parsed in place in the input buffer when it has no route literal or
+/// metadata; a malformed or incomplete one must still give exactly the general
+/// parser's error, and one arriving in pieces must still be delivered.
+#[test]
+fn malformed_and_split_starts_in_place() {
+    let flags = |f: u8| Urgency::DEFAULT.get() | f;
+    let cases: [(Vec<u8>, FrameError); 3] = [
+        // REPLY flagged, no reply-to varint.
+        (
+            vec![0x01, 2, 1, flags(frame::StartFlags::REPLY)],
+            FrameError::Truncated {
+                kind: FrameKind::START,
+            },
+        ),
+        // Route reference varint cut short.
+        (
+            vec![0x01, 3, 1, flags(frame::StartFlags::ROUTE), 0x80],
+            FrameError::Truncated {
+                kind: FrameKind::START,
+            },
+        ),
+        // An 11-byte total length.
+        (
+            [
+                &[0x01, 13, 1, flags(frame::StartFlags::LENGTH)][..],
+                &[0xff; 10],
+                &[0x01],
+            ]
+            .concat(),
+            FrameError::BadVarint,
+        ),
+    ];
+    for (wire, want) in cases {
+        let (mut v, _) = open_victim(Config::tcp());
+        v.handle_input(Instant::from_micros(1), &wire);
+        assert_eq!(
+            closed_error(&mut v),
+            Some(ConnectionError::Protocol(ProtocolViolation::Frame(want)))
+        );
+    }
+
+    // Byte by byte: every prefix is incomplete until the last byte.
+    let (mut v, mut peer) = open_victim(Config::tcp());
+    let mut wire = peer.bytes(&start(1, literal("r"), false, b""));
+    wire.extend(peer.bytes(&start(2, None, true, b"whole")));
+    let mut intern = start(3, None, true, b"xy");
+    if let Frame::Start(s) = &mut intern {
+        s.route = Some(RouteField::Ref(0));
+    }
+    wire.extend(peer.bytes(&intern));
+    for b in &wire {
+        v.handle_input(Instant::from_micros(1), &[*b]);
+    }
+    let events = drain_events(&mut v);
+    assert!(matches!(
+        events[0],
+        Event::Incoming {
+            id: MessageId(1),
+            ..
+        }
+    ));
+    assert!(
+        matches!(&events[1], Event::Incoming { id: MessageId(2), head } if head.route.is_none())
+    );
+    assert_eq!(events[2], Event::Readable { id: MessageId(2) });
+    assert_eq!(events.len(), 3, "void START 3 delivers nothing: {events:?}");
+    assert_eq!(
+        v.read(MessageId(2), 0).unwrap().as_deref(),
+        Some(&b"whole"[..])
+    );
+    assert!(v.is_open());
+}

@@ -77,7 +77,7 @@ impl<T> IdMap<T> {
         (i < self.span).then_some(i)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn get(&self, id: u64) -> Option<&T> {
         match self.index(id) {
             Some(i) => self.slots[self.slot(i)].as_ref(),
@@ -86,7 +86,7 @@ impl<T> IdMap<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn get_mut(&mut self, id: u64) -> Option<&mut T> {
         match self.index(id) {
             Some(i) => {
@@ -104,7 +104,7 @@ impl<T> IdMap<T> {
 
     /// Inserts `value` under `id`. Ids are expected in increasing order (anything
     /// else still works, through the ordered map).
-    #[inline]
+    #[inline(always)]
     pub(super) fn insert(&mut self, id: u64, value: T) {
         // The usual case first, inlined so that the (large) value is written straight
         // into its slot rather than copied through temporaries.
@@ -250,6 +250,7 @@ impl<T> IdMap<T> {
     }
 
     /// Removes and drops `id`'s entry in place; whether there was one.
+    #[inline(always)]
     pub(super) fn delete(&mut self, id: u64) -> bool {
         let Some(i) = self.index(id) else {
             return self.old.remove(&id).is_some();
@@ -314,6 +315,15 @@ impl Chunks {
         self.front.is_none()
     }
 
+    /// Chunks holding just `chunk` (none if it is empty).
+    #[inline]
+    pub(super) fn one(chunk: Bytes) -> Chunks {
+        Chunks {
+            front: (!chunk.is_empty()).then_some(chunk),
+            rest: None,
+        }
+    }
+
     #[inline]
     pub(super) fn push_back(&mut self, chunk: Bytes) {
         if self.front.is_none() {
@@ -324,15 +334,24 @@ impl Chunks {
     }
 
     #[inline]
+    pub(super) fn front(&self) -> Option<&Bytes> {
+        self.front.as_ref()
+    }
+
+    #[inline]
     pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.front.as_mut()
     }
 
     #[inline]
     pub(super) fn pop_front(&mut self) -> Option<Bytes> {
-        let front = self.front.take();
-        self.front = self.rest.as_mut().and_then(|r| r.pop_front());
-        front
+        match &mut self.rest {
+            None => self.front.take(),
+            Some(rest) => {
+                let next = rest.pop_front();
+                core::mem::replace(&mut self.front, next)
+            }
+        }
     }
 
     pub(super) fn clear(&mut self) {

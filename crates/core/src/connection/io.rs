@@ -3,13 +3,17 @@
 //! (`poll_transmit`, or `poll_transmit_vectored` with large bodies by reference)
 //! through the link profile.
 
-use super::recovery::Sent;
+use super::recovery::{History, Sent};
+use super::tail_probe_delay;
 use super::{Connection, State};
+use crate::codes::FrameKind;
 use crate::error::{ConnectionError, FrameError, HandshakeError, ProtocolViolation};
-use crate::frame::Frame;
-use crate::link::LinkProfile;
+use crate::frame::{Encode, Frame, RouteField, Start};
+use crate::link::{LinkProfile, LinkWriter};
 use crate::time::Instant;
 use alloc::vec::Vec;
+use bytes::Bytes;
+use core::time::Duration;
 
 /// Bodies at least this long are spliced, not copied, by `poll_transmit_vectored`:
 /// below it a copy is cheaper than one more I/O vector.
@@ -72,6 +76,20 @@ impl Connection {
             if self.state == State::Closed {
                 return;
             }
+            if self.state == State::Open {
+                // The usual frame, read in place: exactly what the general path below
+                // does with it, without building a frame (anything unusual, errors
+                // included, is left to the general path).
+                if let Some((start, body)) = self.reader.next_plain_start() {
+                    self.last_received = now;
+                    self.hello_confirmed = true;
+                    let route = start.route.map(RouteField::Ref);
+                    if let Err(v) = self.handle_start_fields(start.head, route, None, body) {
+                        return self.fail(ConnectionError::Protocol(v));
+                    }
+                    continue;
+                }
+            }
             let frame = match self.reader.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
@@ -82,6 +100,19 @@ impl Connection {
                 self.queue_nack(first, count);
             }
             let kind = frame.header.kind;
+            if kind == FrameKind::START && self.state == State::Open {
+                // The most common frame, straight to its handler (no `Frame` built).
+                let start = match Start::load_owned(frame.payload) {
+                    Ok(s) => s,
+                    Err(e) => return self.frame_error(e),
+                };
+                // Anything but HELLO proves the peer finished its handshake with ours.
+                self.hello_confirmed = true;
+                if let Err(v) = self.handle_start(start) {
+                    return self.fail(ConnectionError::Protocol(v));
+                }
+                continue;
+            }
             let parsed = match Frame::load(kind, frame.payload) {
                 Ok(f) => f,
                 Err(e) => return self.frame_error(e),
@@ -198,22 +229,63 @@ impl Connection {
     }
 
     /// Encodes one frame through the link profile and remembers what it carried.
-    pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &Frame, what: Sent) {
+    #[inline]
+    pub(crate) fn emit(&mut self, buf: &mut Vec<u8>, frame: &impl Encode, what: Sent) {
+        self.emitter().emit(buf, frame, what)
+    }
+
+    /// The fields [`emit`](Self::emit) writes to, borrowed apart from the rest (so a
+    /// frame can be encoded from message state borrowed meanwhile).
+    #[inline]
+    pub(crate) fn emitter(&mut self) -> Emitter<'_> {
+        Emitter {
+            splices: &mut self.splices,
+            writer: &mut self.writer,
+            history: &mut self.history,
+            frames_sent: &mut self.frames_sent,
+            tail_probe_at: &mut self.tail_probe_at,
+            now: self.now,
+            rtt: self.rtt,
+        }
+    }
+}
+
+/// What emitting a frame writes to: the output side of a [`Connection`].
+pub(crate) struct Emitter<'a> {
+    pub(crate) splices: &'a mut Option<(Vec<(usize, Bytes)>, usize)>,
+    pub(crate) writer: &'a mut LinkWriter,
+    pub(crate) history: &'a mut Option<History>,
+    pub(crate) frames_sent: &'a mut u64,
+    pub(crate) tail_probe_at: &'a mut Option<Instant>,
+    pub(crate) now: Instant,
+    pub(crate) rtt: Duration,
+}
+
+impl Emitter<'_> {
+    /// Encodes one frame through the link profile and remembers what it carried.
+    #[inline]
+    pub(crate) fn emit(self, buf: &mut Vec<u8>, frame: &impl Encode, what: Sent) {
         if let Some((splices, len)) = self.splices.as_mut() {
             // tcp profile only (see poll_transmit_vectored): the link adds no framing.
-            if let Some(body) = frame.encode_split(buf, MIN_SPLICE) {
+            if let Some(body) = frame.encode_frame_split(buf, MIN_SPLICE) {
                 *len += body.len();
                 splices.push((buf.len(), body));
             }
-            self.frames_sent += 1;
+            *self.frames_sent += 1;
             return;
         }
-        let seq = self.writer.write(buf, |out| frame.encode(out));
-        self.frames_sent += 1;
+        if self.history.is_none() {
+            // tcp: the link adds nothing and nothing is recorded.
+            self.writer.write_plain(buf, |out| frame.encode_frame(out));
+            *self.frames_sent += 1;
+            return;
+        }
+        let seq = self.writer.write(buf, |out| frame.encode_frame(out));
+        *self.frames_sent += 1;
         if let Some(h) = self.history.as_mut() {
             h.record(seq, what);
             if matches!(what, Sent::Message { .. }) {
-                self.tail_probe_at = Some(self.now + self.tail_probe_delay());
+                *self.tail_probe_at = Some(self.now + tail_probe_delay(self.rtt));
             }
         }
     }

@@ -247,6 +247,7 @@ impl Connection {
     }
 
     /// Next event for the driver, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -592,7 +593,15 @@ impl Connection {
             && self.is_idle()
     }
 
+    #[inline]
     pub(crate) fn maybe_finish_close(&mut self) {
+        // Runs after every message ends: the usual "no close under way" inline.
+        if self.goaway_sent.is_some() {
+            self.finish_close_if_ready();
+        }
+    }
+
+    fn finish_close_if_ready(&mut self) {
         if !self.close_ready() {
             return;
         }
@@ -644,7 +653,7 @@ impl Connection {
     }
 
     fn tail_probe_delay(&self) -> Duration {
-        (self.rtt * 2).max(Duration::from_millis(20))
+        tail_probe_delay(self.rtt)
     }
 
     /// Payload size of message frames: ours, capped by the peer's limit.
@@ -654,4 +663,9 @@ impl Connection {
         });
         self.config.send_frame.min(peer).max(16)
     }
+}
+
+/// Serial: how long after the last message frame the tail-loss probe goes out.
+fn tail_probe_delay(rtt: Duration) -> Duration {
+    (rtt * 2).max(Duration::from_millis(20))
 }

@@ -9,7 +9,7 @@ use crate::codes::{ErrorCode, FrameKind};
 use crate::config::Config;
 use crate::error::{LimitExceeded, LimitKind, MessageError, ProtocolViolation, ReadError};
 use crate::event::{Event, MessageHead, MessageId};
-use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start};
+use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start, StartHead};
 use crate::link::LinkProfile;
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -73,6 +73,9 @@ pub(super) struct RecvState {
     last_conn_grant: Option<Instant>,
     pending_message_credit: BTreeSet<u64>,
     routes: BTreeMap<u64, String>,
+    /// The route referenced last, with its number (0: none): consecutive messages
+    /// nearly always share a route, and this spares the tree walk.
+    last_route: (u64, String),
     last_unknown_cancelled: u64,
     /// Recent incoming ids read to their end: a CANCEL from the sender arriving after
     /// that still reports them once (`Reset`: the sender gave up, e.g. a request whose
@@ -102,6 +105,7 @@ impl RecvState {
             last_conn_grant: None,
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
+            last_route: (0, String::new()),
             last_unknown_cancelled: 0,
             completed: Vec::new(),
             buffered: 0,
@@ -132,6 +136,7 @@ impl RecvState {
     }
 
     /// Remembers that incoming message `id` was read to its end.
+    #[inline]
     fn note_completed(&mut self, id: u64) {
         if self.completed.is_empty() {
             // Id 0 is never used, so it marks an empty slot.
@@ -170,6 +175,7 @@ impl RecvState {
     /// away), growing the window toward the bandwidth-delay product: if a whole window
     /// went by in under two round trips, the window was the bottleneck, so it doubles
     /// up to the configured cap.
+    #[inline]
     fn release_connection(&mut self, n: u64, config: &Config, now: Instant, rtt: Duration) {
         self.conn_consumed += n;
         if self.max_data_granted - self.conn_consumed < self.conn_window / 2 {
@@ -185,6 +191,7 @@ impl RecvState {
     }
 
     /// The next credit frame due, if any.
+    #[inline]
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
         if self.pending_message_credit.is_empty()
             && self.max_data_granted <= self.sent_max_data
@@ -193,6 +200,10 @@ impl RecvState {
             // Asked before every frame sent: answer the usual "nothing" cheaply.
             return None;
         }
+        self.next_credit_frame()
+    }
+
+    fn next_credit_frame(&mut self) -> Option<Frame> {
         if self.max_data_granted > self.sent_max_data {
             self.sent_max_data = self.max_data_granted;
             return Some(Frame::MaxData(self.max_data_granted));
@@ -235,6 +246,36 @@ impl Connection {
     }
 
     pub(super) fn handle_start(&mut self, s: Start) -> Result<(), ProtocolViolation> {
+        let Start {
+            id8,
+            urgency,
+            fin,
+            reply_to,
+            route,
+            metadata,
+            total_len,
+            body,
+        } = s;
+        let head = StartHead {
+            id8,
+            urgency,
+            fin,
+            reply_to,
+            total_len,
+        };
+        self.handle_start_fields(head, route, metadata, body)
+    }
+
+    /// [`handle_start`](Self::handle_start) on a START's fields: from a parsed
+    /// [`Start`], or from a START read in place (`LinkReader::next_plain_start`).
+    #[inline(always)]
+    pub(super) fn handle_start_fields(
+        &mut self,
+        s: StartHead,
+        route_field: Option<RouteField>,
+        metadata: Option<Bytes>,
+        body: Bytes,
+    ) -> Result<(), ProtocolViolation> {
         let expected = self.recv.next_id;
         let id = expected + u64::from(s.id8.wrapping_sub(expected as u8));
         if id != expected && !self.is_serial() {
@@ -261,7 +302,7 @@ impl Connection {
             });
         }
         self.recv.next_id = id + 1;
-        let body_len = s.body.len() as u64;
+        let body_len = body.len() as u64;
         self.charge_connection(body_len)?;
         if body_len > self.config.message_window {
             return Err(ProtocolViolation::FlowControl {
@@ -269,7 +310,7 @@ impl Connection {
                 sent: body_len,
             });
         }
-        if s.route == Some(RouteField::Ref(0)) {
+        if route_field == Some(RouteField::Ref(0)) {
             // Void message: its id is used up, nothing else.
             self.recv.done_count += 1;
             return Ok(());
@@ -280,7 +321,7 @@ impl Connection {
                 return Ok(());
             }
         }
-        let route = match s.route {
+        let route = match route_field {
             None => None,
             Some(RouteField::Literal { intern_as, name }) => {
                 let route = String::from_utf8(name.to_vec())
@@ -293,12 +334,22 @@ impl Connection {
                     }));
                 }
                 if intern_as > 0 {
+                    if self.recv.last_route.0 == intern_as {
+                        self.recv.last_route.0 = 0;
+                    }
                     self.recv.routes.insert(intern_as, route.clone());
                 }
                 Some(route)
             }
+            Some(RouteField::Ref(n)) if n == self.recv.last_route.0 => {
+                Some(self.recv.last_route.1.clone())
+            }
             Some(RouteField::Ref(n)) => match self.recv.routes.get(&n) {
-                Some(r) => Some(r.clone()),
+                Some(r) => {
+                    self.recv.last_route.1.clone_from(r);
+                    self.recv.last_route.0 = n;
+                    Some(r.clone())
+                }
                 // Serial: the START that defined it was lost; only this message suffers.
                 None if self.is_serial() => {
                     self.reject(id, MessageError::FrameLost);
@@ -307,7 +358,7 @@ impl Connection {
                 None => return Err(ProtocolViolation::UnknownRoute(n)),
             },
         };
-        let metadata = s.metadata.unwrap_or_default();
+        let metadata = metadata.unwrap_or_default();
         let head_len = (route.as_ref().map_or(0, String::len) + metadata.len()) as u64;
         let limit = if head_len > self.config.max_metadata as u64 {
             Some(LimitExceeded {
@@ -338,8 +389,13 @@ impl Connection {
             }
         }
         let window = self.config.message_window;
-        let mut m = Incoming {
-            queue: Chunks::default(),
+        let readable = !body.is_empty() || s.fin;
+        if !body.is_empty() {
+            self.recv.buffered += body_len;
+        }
+        let m = Incoming {
+            // A message's first chunk sits inline: no queue to push onto.
+            queue: Chunks::one(body),
             received: body_len,
             consumed: 0,
             granted: window,
@@ -348,11 +404,6 @@ impl Connection {
             total_len: s.total_len,
             ended: s.fin,
         };
-        let readable = !s.body.is_empty() || s.fin;
-        if !s.body.is_empty() {
-            m.queue.push_back(s.body);
-            self.recv.buffered += body_len;
-        }
         self.recv.messages.insert(id, m);
         let head = MessageHead {
             route,
@@ -532,7 +583,40 @@ impl Connection {
     /// Takes up to `max` buffered body bytes of an incoming message (`max` 0 means no
     /// limit). `Ok(None)` means the body is complete and the message is now forgotten;
     /// `Blocked` means nothing is buffered yet. Reading returns credit to the peer.
+    #[inline]
     pub fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
+        // Inlined for the usual calls on a message whose body is complete (a small
+        // message always is): the chunk then reaches the caller without a returned
+        // copy. An ended message's credit is settled, so reading only hands out.
+        let Some(m) = self.recv.messages.get_mut(id.0) else {
+            return Err(ReadError::UnknownMessage);
+        };
+        if m.ended {
+            let Some(front) = m.queue.front_mut() else {
+                self.read_to_end(id.0);
+                return Ok(None);
+            };
+            if max == 0 || front.len() <= max {
+                let chunk = m.queue.pop_front().unwrap_or_default();
+                let n = chunk.len() as u64;
+                m.consumed += n;
+                self.recv.buffered -= n;
+                return Ok(Some(chunk));
+            }
+        }
+        self.read_general(id, max)
+    }
+
+    /// Forgets incoming message `id`, read to its end.
+    fn read_to_end(&mut self, id: u64) {
+        self.recv.messages.delete(id);
+        self.recv.done_count += 1;
+        self.recv.note_completed(id);
+        self.maybe_finish_close();
+    }
+
+    /// [`read`](Self::read) in general.
+    fn read_general(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let max = if max == 0 { usize::MAX } else { max };
         // A message window bounds what waits for the application, not what queues on
         // the path (connection credit does that), so it grows on the smoothed RTT.
@@ -556,10 +640,7 @@ impl Connection {
             return Ok(Some(chunk));
         }
         if m.ended {
-            self.recv.messages.delete(id.0);
-            self.recv.done_count += 1;
-            self.recv.note_completed(id.0);
-            self.maybe_finish_close();
+            self.read_to_end(id.0);
             return Ok(None);
         }
         Err(ReadError::Blocked)

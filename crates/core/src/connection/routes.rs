@@ -39,10 +39,20 @@ impl RouteTable {
     }
 
     /// The route field for `route`, interning it if there is room.
+    #[inline]
     pub(super) fn field(&mut self, route: &str) -> RouteField {
-        if self.last_number != 0 && self.last == route {
+        // Compared inline: routes are short, a call to `memcmp` costs more.
+        if self.last_number != 0
+            && self.last.len() == route.len()
+            && self.last.bytes().zip(route.bytes()).all(|(a, b)| a == b)
+        {
             return RouteField::Ref(self.last_number);
         }
+        self.field_slow(route)
+    }
+
+    /// [`field`](Self::field) for a route other than the last one.
+    fn field_slow(&mut self, route: &str) -> RouteField {
         if let Some(&n) = self.names.get(route) {
             self.remember(route, n);
             return RouteField::Ref(n);

@@ -11,13 +11,17 @@
 mod schedule;
 
 use super::idmap::{Chunks, IdMap};
+use super::io::Emitter;
 use super::recovery::Sent;
 use super::routes::RouteTable;
 use super::Connection;
 use crate::codes::{ErrorCode, Urgency};
 use crate::error::{MessageError, StartError, WriteError};
 use crate::event::{Event, MessageHead, MessageId};
-use crate::frame::{Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start};
+use crate::frame::{
+    Cancel, CancelSide, Capabilities, Data, Frame, Hello, RouteField, Start, StartParts,
+    StartWithLen,
+};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -232,31 +236,35 @@ impl Connection {
         }
         let id = self.send.next_id;
         self.send.next_id += 1;
-        let mut o = Outgoing {
-            urgency: head.urgency,
-            total_len: head.total_len,
-            head: Some(head),
-            void: false,
-            queue: Chunks::default(),
-            queued: 0,
-            written: 0,
-            offset: 0,
-            finished: false,
-            credit: 0,
-            scheduled: false,
-            blocked: false,
-        };
-        if let Some(body) = body {
-            o.written = body.len() as u64;
-            o.queued = body.len();
-            if !body.is_empty() {
-                o.queue.push_back(body);
-            }
-            o.finished = true;
+        // `schedule`, without looking the message up again: a new message can send
+        // once the handshake is done and the peer's message credit covers its id.
+        let scheduled = self.peer.is_some() && id <= self.send.peer_max_messages;
+        if scheduled {
+            self.send.rings[head.urgency.get() as usize].push_back(id);
         }
-        self.send.messages.insert(id, o);
+        let (finished, len, queue) = match body {
+            Some(body) => (true, body.len(), Chunks::one(body)),
+            None => (false, 0, Chunks::default()),
+        };
+        // Built in place in its slot (no copy of the whole state).
+        self.send.messages.insert(
+            id,
+            Outgoing {
+                urgency: head.urgency,
+                total_len: head.total_len,
+                head: Some(head),
+                void: false,
+                queue,
+                queued: len,
+                written: len as u64,
+                offset: 0,
+                finished,
+                credit: 0,
+                scheduled,
+                blocked: false,
+            },
+        );
         self.send.unstarted.push_back(id);
-        self.schedule(id);
         Ok(MessageId(id))
     }
 
@@ -406,7 +414,8 @@ impl Connection {
     /// Builds and emits one frame of message `id`: its START (head only if
     /// `head_only`), or a DATA/END frame. The message is updated in place; it leaves
     /// the map only when this frame ends it.
-    fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) {
+    /// Returns whether the message left the map (this frame ended it, or it was void).
+    fn emit_message_frame(&mut self, id: u64, head_only: bool, buf: &mut Vec<u8>) -> bool {
         // Payload size: ours and the peer's limit, and what is left of the batch being
         // transmitted (less kind and length, at most 1 + 4 bytes).
         let frame_size = self
@@ -416,7 +425,7 @@ impl Connection {
         let window = send.peer_message_window;
         let conn_room = send.peer_max_data.saturating_sub(send.conn_sent);
         let Some(o) = send.messages.get_mut(id) else {
-            return;
+            return true;
         };
         if o.void {
             let urgency = o.urgency;
@@ -439,83 +448,147 @@ impl Connection {
             };
             self.emit(buf, &frame, what);
             self.maybe_finish_close();
-            return;
+            return true;
         }
-        let mut route_defined = 0;
-        let frame = if let Some(head) = o.head.take() {
+        let send_buffer = self.config.send_buffer;
+        if let Some(head) = o.head.as_mut() {
+            // The START, encoded from the message's state by reference (no `Start` is
+            // built, nothing of the head is moved): what it needs is read here, the
+            // head itself goes with the state.
             remove_unstarted(&mut send.unstarted, id);
-            o.credit = window;
             let route = head.route.as_deref().map(|r| send.routes.field(r));
-            if let Some(RouteField::Literal { intern_as, .. }) = &route {
-                route_defined = *intern_as;
-            }
-            let mut start = Start {
-                id8: id as u8,
-                urgency: head.urgency,
-                fin: false,
-                reply_to: head.reply_to.map(|r| r.0),
-                route,
-                metadata: (!head.metadata.is_empty()).then_some(head.metadata),
-                // A body given whole has a known length even if none was announced.
-                total_len: head.total_len.or(o.finished.then_some(o.written)),
-                body: Bytes::new(),
+            let route_defined = match &route {
+                Some(RouteField::Literal { intern_as, .. }) => *intern_as,
+                _ => 0,
             };
-            if !head_only {
-                let room = frame_size.saturating_sub(start.head_len());
-                let n = o
+            let metadata = (!head.metadata.is_empty()).then(|| core::mem::take(&mut head.metadata));
+            let (urgency, reply_to) = (head.urgency, head.reply_to.map(|r| r.0));
+            o.credit = window;
+            // A body given whole has a known length even if none was announced.
+            let total_len = o.total_len.or(o.finished.then_some(o.written));
+            static EMPTY: Bytes = Bytes::new();
+            let mut parts = StartParts {
+                id8: id as u8,
+                urgency,
+                fin: false,
+                reply_to,
+                route: route.as_ref(),
+                metadata: metadata.as_ref(),
+                total_len,
+                body: &EMPTY,
+            };
+            let mut n = 0;
+            let mut head_len = None;
+            if !head_only && o.queued > 0 {
+                let len = parts.head_len();
+                head_len = Some(len);
+                let room = frame_size.saturating_sub(len);
+                n = o
                     .queued
                     .min(room)
                     .min(o.credit as usize)
                     .min(conn_room as usize);
-                start.body = take_body(o, n);
             }
-            if o.finished && o.queued == 0 {
-                // The whole body is in this frame: its length says it all.
-                start.total_len = None;
+            // The body: the whole front chunk (the usual case) is encoded where it lies
+            // and let go afterwards; a part of it or of several is taken out first.
+            let whole_chunk = n > 0 && o.queue.front().map(Bytes::len) == Some(n);
+            let split = if n > 0 && !whole_chunk {
+                o.queued -= n;
+                Some(take_body_split(o, n))
+            } else {
+                None
+            };
+            let left = if whole_chunk { o.queued - n } else { o.queued };
+            // The whole body in this frame (the usual small message): the frame's
+            // length says it all, the length field is left out.
+            let done = o.finished && left == 0;
+            if done {
+                if let (Some(len), Some(total)) = (head_len.as_mut(), parts.total_len) {
+                    *len -= crate::varint::encoded_len(total);
+                }
+                parts.total_len = None;
             }
-            start.fin = o.finished && o.queued == 0;
-            Frame::Start(start)
-        } else {
-            let head_len = Data::head_len(id, o.offset);
-            let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
-            let n = o
-                .queued
-                .min(frame_size.saturating_sub(head_len))
-                .min(credit_room)
-                .min(conn_room as usize);
-            let offset = o.offset;
-            let body = take_body(o, n);
-            Frame::Data(Data {
+            parts.fin = done;
+            if whole_chunk {
+                if let Some(front) = o.queue.front() {
+                    parts.body = front;
+                }
+            } else if let Some(b) = &split {
+                parts.body = b;
+            }
+            let body_len = parts.body.len() as u64;
+            let what = Sent::Message {
                 id,
-                offset,
-                end: o.finished && o.queued == 0,
-                body,
-            })
-        };
-        let (body_len, done) = match &frame {
-            Frame::Start(s) => (s.body.len() as u64, s.fin),
-            Frame::Data(d) => (d.body.len() as u64, d.end),
-            _ => (0, false),
-        };
-        o.offset += body_len;
-        send.conn_sent += body_len;
-        let writable = !done && o.blocked && o.queued <= self.config.send_buffer / 2;
-        if writable {
-            o.blocked = false;
-        }
-        if done {
-            send.messages.delete(id);
-            if send.recently_sent.len() >= RECENTLY_SENT {
-                send.recently_sent.pop_front();
+                body: body_len,
+                route_defined,
+            };
+            let head_len = head_len.unwrap_or_else(|| parts.head_len());
+            // `self.emitter()`, spelled out: the message state stays borrowed.
+            let out = Emitter {
+                splices: &mut self.splices,
+                writer: &mut self.writer,
+                history: &mut self.history,
+                frames_sent: &mut self.frames_sent,
+                tail_probe_at: &mut self.tail_probe_at,
+                now: self.now,
+                rtt: self.rtt,
+            };
+            out.emit(buf, &StartWithLen(&parts, head_len), what);
+            drop(split);
+            if whole_chunk {
+                o.queued -= n;
+                if !done {
+                    o.queue.pop_front();
+                }
             }
-            send.recently_sent.push_back(id);
+            let writable = SendState::book(o, body_len, done, send_buffer);
+            if !done {
+                o.head = None;
+            }
+            send.conn_sent += body_len;
+            if done {
+                // Drops the state with its body chunk.
+                send.ended(id);
+            }
+            self.after_message_frame(id, done, writable);
+            return done;
         }
+        let head_len = Data::head_len(id, o.offset);
+        let credit_room = (o.credit - o.offset.min(o.credit)) as usize;
+        let n = o
+            .queued
+            .min(frame_size.saturating_sub(head_len))
+            .min(credit_room)
+            .min(conn_room as usize);
+        let offset = o.offset;
+        let body = take_body(o, n);
+        let data = Data {
+            id,
+            offset,
+            end: o.finished && o.queued == 0,
+            body,
+        };
+        let body_len = data.body.len() as u64;
+        let done = data.end;
         let what = Sent::Message {
             id,
             body: body_len,
-            route_defined,
+            route_defined: 0,
         };
-        self.emit(buf, &frame, what);
+        let writable = SendState::book(o, body_len, done, send_buffer);
+        send.conn_sent += body_len;
+        if done {
+            send.ended(id);
+        }
+        self.emit(buf, &data, what);
+        drop(data);
+        self.after_message_frame(id, done, writable);
+        done
+    }
+
+    /// Events and close progress after a message frame went out.
+    #[inline]
+    fn after_message_frame(&mut self, id: u64, done: bool, writable: bool) {
         if done {
             self.events.push_back(Event::Sent { id: MessageId(id) });
             self.maybe_finish_close();
@@ -525,8 +598,34 @@ impl Connection {
     }
 }
 
+impl SendState {
+    /// Books a frame of `body_len` body bytes of message `id` (held in `o`) as sent;
+    /// whether the message became writable again. If the frame ended it (`done`),
+    /// the caller then calls [`ended`](Self::ended).
+    #[inline]
+    fn book(o: &mut Outgoing, body_len: u64, done: bool, send_buffer: usize) -> bool {
+        o.offset += body_len;
+        let writable = !done && o.blocked && o.queued <= send_buffer / 2;
+        if writable {
+            o.blocked = false;
+        }
+        writable
+    }
+
+    /// Forgets fully sent message `id`, remembering it as recently sent.
+    #[inline]
+    fn ended(&mut self, id: u64) {
+        self.messages.delete(id);
+        if self.recently_sent.len() >= RECENTLY_SENT {
+            self.recently_sent.pop_front();
+        }
+        self.recently_sent.push_back(id);
+    }
+}
+
 /// Takes `n` body bytes off the front of a message's queue, without copying when they
 /// lie in one chunk.
+#[inline]
 fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
     if n == 0 {
         return Bytes::new();
@@ -536,9 +635,19 @@ fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
         return Bytes::new();
     };
     if front.len() == n {
-        // The common case, a whole chunk: moved, not split.
+        // The common case, a whole chunk: moved, not split (and inlined, so that the
+        // chunk moves through registers rather than a returned copy).
         return o.queue.pop_front().unwrap_or_default();
     }
+    take_body_split(o, n)
+}
+
+/// [`take_body`] when the frame takes part of a chunk or several.
+#[cold]
+fn take_body_split(o: &mut Outgoing, n: usize) -> Bytes {
+    let Some(front) = o.queue.front_mut() else {
+        return Bytes::new();
+    };
     if front.len() > n {
         return front.split_to(n);
     }

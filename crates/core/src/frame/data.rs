@@ -7,7 +7,7 @@ use super::Reader;
 use crate::error::FrameError;
 use crate::varint::{self, encoded_len as vl};
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 /// A DATA or END frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,14 +23,24 @@ pub struct Data {
 }
 
 impl Data {
-    pub(crate) fn load(r: &mut Reader<'_>, payload: &Bytes, end: bool) -> Result<Data, FrameError> {
+    /// Decodes a DATA/END payload; the body is the payload itself, advanced past the
+    /// head.
+    pub(crate) fn load_owned(mut payload: Bytes, end: bool) -> Result<Data, FrameError> {
+        let kind = if end {
+            crate::codes::FrameKind::END
+        } else {
+            crate::codes::FrameKind::DATA
+        };
+        let mut r = Reader::new(&payload, kind);
         let id = r.varint()?;
         let offset = r.varint()?;
+        let body_at = r.rest().start;
+        payload.advance(body_at);
         Ok(Data {
             id,
             offset,
             end,
-            body: payload.slice(r.rest()),
+            body: payload,
         })
     }
 

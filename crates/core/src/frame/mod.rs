@@ -15,6 +15,7 @@ pub use close::{ErrorFrame, GoAway};
 pub use control::{Cancel, CancelSide, Nack};
 pub use data::Data;
 pub use hello::{Capabilities, Hello, MAGIC, VERSION};
+pub(crate) use start::{PlainStart, StartHead, StartParts};
 pub use start::{RouteField, Start, StartFlags};
 
 use crate::codes::FrameKind;
@@ -108,13 +109,19 @@ impl Header {
 impl Frame {
     /// Decodes a frame's payload given its kind. `payload` is exactly the frame payload.
     pub fn load(kind: FrameKind, payload: Bytes) -> Result<Frame, FrameError> {
+        match kind {
+            FrameKind::START => return Ok(Frame::Start(Start::load_owned(payload)?)),
+            FrameKind::DATA | FrameKind::END => {
+                return Ok(Frame::Data(Data::load_owned(
+                    payload,
+                    kind == FrameKind::END,
+                )?))
+            }
+            _ => {}
+        }
         let mut r = Reader::new(&payload, kind);
         let frame = match kind {
             FrameKind::HELLO => Frame::Hello(Hello::load(&mut r)?),
-            FrameKind::START => Frame::Start(Start::load(&mut r, &payload)?),
-            FrameKind::DATA | FrameKind::END => {
-                Frame::Data(Data::load(&mut r, &payload, kind == FrameKind::END)?)
-            }
             FrameKind::CANCEL => Frame::Cancel(Cancel::load(&mut r)?),
             FrameKind::MAX_DATA => Frame::MaxData(r.varint()?),
             FrameKind::MAX_MESSAGE_DATA => Frame::MaxMessageData {
@@ -227,6 +234,103 @@ impl Frame {
     pub fn encoded_len(&self) -> usize {
         let len = self.payload_len();
         1 + varint::encoded_len(len as u64) + len
+    }
+}
+
+/// A whole frame that can be written out: a [`Frame`], or a message frame given
+/// directly (so the sender's hot path does not build a `Frame` for each).
+pub(crate) trait Encode {
+    /// Appends the whole frame (header and payload).
+    fn encode_frame(&self, out: &mut Vec<u8>);
+    /// Like [`Frame::encode_split`].
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes>;
+}
+
+impl Encode for Frame {
+    #[inline]
+    fn encode_frame(&self, out: &mut Vec<u8>) {
+        self.encode(out)
+    }
+
+    #[inline]
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        self.encode_split(out, min_split)
+    }
+}
+
+impl Encode for Start {
+    #[inline]
+    fn encode_frame(&self, out: &mut Vec<u8>) {
+        StartWithLen(&self.parts(), self.head_len()).encode_frame(out)
+    }
+
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        StartWithLen(&self.parts(), self.head_len()).encode_frame_split(out, min_split)
+    }
+}
+
+/// A START by its parts, and its [`head_len`](Start::head_len), already known to
+/// the sender.
+pub(crate) struct StartWithLen<'a, 'b>(pub(crate) &'b StartParts<'a>, pub(crate) usize);
+
+impl Encode for StartWithLen<'_, '_> {
+    #[inline]
+    fn encode_frame(&self, out: &mut Vec<u8>) {
+        let (start, head_len) = (self.0, self.1);
+        debug_assert_eq!(head_len, start.head_len());
+        out.reserve(1 + varint::MAX_LEN + head_len + start.body.len());
+        out.push(FrameKind::START.0);
+        varint::encode((head_len + start.body.len()) as u64, out);
+        start.encode_head(out);
+        out.extend_from_slice(start.body);
+    }
+
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        let (start, head_len) = (self.0, self.1);
+        if start.body.len() < min_split {
+            self.encode_frame(out);
+            return None;
+        }
+        out.push(FrameKind::START.0);
+        varint::encode((head_len + start.body.len()) as u64, out);
+        start.encode_head(out);
+        Some(start.body.clone())
+    }
+}
+
+impl Encode for Data {
+    #[inline]
+    fn encode_frame(&self, out: &mut Vec<u8>) {
+        let len = self.payload_len();
+        out.reserve(1 + varint::MAX_LEN + len);
+        out.push(
+            if self.end {
+                FrameKind::END
+            } else {
+                FrameKind::DATA
+            }
+            .0,
+        );
+        varint::encode(len as u64, out);
+        self.encode(out);
+    }
+
+    fn encode_frame_split(&self, out: &mut Vec<u8>, min_split: usize) -> Option<Bytes> {
+        if self.body.len() < min_split {
+            self.encode_frame(out);
+            return None;
+        }
+        out.push(
+            if self.end {
+                FrameKind::END
+            } else {
+                FrameKind::DATA
+            }
+            .0,
+        );
+        varint::encode(self.payload_len() as u64, out);
+        self.encode_head(out);
+        Some(self.body.clone())
     }
 }
 

@@ -11,7 +11,7 @@ use crate::codes::Urgency;
 use crate::error::FrameError;
 use crate::varint::{self, encoded_len as vl};
 use alloc::vec::Vec;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 /// Flag bits of a START frame. Bits 0–2 hold the urgency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +85,21 @@ pub struct Start {
 }
 
 impl Start {
-    pub(crate) fn load(r: &mut Reader<'_>, payload: &Bytes) -> Result<Start, FrameError> {
+    /// Decodes a START payload. Takes the payload so that the body is the payload
+    /// itself, advanced past the head (no reference count traffic for it).
+    #[inline]
+    pub(crate) fn load_owned(mut payload: Bytes) -> Result<Start, FrameError> {
+        let mut r = Reader::new(&payload, crate::codes::FrameKind::START);
+        let mut start = Start::load_head(&mut r, &payload)?;
+        let body_at = r.rest().start;
+        payload.advance(body_at);
+        start.body = payload;
+        Ok(start)
+    }
+
+    /// Decodes everything but the body (left empty).
+    #[inline]
+    fn load_head(r: &mut Reader<'_>, payload: &Bytes) -> Result<Start, FrameError> {
         let id8 = r.u8()?;
         let flags = r.u8()?;
         let reply_to = if flags & StartFlags::REPLY != 0 {
@@ -119,7 +133,6 @@ impl Start {
         } else {
             None
         };
-        let body = payload.slice(r.rest());
         Ok(Start {
             id8,
             urgency: Urgency::new(flags & StartFlags::URGENCY_MASK),
@@ -128,12 +141,68 @@ impl Start {
             route,
             metadata,
             total_len,
-            body,
+            body: Bytes::new(),
         })
     }
 
     /// The flags byte this frame encodes to.
     pub fn flags(&self) -> u8 {
+        self.parts().flags()
+    }
+
+    /// Bytes of the payload before the body.
+    pub fn head_len(&self) -> usize {
+        self.parts().head_len()
+    }
+
+    /// The fields by reference.
+    #[inline]
+    pub(crate) fn parts(&self) -> StartParts<'_> {
+        StartParts {
+            id8: self.id8,
+            urgency: self.urgency,
+            fin: self.fin,
+            reply_to: self.reply_to,
+            route: self.route.as_ref(),
+            metadata: self.metadata.as_ref(),
+            total_len: self.total_len,
+            body: &self.body,
+        }
+    }
+
+    pub(crate) fn payload_len(&self) -> usize {
+        self.head_len() + self.body.len()
+    }
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The payload up to (not including) the body.
+    pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
+        self.parts().encode_head(out)
+    }
+}
+
+/// A START's fields by reference: what the sender encodes from its message state
+/// without building a [`Start`] (the one encoder of both).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartParts<'a> {
+    pub(crate) id8: u8,
+    pub(crate) urgency: Urgency,
+    pub(crate) fin: bool,
+    pub(crate) reply_to: Option<u64>,
+    pub(crate) route: Option<&'a RouteField>,
+    pub(crate) metadata: Option<&'a Bytes>,
+    pub(crate) total_len: Option<u64>,
+    pub(crate) body: &'a Bytes,
+}
+
+impl StartParts<'_> {
+    /// The flags byte.
+    #[inline]
+    pub(crate) fn flags(&self) -> u8 {
         let mut f = self.urgency.get();
         if self.fin {
             f |= StartFlags::FIN;
@@ -154,33 +223,23 @@ impl Start {
     }
 
     /// Bytes of the payload before the body.
-    pub fn head_len(&self) -> usize {
+    #[inline]
+    pub(crate) fn head_len(&self) -> usize {
         2 + self.reply_to.map_or(0, vl)
-            + self.route.as_ref().map_or(0, RouteField::encoded_len)
-            + self
-                .metadata
-                .as_ref()
-                .map_or(0, |m| vl(m.len() as u64) + m.len())
+            + self.route.map_or(0, RouteField::encoded_len)
+            + self.metadata.map_or(0, |m| vl(m.len() as u64) + m.len())
             + self.total_len.map_or(0, vl)
     }
 
-    pub(crate) fn payload_len(&self) -> usize {
-        self.head_len() + self.body.len()
-    }
-
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        self.encode_head(out);
-        out.extend_from_slice(&self.body);
-    }
-
     /// The payload up to (not including) the body.
+    #[inline]
     pub(crate) fn encode_head(&self, out: &mut Vec<u8>) {
         out.push(self.id8);
         out.push(self.flags());
         if let Some(r) = self.reply_to {
             varint::encode(r, out);
         }
-        match &self.route {
+        match self.route {
             Some(RouteField::Literal { intern_as, name }) => {
                 varint::encode((intern_as << 1) | 1, out);
                 varint::encode(name.len() as u64, out);
@@ -189,12 +248,77 @@ impl Start {
             Some(RouteField::Ref(n)) => varint::encode(n << 1, out),
             None => {}
         }
-        if let Some(m) = &self.metadata {
+        if let Some(m) = self.metadata {
             varint::encode(m.len() as u64, out);
             out.extend_from_slice(m);
         }
         if let Some(t) = self.total_len {
             varint::encode(t, out);
         }
+    }
+}
+
+/// A START's fixed fields (all but route, metadata and body).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StartHead {
+    pub(crate) id8: u8,
+    pub(crate) urgency: Urgency,
+    pub(crate) fin: bool,
+    pub(crate) reply_to: Option<u64>,
+    pub(crate) total_len: Option<u64>,
+}
+
+/// A START without route literal or metadata (the usual one), parsed in place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlainStart {
+    pub(crate) head: StartHead,
+    /// Interned route number (0: a void message), if a route field is present.
+    pub(crate) route: Option<u64>,
+    /// Offset of the body in the payload.
+    pub(crate) body_at: usize,
+}
+
+impl PlainStart {
+    /// Parses `payload` if it is a well-formed START without route literal and
+    /// metadata; `None` for anything else (which [`Start::load_owned`] then handles,
+    /// errors included).
+    #[inline]
+    pub(crate) fn parse(payload: &[u8]) -> Option<PlainStart> {
+        let mut r = Reader::new(payload, crate::codes::FrameKind::START);
+        let id8 = r.u8().ok()?;
+        let flags = r.u8().ok()?;
+        if flags & StartFlags::METADATA != 0 {
+            return None;
+        }
+        let reply_to = if flags & StartFlags::REPLY != 0 {
+            Some(r.varint().ok()?)
+        } else {
+            None
+        };
+        let route = if flags & StartFlags::ROUTE != 0 {
+            let code = r.varint().ok()?;
+            if code & 1 == 1 {
+                return None;
+            }
+            Some(code >> 1)
+        } else {
+            None
+        };
+        let total_len = if flags & StartFlags::LENGTH != 0 {
+            Some(r.varint().ok()?)
+        } else {
+            None
+        };
+        Some(PlainStart {
+            head: StartHead {
+                id8,
+                urgency: Urgency::new(flags & StartFlags::URGENCY_MASK),
+                fin: flags & StartFlags::FIN != 0,
+                reply_to,
+                total_len,
+            },
+            route,
+            body_at: r.rest().start,
+        })
     }
 }

@@ -11,8 +11,9 @@
 
 pub mod cobs;
 
+use crate::codes::FrameKind;
 use crate::error::FrameError;
-use crate::frame::Header;
+use crate::frame::{Header, PlainStart};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
@@ -97,6 +98,17 @@ impl LinkWriter {
             LinkProfile::Tcp => room,
             // COBS adds one byte per 254 and one more; seq, CRC and delimiter add 7.
             LinkProfile::Serial => room.saturating_sub(room / 254 + 2 + 8),
+        }
+    }
+
+    /// Writes one encoded frame on a profile that adds no framing (tcp; a serial
+    /// writer falls back to [`write`](Self::write)).
+    #[inline]
+    pub(crate) fn write_plain(&mut self, out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.profile == LinkProfile::Tcp {
+            encode(out);
+        } else {
+            self.write(out, encode);
         }
     }
 
@@ -254,6 +266,25 @@ impl LinkReader {
             .push_back(Bytes::copy_from_slice(&self.decoded[..end]));
     }
 
+    /// TCP: if the next frame is complete and a START without route literal or
+    /// metadata, takes it, its head parsed in place and its body split off (one
+    /// split, no intermediate frame or payload). Anything else, errors included, is
+    /// left for [`next_frame`](Self::next_frame).
+    #[inline]
+    pub(crate) fn next_plain_start(&mut self) -> Option<(PlainStart, Bytes)> {
+        if self.profile != LinkProfile::Tcp || self.buf.first() != Some(&FrameKind::START.0) {
+            return None;
+        }
+        let header = Header::parse(&self.buf, self.max_payload).ok()??;
+        let total = header.header_len + header.payload_len;
+        let payload = self.buf.get(header.header_len..total)?;
+        let start = PlainStart::parse(payload)?;
+        let mut body = self.buf.split_to(total).freeze();
+        bytes::Buf::advance(&mut body, header.header_len + start.body_at);
+        self.stats.frames_ok += 1;
+        Some((start, body))
+    }
+
     /// Takes the next complete frame, if any.
     pub(crate) fn next_frame(&mut self) -> Result<Option<LinkFrame>, FrameError> {
         match self.profile {
@@ -266,8 +297,9 @@ impl LinkReader {
                     self.buf.reserve(total - self.buf.len());
                     return Ok(None);
                 }
-                let mut frame = self.buf.split_to(total);
-                let payload = frame.split_off(header.header_len).freeze();
+                // One split; skipping the header then only moves the start.
+                let mut payload = self.buf.split_to(total).freeze();
+                bytes::Buf::advance(&mut payload, header.header_len);
                 self.stats.frames_ok += 1;
                 Ok(Some(LinkFrame {
                     header,

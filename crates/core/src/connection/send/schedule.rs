@@ -100,9 +100,11 @@ impl Connection {
                         return true;
                     }
                 }
-                self.emit_message_frame(id, false, buf);
-                match self.send.messages.get(id) {
+                if self.emit_message_frame(id, false, buf) {
                     // That frame ended it (the usual case for a small message).
+                    return true;
+                }
+                match self.send.messages.get(id) {
                     None => {}
                     Some(o) if self.send.sendable(id, o) => self.send.rings[ring].push_back(id),
                     // Out of connection credit: it must come back with MAX_DATA.
