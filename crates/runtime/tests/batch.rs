@@ -237,12 +237,18 @@ async fn a_reply_takes_its_requests_urgency() {
     });
     let urgent = timeout(
         LIMIT,
-        client.message("echo").urgency(Urgency::HIGHEST).request("u"),
+        client
+            .message("echo")
+            .urgency(Urgency::HIGHEST)
+            .request("u"),
     )
     .await
     .unwrap()
     .unwrap();
     assert_eq!(urgent.head.urgency, Urgency::HIGHEST);
-    let normal = timeout(LIMIT, client.request("echo", "n")).await.unwrap().unwrap();
+    let normal = timeout(LIMIT, client.request("echo", "n"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(normal.head.urgency, Urgency::DEFAULT);
 }
