@@ -23,6 +23,11 @@ use netcore_core::{MessageHead, MessageId, ReadError, Urgency};
 /// Non-default urgencies of requests remembered for their replies.
 const URGENT_REQUESTS_KEPT: usize = 4096;
 
+/// Most messages handed to the accept queue at once. Batches stay small allocations,
+/// which the allocator reuses: batches of thousands (hundreds of KiB, allocated here
+/// and freed by the application) were returned to the OS and faulted in again.
+const ACCEPT_BATCH_MAX: usize = 256;
+
 /// Charged per queued message beyond its body: the message's own memory.
 const PER_MESSAGE_CHARGE: u64 = 512;
 
@@ -104,6 +109,9 @@ impl<W: Wire> Driver<W> {
         if sent {
             // Handed over with the others of this dispatch round (`flush_accepted`).
             self.accept_batch.push(msg);
+            if self.accept_batch.len() >= ACCEPT_BATCH_MAX {
+                self.flush_accepted();
+            }
             let index = self.queue_base + self.queue_charges.len() as u64;
             if park {
                 if let Some(shared) = self.incoming.get(&id.0) {
@@ -130,7 +138,10 @@ impl<W: Wire> Driver<W> {
         if self.accept_batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.accept_batch);
+        // The next round starts at this one's size: a batch grown one push at a time
+        // would reallocate several times per round.
+        let cap = self.accept_batch.len().next_power_of_two();
+        let batch = std::mem::replace(&mut self.accept_batch, Vec::with_capacity(cap));
         if let Some(tx) = &self.accept_tx {
             // A closed queue drops them; their bodies tell the peer if need be.
             let _ = tx.send(batch);

@@ -471,7 +471,14 @@ impl<W: Wire> Driver<W> {
                         self.conn.handle_input(now, &self.read_buf[..n]);
                         self.poll_budget = self.poll_budget.saturating_sub(n);
                     }
+                    // Events of each read are handled before the next: a read of small
+                    // messages yields thousands, and letting several reads pile up
+                    // grows the core's event queue to megabytes.
+                    self.dispatch_events();
                     progress = true;
+                    if self.urgent_in {
+                        break;
+                    }
                 }
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "transport read failed");
