@@ -78,6 +78,7 @@ pub fn tcp_config() -> PipeConfig {
                     c.core.max_connection_window = n as _;
                 }
                 "maxin" => c.core.max_incoming = n as u64,
+                "initwin" => c.core.message_window = n as _,
                 "msgwin" => {
                     c.core.message_window = c.core.message_window.min(n as _);
                     c.core.max_message_window = n as _;

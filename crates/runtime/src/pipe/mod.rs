@@ -108,19 +108,22 @@ pub struct PipeConfig {
 
 impl Default for PipeConfig {
     /// Reliable-stream settings: [`Config::tcp`] with 4 096 concurrent incoming
-    /// messages of 64 KiB initial window (instead of 128 of 256 KiB). A sender may
-    /// start only `max_incoming` messages per round trip of credit: 128 capped
-    /// pipelined small messages well below what the driver moves, and 4 096 measured
-    /// best for 64-byte messages on loopback (BENCHMARKS.md, "pipelined"). What a peer
-    /// can make us buffer stays bounded by the connection window (credit returns only
-    /// as the application consumes, up to `max_connection_window` = 16 MiB), plus the
-    /// state of at most `max_incoming` messages (a few hundred bytes each), plus
-    /// `read_ahead` (32 MiB) for messages in the accept queue.
+    /// messages of 16 KiB initial window (instead of 128 of 256 KiB).
+    ///
+    /// A sender may start only `max_incoming` messages per round trip of count
+    /// credit: 128 capped pipelined small messages far below what the driver moves,
+    /// and 4 096 measured best for 64-byte messages on loopback (BENCHMARKS.md,
+    /// "pipelined"). Connection credit returns as bytes arrive, so what a peer can
+    /// make us buffer is bounded per message by its window: the small initial window
+    /// keeps that at `max_incoming` × `message_window` = 64 MiB. Windows grow toward
+    /// `max_message_window` only while the application reads a message fast, so a
+    /// large body costs a couple of extra round trips at its start, nothing more.
+    /// Add `read_ahead` (32 MiB) for messages in the accept queue.
     fn default() -> Self {
         PipeConfig {
             core: Config {
                 max_incoming: 4096,
-                message_window: 64 * 1024,
+                message_window: 16 * 1024,
                 ..Config::tcp()
             },
             body_buffer: 512 * 1024,
