@@ -9,7 +9,7 @@
 
 use netcore_runtime::blocking::BlockingPipe;
 use netcore_runtime::transport::TransportAddr;
-use netcore_runtime::{transfer, Pipe, PipeError};
+use netcore_runtime::{transfer, MessageBatch, Pipe, PipeError};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,6 +66,26 @@ async fn async_client(
         t.await??;
     }
     println!("100 concurrent echoes in {:?}", t0.elapsed());
+
+    // A burst of telemetry as one batch: one hand-over to the connection and one
+    // completion for all 1 000 one-way messages; the server gets ordinary messages.
+    let mut batch = MessageBatch::with_capacity(1000);
+    for i in 0..1000u32 {
+        let reading = format!("t={:.1}", 20.0 + f64::from(i % 50) / 10.0);
+        batch.push("telemetry", reading.into_bytes());
+    }
+    let t0 = Instant::now();
+    pipe.send_batch(batch).finished().await?;
+    let counted = pipe
+        .request("telemetry/count", "")
+        .await?
+        .collect(64)
+        .await?;
+    println!(
+        "1000 readings sent as one batch in {:?}; server has counted {} so far",
+        t0.elapsed(),
+        String::from_utf8_lossy(&counted)
+    );
 
     // A deadline: the server has no `slow` route that answers late, but the pattern is:
     match pipe

@@ -1,5 +1,6 @@
 //! A netcore TCP server on the runtime layer: one task per connection, routes `echo`,
-//! `time` and `files` (resumable downloads from a directory).
+//! `time`, `files` (resumable downloads from a directory) and `telemetry` (one-way
+//! readings, counted; `telemetry/count` answers the count).
 //!
 //! ```text
 //! cargo run -p netcore-runtime --example runtime_tcp_server -- tcp://127.0.0.1:7000 ./some-dir
@@ -12,7 +13,11 @@
 use netcore_runtime::transport::{listen, TransportAddr};
 use netcore_runtime::{transfer, IncomingMessage, Pipe, PipeConfig};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Telemetry readings received so far (all connections).
+static READINGS: AtomicU64 = AtomicU64::new(0);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -97,6 +102,15 @@ async fn handle(
         "echo" => {
             let body = msg.collect(16 << 20).await?;
             pipe.reply(id, body).await?.finished().await?;
+        }
+        // One-way readings (the client sends them as a batch): counted, not answered.
+        "telemetry" => {
+            msg.collect(1024).await?;
+            READINGS.fetch_add(1, Ordering::Relaxed);
+        }
+        "telemetry/count" => {
+            let n = READINGS.load(Ordering::Relaxed);
+            pipe.reply(id, n.to_string()).await?;
         }
         "time" => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
