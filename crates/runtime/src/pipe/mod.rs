@@ -28,6 +28,7 @@
 
 mod batch;
 mod body;
+mod builder;
 mod driver;
 mod error;
 mod idhash;
@@ -36,6 +37,7 @@ mod wire;
 
 pub use batch::{BatchHandle, MessageBatch};
 pub use body::{Body, Collected, IncomingBody};
+pub use builder::{MessageBuilder, TimedMessageBuilder};
 pub use error::PipeError;
 pub use message::{AbandonSignal, IncomingMessage, MessageWriter, SendHandle};
 pub use wire::Wire;
@@ -51,9 +53,7 @@ use crate::transport::{self, Transport, TransportAddr, TransportInfo};
 use driver::{Command, Driver};
 use message::OutShared;
 use netcore_core::metadata::Headers;
-use netcore_core::{
-    Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Urgency,
-};
+use netcore_core::{Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams};
 
 /// Identifies a connection within this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -679,122 +679,5 @@ impl Pipe {
         let _ = self.inner.commands.send(Command::ForgetReply {
             shared: handle.shared.clone(),
         });
-    }
-}
-
-/// Builds one outgoing message: route, headers, urgency, then `send` or `request`.
-///
-/// ```
-/// # use netcore_runtime::{Pipe, PipeConfig};
-/// # use netcore_runtime::transport::mem_pair;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), netcore_runtime::PipeError> {
-/// # let (a, b) = mem_pair(1 << 16);
-/// # let client = Pipe::new(a, PipeConfig::default());
-/// # let server = Pipe::new(b, PipeConfig::default());
-/// # tokio::spawn(async move { while let Some(m) = server.accept().await {
-/// #     let v = m.headers().get_str("unit").unwrap_or("").to_string(); server.reply(m.id, v).await.unwrap(); } });
-/// use netcore_core::Urgency;
-/// let reply = client
-///     .message("sensor/read")
-///     .header("unit", "celsius")
-///     .urgency(Urgency::HIGHEST)
-///     .timeout(std::time::Duration::from_secs(5))
-///     .request("")
-///     .await?;
-/// assert_eq!(reply.collect(100).await?, "celsius");
-/// # Ok(()) }
-/// ```
-pub struct MessageBuilder<'a> {
-    pipe: &'a Pipe,
-    head: MessageHead,
-    headers: Headers,
-}
-
-impl MessageBuilder<'_> {
-    /// Adds a header.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.insert(key, value);
-        self
-    }
-
-    /// Sets the urgency (0 most urgent … 7 bulk; default 3).
-    pub fn urgency(mut self, urgency: Urgency) -> Self {
-        self.head.urgency = urgency;
-        self
-    }
-
-    /// Deadline for [`request`](Self::request) (default: none).
-    pub fn timeout(self, timeout: Duration) -> TimedMessageBuilder<'static, Self> {
-        TimedMessageBuilder {
-            inner: self,
-            timeout,
-            _p: std::marker::PhantomData,
-        }
-    }
-
-    fn finish_head(&mut self) -> MessageHead {
-        // Taken, not cloned: the builder is consumed right after.
-        let mut head = std::mem::take(&mut self.head);
-        if !self.headers.is_empty() {
-            head.metadata = self.headers.encode();
-        }
-        head
-    }
-
-    /// Sends it one-way.
-    pub async fn send(mut self, body: impl Into<Body>) -> Result<SendHandle, PipeError> {
-        let head = self.finish_head();
-        self.pipe.send_head(head, body.into(), None).await
-    }
-
-    /// Sends it and waits for the reply.
-    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
-        self.request_with(body.into(), None).await
-    }
-
-    async fn request_with(
-        mut self,
-        body: Body,
-        timeout: Option<Duration>,
-    ) -> Result<IncomingMessage, PipeError> {
-        let head = self.finish_head();
-        let (tx, rx) = oneshot::channel();
-        let handle = self.pipe.send_head(head, body, Some(tx)).await?;
-        let wait = async {
-            match rx.await {
-                Ok(r) => r,
-                Err(_) => Err(PipeError::Closed(None)),
-            }
-        };
-        match timeout {
-            None => wait.await,
-            Some(t) => match tokio::time::timeout(t, wait).await {
-                Ok(r) => r,
-                Err(_) => {
-                    // Tell the peer so its handler stops, and stop waiting.
-                    handle.cancel();
-                    self.pipe.forget_reply(&handle);
-                    Err(PipeError::TimedOut)
-                }
-            },
-        }
-    }
-}
-
-/// A [`MessageBuilder`] with a deadline.
-pub struct TimedMessageBuilder<'a, B> {
-    inner: B,
-    timeout: Duration,
-    _p: std::marker::PhantomData<&'a ()>,
-}
-
-impl<'a> TimedMessageBuilder<'a, MessageBuilder<'a>> {
-    /// Sends it and waits for the reply until the deadline; on expiry the request is
-    /// cancelled on the peer and `PipeError::TimedOut` returned.
-    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
-        self.inner
-            .request_with(body.into(), Some(self.timeout))
-            .await
     }
 }
