@@ -49,9 +49,23 @@ async fn a_batch_arrives_in_order_as_ordinary_messages() {
     timeout(LIMIT, handle.finished()).await.unwrap().unwrap();
     assert!(handle.is_finished());
     assert_eq!(handle.progress(), (1001, 1001));
+    // Cancelling a batch that has completed changes nothing.
+    handle.cancel();
+    client
+        .send("sync", "")
+        .await
+        .unwrap()
+        .finished()
+        .await
+        .unwrap();
+    timeout(LIMIT, handle.finished()).await.unwrap().unwrap();
 
-    let got = take(&server, 1001).await;
+    let got = take(&server, 1002).await;
     for (i, m) in got.into_iter().enumerate() {
+        if i == 1001 {
+            assert_eq!(m.route(), "sync");
+            continue;
+        }
         if i == 1000 {
             assert_eq!(m.route(), "with-meta");
             assert_eq!(&m.head.metadata[..], b"m");

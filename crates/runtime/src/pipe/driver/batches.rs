@@ -180,9 +180,12 @@ impl<W: Wire> Driver<W> {
                 }
             }
         }
-        shared.complete(Err(PipeError::Message(MessageError::CancelledLocally(
-            ErrorCode::CANCELLED,
-        ))));
+        if shared.result().is_none() {
+            // A batch already complete stays as it ended: nothing was left to cancel.
+            shared.complete(Err(PipeError::Message(MessageError::CancelledLocally(
+                ErrorCode::CANCELLED,
+            ))));
+        }
     }
 
     /// The connection ended: every batch not complete fails with `err`.
