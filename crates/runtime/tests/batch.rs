@@ -95,8 +95,8 @@ async fn a_batch_larger_than_the_core_queue_waits_for_room() {
         batch.push_urgent("q", vec![i as u8; 100], Urgency::default());
     }
     let handle = client.send_batch(batch);
-    // A single send meanwhile is refused only if the queue is full when it arrives;
-    // the batch itself never is.
+    // 500 messages through a queue of 16: the batch is started piecewise as sent
+    // messages make room, never refused, and all arrive in order.
     let got = take(&server, 500).await;
     for (i, m) in got.into_iter().enumerate() {
         let body = m.collect(1000).await.unwrap();

@@ -7,10 +7,11 @@
 //! receiver they are ordinary, independent messages.
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
+use super::completion::Completion;
 use super::driver::Command;
 use super::error::PipeError;
 use netcore_core::{MessageHead, Urgency};
@@ -97,19 +98,13 @@ impl MessageBatch {
     }
 }
 
-const PENDING: u8 = 0;
-const OK: u8 = 1;
-const FAILED: u8 = 2;
-
 /// State of a batch shared by its handle and the driver.
 #[derive(Debug)]
 pub(crate) struct BatchShared {
     pub(crate) total: u64,
     /// Messages fully sent so far.
     pub(crate) sent: AtomicU64,
-    state: AtomicU8,
-    error: Mutex<Option<PipeError>>,
-    done: Notify,
+    outcome: Completion,
 }
 
 impl BatchShared {
@@ -117,9 +112,7 @@ impl BatchShared {
         let s = Arc::new(BatchShared {
             total,
             sent: AtomicU64::new(0),
-            state: AtomicU8::new(PENDING),
-            error: Mutex::new(None),
-            done: Notify::new(),
+            outcome: Completion::new(),
         });
         if total == 0 {
             s.complete(Ok(()));
@@ -134,41 +127,14 @@ impl BatchShared {
         }
     }
 
-    /// The first error wins; success only while nothing failed.
+    /// The first error wins; success only while nothing failed (see
+    /// [`Completion::complete`]).
     pub(crate) fn complete(&self, result: Result<(), PipeError>) {
-        match result {
-            Ok(()) => {
-                if self
-                    .state
-                    .compare_exchange(PENDING, OK, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) => {
-                let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
-                if self.state.load(Ordering::Acquire) == FAILED {
-                    return;
-                }
-                // Also after success: on the serial profile a frame of a fully sent
-                // message can be reported lost afterwards.
-                *slot = Some(e);
-                self.state.store(FAILED, Ordering::Release);
-            }
-        }
-        self.done.notify_waiters();
+        self.outcome.complete(result);
     }
 
     pub(crate) fn result(&self) -> Option<Result<(), PipeError>> {
-        match self.state.load(Ordering::Acquire) {
-            PENDING => None,
-            OK => Some(Ok(())),
-            _ => {
-                let e = self.error.lock().unwrap_or_else(|p| p.into_inner());
-                Some(Err(e.clone().unwrap_or(PipeError::Closed(None))))
-            }
-        }
+        self.outcome.result()
     }
 }
 
@@ -211,15 +177,7 @@ impl BatchHandle {
     /// Waits until every message was fully sent (`Ok`) or one failed (the first
     /// error; the others carry on unless the batch is cancelled).
     pub async fn finished(&self) -> Result<(), PipeError> {
-        loop {
-            let notified = self.shared.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(r) = self.shared.result() {
-                return r;
-            }
-            notified.await;
-        }
+        self.shared.outcome.wait().await
     }
 
     /// Whether the batch has completed (all sent, or failed).

@@ -2,11 +2,12 @@
 //! cancel an outgoing one, and a [`MessageWriter`] to stream a body by hand.
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::body::{BodyShared, IncomingBody};
+use super::completion::Completion;
 use super::driver::Command;
 use super::error::PipeError;
 use super::ConnectionId;
@@ -78,21 +79,13 @@ pub(crate) struct OutShared {
     pub(crate) id: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) total: Option<u64>,
-    /// `PENDING`, `OK` or `FAILED` (then `error` holds why): an atomic rather than a
-    /// lock, since every message completes and nearly all succeed.
-    state: AtomicU8,
-    error: Mutex<Option<PipeError>>,
-    pub(crate) done: Notify,
+    pub(crate) outcome: Completion,
     /// Bytes a writer may hand the driver ahead of the core; only streamed bodies
     /// (a whole body is handed over at once) have it.
     pub(crate) permits: Option<Semaphore>,
     /// The size of `permits`: no single write may ask for more.
     pub(crate) capacity: usize,
 }
-
-const PENDING: u8 = 0;
-const OK: u8 = 1;
-const FAILED: u8 = 2;
 
 impl OutShared {
     /// State of a message; `buffer` is the writer's buffer, `None` for a whole body.
@@ -101,51 +94,24 @@ impl OutShared {
             id: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             total,
-            state: AtomicU8::new(PENDING),
-            error: Mutex::new(None),
-            done: Notify::new(),
+            outcome: Completion::new(),
             permits: buffer.map(|b| Semaphore::new(b.max(1))),
             capacity: buffer.unwrap_or(0).max(1),
         })
     }
 
+    /// Records the outcome (see [`Completion::complete`]); a writer waiting for buffer
+    /// space then fails instead of waiting for a driver that no longer frees any.
     pub(crate) fn complete(&self, result: Result<(), PipeError>) {
-        match result {
-            Ok(()) => {
-                if self
-                    .state
-                    .compare_exchange(PENDING, OK, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) => {
-                let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
-                // A first error stays; an error after success replaces it (serial
-                // profile: a frame of a fully sent message was lost afterwards).
-                if self.state.load(Ordering::Acquire) == FAILED {
-                    return;
-                }
-                *slot = Some(e);
-                self.state.store(FAILED, Ordering::Release);
+        if self.outcome.complete(result) {
+            if let Some(p) = &self.permits {
+                p.close();
             }
         }
-        if let Some(p) = &self.permits {
-            p.close();
-        }
-        self.done.notify_waiters();
     }
 
     pub(crate) fn result(&self) -> Option<Result<(), PipeError>> {
-        match self.state.load(Ordering::Acquire) {
-            PENDING => None,
-            OK => Some(Ok(())),
-            _ => {
-                let e = self.error.lock().unwrap_or_else(|p| p.into_inner());
-                Some(Err(e.clone().unwrap_or(PipeError::Closed(None))))
-            }
-        }
+        self.outcome.result()
     }
 }
 
@@ -172,15 +138,7 @@ impl SendHandle {
 
     /// Waits until the message was fully sent (`Ok`) or failed.
     pub async fn finished(&self) -> Result<(), PipeError> {
-        loop {
-            let notified = self.shared.done.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(r) = self.shared.result() {
-                return r;
-            }
-            notified.await;
-        }
+        self.shared.outcome.wait().await
     }
 
     /// Cancels the message; the peer is told (the seed's `cancel_mission`).

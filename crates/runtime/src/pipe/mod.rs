@@ -29,6 +29,7 @@
 mod batch;
 mod body;
 mod builder;
+mod completion;
 mod driver;
 mod error;
 mod idhash;
