@@ -26,12 +26,7 @@ impl Data {
     /// Decodes a DATA/END payload; the body is the payload itself, advanced past the
     /// head.
     pub(crate) fn load_owned(mut payload: Bytes, end: bool) -> Result<Data, FrameError> {
-        let kind = if end {
-            crate::codes::FrameKind::END
-        } else {
-            crate::codes::FrameKind::DATA
-        };
-        let mut r = Reader::new(&payload, kind);
+        let mut r = Reader::new(&payload, Self::kind_for(end));
         let id = r.varint()?;
         let offset = r.varint()?;
         let body_at = r.rest().start;
@@ -42,6 +37,16 @@ impl Data {
             end,
             body: payload,
         })
+    }
+
+    /// The frame kind carrying a body piece: END for the last, DATA otherwise.
+    #[inline]
+    pub(crate) fn kind_for(end: bool) -> crate::codes::FrameKind {
+        if end {
+            crate::codes::FrameKind::END
+        } else {
+            crate::codes::FrameKind::DATA
+        }
     }
 
     /// Bytes of the payload before the body.

@@ -149,8 +149,7 @@ impl Frame {
         match self {
             Frame::Hello(_) => FrameKind::HELLO,
             Frame::Start(_) => FrameKind::START,
-            Frame::Data(d) if d.end => FrameKind::END,
-            Frame::Data(_) => FrameKind::DATA,
+            Frame::Data(d) => Data::kind_for(d.end),
             Frame::Cancel(_) => FrameKind::CANCEL,
             Frame::MaxData(_) => FrameKind::MAX_DATA,
             Frame::MaxMessageData { .. } => FrameKind::MAX_MESSAGE_DATA,
@@ -303,14 +302,7 @@ impl Encode for Data {
     fn encode_frame(&self, out: &mut Vec<u8>) {
         let len = self.payload_len();
         out.reserve(1 + varint::MAX_LEN + len);
-        out.push(
-            if self.end {
-                FrameKind::END
-            } else {
-                FrameKind::DATA
-            }
-            .0,
-        );
+        out.push(Data::kind_for(self.end).0);
         varint::encode(len as u64, out);
         self.encode(out);
     }
@@ -320,14 +312,7 @@ impl Encode for Data {
             self.encode_frame(out);
             return None;
         }
-        out.push(
-            if self.end {
-                FrameKind::END
-            } else {
-                FrameKind::DATA
-            }
-            .0,
-        );
+        out.push(Data::kind_for(self.end).0);
         varint::encode(self.payload_len() as u64, out);
         self.encode_head(out);
         Some(self.body.clone())
