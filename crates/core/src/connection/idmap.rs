@@ -338,6 +338,12 @@ impl Chunks {
         self.front.as_ref()
     }
 
+    /// The chunk after the front one.
+    #[inline]
+    pub(super) fn second(&self) -> Option<&Bytes> {
+        self.rest.as_ref().and_then(|r| r.front())
+    }
+
     #[inline]
     pub(super) fn front_mut(&mut self) -> Option<&mut Bytes> {
         self.front.as_mut()

@@ -560,6 +560,7 @@ impl Connection {
             .min(frame_size.saturating_sub(head_len))
             .min(credit_room)
             .min(conn_room as usize);
+        let n = body_len_at_chunk_end(o, n);
         let offset = o.offset;
         let body = take_body(o, n);
         let data = Data {
@@ -640,6 +641,30 @@ fn take_body(o: &mut Outgoing, n: usize) -> Bytes {
         return o.queue.pop_front().unwrap_or_default();
     }
     take_body_split(o, n)
+}
+
+/// Chunks at least this long end a DATA frame rather than be copied together with the
+/// next one: past a few KiB, a copy costs more than the extra frame header.
+const CHUNK_OWN_FRAME: usize = 4096;
+
+/// The body length of a DATA frame allowed `n` bytes: `n`, or less so that the frame
+/// ends where the front chunk ends, when it would otherwise copy a large chunk (the
+/// front one or the next) into a buffer of its own. Streamed bodies arrive in large
+/// pieces that frames rarely divide evenly; small pieces are still coalesced.
+#[inline]
+fn body_len_at_chunk_end(o: &Outgoing, n: usize) -> usize {
+    let Some(front) = o.queue.front() else {
+        return n;
+    };
+    if front.len() >= n {
+        return n;
+    }
+    let next_is_large = o.queue.second().is_some_and(|c| c.len() >= CHUNK_OWN_FRAME);
+    if front.len() >= CHUNK_OWN_FRAME || next_is_large {
+        front.len()
+    } else {
+        n
+    }
 }
 
 /// [`take_body`] when the frame takes part of a chunk or several.
