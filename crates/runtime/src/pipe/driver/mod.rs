@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
@@ -125,8 +125,9 @@ pub(crate) struct Driver<W: Wire> {
     conn: W,
     id: ConnectionId,
     epoch: tokio::time::Instant,
-    reader: ReadHalf<Transport>,
-    writer: WriteHalf<Transport>,
+    /// Read and written by this task alone, so not split (`tokio::io::split` halves
+    /// take a lock on every poll).
+    io: Transport,
     commands: mpsc::UnboundedReceiver<Command>,
     cmd_tx: mpsc::UnboundedSender<Command>,
     accept_tx: Option<mpsc::UnboundedSender<Vec<IncomingMessage>>>,
@@ -141,6 +142,11 @@ pub(crate) struct Driver<W: Wire> {
     need_flush: bool,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<tokio::time::Instant>,
+    /// `timer` was polled since it was last reset: its waker is registered, and
+    /// polling it again before it fires would only cost time.
+    timer_polled: bool,
+    /// The clock, read once per round of `poll_drive` and after each read (see `now`).
+    clock: (tokio::time::Instant, Instant),
     pacer: Option<Pacer>,
     /// Outgoing messages not yet fully sent, by core id.
     outgoing: IdHashMap<OutState>,
@@ -169,6 +175,18 @@ pub(crate) struct Driver<W: Wire> {
     parked: VecDeque<incoming::Parked>,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
+    /// Set by the steps of a round of `poll_drive`: whether the last `poll_read` /
+    /// `poll_write` left its side waiting on the transport (waker registered) or with
+    /// nothing to do, whether `poll_write` stopped for the pacer, and whether
+    /// `poll_commands` stopped at its cap with commands left.
+    read_settled: bool,
+    write_settled: bool,
+    write_paced: bool,
+    commands_capped: bool,
+    /// An event handled since this was cleared may have left the driver work (data or
+    /// credit to send, batches to start): all but a message fully sent, which only
+    /// completes its handle.
+    event_work: bool,
     /// An urgent message was handed to the application in this round.
     urgent_in: bool,
     /// The application started an urgent message.
@@ -216,13 +234,11 @@ impl<W: Wire> Driver<W> {
             }
         });
         let vectored = transport.is_write_vectored();
-        let (reader, writer) = tokio::io::split(transport);
         Driver {
             conn,
             id,
             epoch,
-            reader,
-            writer,
+            io: transport,
             commands,
             cmd_tx,
             accept_tx: Some(accept_tx),
@@ -235,6 +251,8 @@ impl<W: Wire> Driver<W> {
             need_flush: false,
             timer: Box::pin(tokio::time::sleep_until(epoch)),
             timer_at: None,
+            timer_polled: false,
+            clock: (epoch, Instant::ZERO),
             pacer,
             outgoing: IdHashMap::default(),
             replies: IdHashMap::default(),
@@ -251,6 +269,11 @@ impl<W: Wire> Driver<W> {
             accepted,
             parked: VecDeque::new(),
             poll_budget: POLL_BYTE_BUDGET,
+            read_settled: false,
+            write_settled: false,
+            write_paced: false,
+            commands_capped: false,
+            event_work: false,
             urgent_in: false,
             urgent_out: false,
             urgent_requests: IdHashMap::default(),
@@ -261,9 +284,18 @@ impl<W: Wire> Driver<W> {
         }
     }
 
+    /// The time as of the current round of `poll_drive` (or its latest read): the core's
+    /// timers work in milliseconds, and reading the clock at every step cost more than
+    /// anything else in an idle round.
     fn now(&self) -> Instant {
-        let d = tokio::time::Instant::now().saturating_duration_since(self.epoch);
-        Instant::from_micros(d.as_micros() as u64)
+        self.clock.1
+    }
+
+    /// Reads the clock.
+    fn tick(&mut self) {
+        let t = tokio::time::Instant::now();
+        let d = t.saturating_duration_since(self.epoch);
+        self.clock = (t, Instant::from_micros(d.as_micros() as u64));
     }
 
     fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
@@ -308,6 +340,7 @@ impl<W: Wire> Driver<W> {
             if self.poll_budget == 0 {
                 break;
             }
+            self.tick();
             let mut progress = false;
             progress |= self.poll_commands(cx);
             if std::mem::take(&mut self.urgent_out) {
@@ -328,13 +361,29 @@ impl<W: Wire> Driver<W> {
                 // Sent messages may have made room in the core's queue.
                 progress |= self.start_batches();
             }
-            progress |= self.poll_timer(cx);
+            let timer_fired = self.poll_timer(cx);
+            progress |= timer_fired;
             progress |= self.poll_write(cx);
-            progress |= self.dispatch_events();
+            if self.write_paced {
+                // Arms the wake-up for the pacer's next tokens.
+                self.poll_timer(cx);
+            }
+            self.event_work = false;
+            self.dispatch_events();
             if self.finished(cx) {
                 return Poll::Ready(());
             }
-            if !progress {
+            // Another round only if this one left work a step before could take up
+            // (events from the writes: more data or batches to send) or a source not
+            // waiting on its waker; a round that did something but left everything
+            // waiting ends here instead of confirming it with an idle round (about a
+            // sixth of a small round trip's instructions).
+            let again = self.event_work
+                || timer_fired
+                || self.commands_capped
+                || !self.read_settled
+                || !self.write_settled;
+            if !progress || !again {
                 return Poll::Pending;
             }
         }
@@ -355,7 +404,7 @@ impl<W: Wire> Driver<W> {
             .get_or_insert_with(|| now + Duration::from_secs(2));
         if now >= linger {
             if !self.write_closed && !self.shutdown_done {
-                let _ = Pin::new(&mut self.writer).poll_shutdown(cx);
+                let _ = Pin::new(&mut self.io).poll_shutdown(cx);
             }
             return true;
         }
@@ -365,7 +414,7 @@ impl<W: Wire> Driver<W> {
             // resets the connection, which can destroy our final frames (an ERROR with
             // its code) before the peer has read them.
             if !self.write_closed && !self.shutdown_done {
-                match Pin::new(&mut self.writer).poll_shutdown(cx) {
+                match Pin::new(&mut self.io).poll_shutdown(cx) {
                     Poll::Ready(_) => self.shutdown_done = true,
                     Poll::Pending => return self.linger_wait(cx, linger),
                 }
@@ -378,7 +427,7 @@ impl<W: Wire> Driver<W> {
             }
             for _ in 0..64 {
                 let mut rb = ReadBuf::new(&mut self.read_buf);
-                match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
+                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) if rb.filled().is_empty() => {
                         self.read_closed = true;
                         return true;
@@ -400,19 +449,24 @@ impl<W: Wire> Driver<W> {
     fn linger_wait(&mut self, cx: &mut Context<'_>, linger: tokio::time::Instant) -> bool {
         self.timer.as_mut().reset(linger);
         self.timer_at = Some(linger);
+        self.timer_polled = true;
         let _ = self.timer.as_mut().poll(cx);
         false
     }
 
     fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        self.commands_capped = true;
         for _ in 0..1024 {
             match self.commands.poll_recv(cx) {
                 Poll::Ready(Some(cmd)) => {
                     self.handle_command(cmd);
                     progress = true;
                 }
-                Poll::Ready(None) | Poll::Pending => break,
+                Poll::Ready(None) | Poll::Pending => {
+                    self.commands_capped = false;
+                    break;
+                }
             }
         }
         if !self.parked.is_empty() {
@@ -424,8 +478,13 @@ impl<W: Wire> Driver<W> {
 
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        self.read_settled = false;
         for _ in 0..16 {
-            if self.read_closed || self.conn.is_closed() || self.poll_budget == 0 {
+            if self.read_closed || self.conn.is_closed() {
+                self.read_settled = true;
+                break;
+            }
+            if self.poll_budget == 0 {
                 break;
             }
             let want = self.config.read_buffer.max(1024);
@@ -435,7 +494,7 @@ impl<W: Wire> Driver<W> {
                 Some(buf) => {
                     let room = (buf.capacity() - buf.len()).min(want);
                     match tokio_util::io::poll_read_buf(
-                        Pin::new(&mut self.reader),
+                        Pin::new(&mut self.io),
                         cx,
                         &mut buf.limit(room),
                     ) {
@@ -449,7 +508,7 @@ impl<W: Wire> Driver<W> {
                         self.read_buf = vec![0; want];
                     }
                     let mut rb = ReadBuf::new(&mut self.read_buf);
-                    match Pin::new(&mut self.reader).poll_read(cx, &mut rb) {
+                    match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                         Poll::Ready(Ok(())) => Poll::Ready(Ok((rb.filled().len(), false))),
                         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                         Poll::Pending => Poll::Pending,
@@ -458,6 +517,8 @@ impl<W: Wire> Driver<W> {
             };
             match polled {
                 Poll::Ready(Ok((n, in_place))) => {
+                    // Arrival time, for round-trip measurements.
+                    self.tick();
                     let now = self.now();
                     if n == 0 {
                         self.read_closed = true;
@@ -485,7 +546,10 @@ impl<W: Wire> Driver<W> {
                     self.conn.handle_transport_closed(now);
                     progress = true;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    self.read_settled = true;
+                    break;
+                }
             }
         }
         progress
@@ -514,18 +578,27 @@ impl<W: Wire> Driver<W> {
         if self.timer_at != Some(at) {
             self.timer.as_mut().reset(at);
             self.timer_at = Some(at);
+            self.timer_polled = false;
         }
-        if self.timer.as_mut().poll(cx).is_ready() {
-            self.timer_at = None;
-            return true;
+        if !self.timer_polled {
+            // Once polled, the timer wakes this task when it fires, and the check of
+            // `poll_timeout` above then sees it due.
+            self.timer_polled = true;
+            if self.timer.as_mut().poll(cx).is_ready() {
+                self.timer_at = None;
+                return true;
+            }
         }
         false
     }
 
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        self.write_settled = false;
+        self.write_paced = false;
         loop {
             if self.write_closed {
+                self.write_settled = true;
                 return progress;
             }
             if self.out.is_empty() {
@@ -535,8 +608,10 @@ impl<W: Wire> Driver<W> {
                 self.out.clear();
                 let mut limit = self.config.transmit_batch;
                 if let Some(p) = self.pacer.as_mut() {
-                    let budget = p.budget(tokio::time::Instant::now());
+                    let budget = p.budget(self.clock.0);
                     if budget < 1.0 {
+                        self.write_paced = true;
+                        self.write_settled = true;
                         break;
                     }
                     limit = limit.min(budget as usize).max(1);
@@ -544,6 +619,7 @@ impl<W: Wire> Driver<W> {
                 let now = self.now();
                 let n = self.conn.poll_transmit_vectored(now, &mut self.out, limit);
                 if n == 0 {
+                    self.write_settled = true;
                     break;
                 }
                 if let Some(p) = self.pacer.as_mut() {
@@ -558,9 +634,9 @@ impl<W: Wire> Driver<W> {
                 count += 1;
             }
             let polled = if count == 1 {
-                Pin::new(&mut self.writer).poll_write(cx, &slices[0])
+                Pin::new(&mut self.io).poll_write(cx, &slices[0])
             } else {
-                Pin::new(&mut self.writer).poll_write_vectored(cx, &slices[..count])
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
             };
             match polled {
                 Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
@@ -571,11 +647,14 @@ impl<W: Wire> Driver<W> {
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    self.write_settled = true;
+                    return progress;
+                }
             }
         }
         if self.need_flush && !self.write_closed {
-            match Pin::new(&mut self.writer).poll_flush(cx) {
+            match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.need_flush = false,
                 Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
                 Poll::Pending => {}
@@ -598,6 +677,9 @@ impl<W: Wire> Driver<W> {
         let mut progress = false;
         while let Some(ev) = self.conn.poll_event() {
             progress = true;
+            if !matches!(ev, Event::Sent { .. }) || !self.batches.is_empty() {
+                self.event_work = true;
+            }
             self.handle_event(ev);
         }
         self.flush_accepted();
