@@ -222,8 +222,10 @@ impl Connection {
         self.splices = Some((Vec::new(), 0));
         self.poll_transmit(now, &mut out.buf, limit);
         if let Some((splices, _)) = self.splices.take() {
-            // Offsets were recorded against `out.buf` as it grew, so they stay valid.
-            out.add_splices(splices);
+            if !splices.is_empty() {
+                // Offsets were recorded against `out.buf` as it grew, so they stay valid.
+                out.add_splices(splices);
+            }
         }
         out.appended() - before
     }

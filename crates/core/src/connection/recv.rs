@@ -195,12 +195,20 @@ impl RecvState {
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
         if self.pending_message_credit.is_empty()
             && self.max_data_granted <= self.sent_max_data
-            && self.max_messages() <= self.sent_max_messages
+            && !self.message_count_credit_due()
         {
             // Asked before every frame sent: answer the usual "nothing" cheaply.
             return None;
         }
         self.next_credit_frame()
+    }
+
+    /// Whether MAX_MESSAGES is due: more credit to give, and the peer has used half of
+    /// what it was given.
+    #[inline]
+    fn message_count_credit_due(&self) -> bool {
+        let unused = self.sent_max_messages.saturating_sub(self.last_started());
+        self.max_messages() > self.sent_max_messages && unused <= self.max_incoming / 2
     }
 
     fn next_credit_frame(&mut self) -> Option<Frame> {
@@ -211,9 +219,8 @@ impl RecvState {
         // Message credit goes out once the peer has used half of what it was given,
         // not after every message: a standalone credit frame per message doubles the
         // writes (and the peer's wakeups) of a request/response exchange.
-        let max_messages = self.max_messages();
-        let unused = self.sent_max_messages.saturating_sub(self.last_started());
-        if max_messages > self.sent_max_messages && unused <= self.max_incoming / 2 {
+        if self.message_count_credit_due() {
+            let max_messages = self.max_messages();
             self.sent_max_messages = max_messages;
             return Some(Frame::MaxMessages(max_messages));
         }
