@@ -5,7 +5,7 @@
 //! atomic holds the state rather than a lock, since every message completes and nearly
 //! all succeed: the mutex is touched only for errors.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
 
@@ -22,6 +22,10 @@ pub(crate) struct Completion {
     state: AtomicU8,
     error: Mutex<Option<PipeError>>,
     done: Notify,
+    /// Someone waits (or waited) in [`wait`](Self::wait): only then does completing
+    /// take `done`'s lock to wake them, which most sends (nobody awaits a reply's
+    /// handle) would otherwise pay for nothing.
+    waited: AtomicBool,
 }
 
 impl Completion {
@@ -30,6 +34,7 @@ impl Completion {
             state: AtomicU8::new(PENDING),
             error: Mutex::new(None),
             done: Notify::new(),
+            waited: AtomicBool::new(false),
         }
     }
 
@@ -58,7 +63,12 @@ impl Completion {
                 self.state.store(FAILED, Ordering::Release);
             }
         }
-        self.done.notify_waiters();
+        // The fence pairs with the one in `wait`: it sets `waited` before reading the
+        // state, this reads `waited` after writing the state, so one sees the other.
+        fence(Ordering::SeqCst);
+        if self.waited.load(Ordering::Relaxed) {
+            self.done.notify_waiters();
+        }
         true
     }
 
@@ -81,6 +91,8 @@ impl Completion {
             let notified = self.done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            self.waited.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
             if let Some(r) = self.result() {
                 return r;
             }

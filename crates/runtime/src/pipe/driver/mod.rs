@@ -575,7 +575,13 @@ impl<W: Wire> Driver<W> {
             return false;
         };
         let at = self.to_tokio(t);
-        if self.timer_at != Some(at) {
+        // A timer armed for earlier and not yet due stays: the core's deadlines mostly
+        // move later (idle and keepalive timers restart with every frame), and when it
+        // fires early the check above finds nothing due and arms the new deadline.
+        let armed_earlier = self
+            .timer_at
+            .is_some_and(|armed| armed <= at && armed > self.clock.0);
+        if self.timer_at != Some(at) && !armed_earlier {
             self.timer.as_mut().reset(at);
             self.timer_at = Some(at);
             self.timer_polled = false;
@@ -627,16 +633,24 @@ impl<W: Wire> Driver<W> {
                 }
                 progress = true;
             }
-            let mut slices = [IoSlice::new(&[]); 64];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(self.out.chunks()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            let polled = if count == 1 {
-                Pin::new(&mut self.io).poll_write(cx, &slices[0])
-            } else {
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            let polled = {
+                let mut chunks = self.out.chunks();
+                let first = chunks.next().unwrap_or_default();
+                match chunks.next() {
+                    // The usual small write: one piece, no slice table to fill.
+                    None => Pin::new(&mut self.io).poll_write(cx, first),
+                    Some(second) => {
+                        let mut slices = [IoSlice::new(&[]); 64];
+                        slices[0] = IoSlice::new(first);
+                        slices[1] = IoSlice::new(second);
+                        let mut count = 2;
+                        for (slot, chunk) in slices[2..].iter_mut().zip(chunks) {
+                            *slot = IoSlice::new(chunk);
+                            count += 1;
+                        }
+                        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+                    }
+                }
             };
             match polled {
                 Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
