@@ -71,12 +71,16 @@ impl MessageBuilder<'_> {
     /// Sends it one-way.
     pub async fn send(mut self, body: impl Into<Body>) -> Result<SendHandle, PipeError> {
         let head = self.finish_head();
-        self.pipe.send_head(head, body.into(), None).await
+        Ok(self.pipe.start_message(head, body.into(), None))
     }
 
     /// Sends it and waits for the reply.
-    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
-        self.request_with(body.into(), None).await
+    pub async fn request(mut self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
+        // Not through `request_with`: a nested future would hold the head twice.
+        let head = self.finish_head();
+        let (tx, rx) = oneshot::channel();
+        self.pipe.start_message(head, body.into(), Some(tx));
+        rx.await.unwrap_or(Err(PipeError::Closed(None)))
     }
 
     async fn request_with(
@@ -86,24 +90,30 @@ impl MessageBuilder<'_> {
     ) -> Result<IncomingMessage, PipeError> {
         let head = self.finish_head();
         let (tx, rx) = oneshot::channel();
-        let handle = self.pipe.send_head(head, body, Some(tx)).await?;
-        let wait = async {
-            match rx.await {
-                Ok(r) => r,
-                Err(_) => Err(PipeError::Closed(None)),
-            }
-        };
+        let handle = self.pipe.start_message(head, body, Some(tx));
         match timeout {
-            None => wait.await,
-            Some(t) => match tokio::time::timeout(t, wait).await {
-                Ok(r) => r,
-                Err(_) => {
-                    // Tell the peer so its handler stops, and stop waiting.
-                    handle.cancel();
-                    self.pipe.forget_reply(&handle);
-                    Err(PipeError::TimedOut)
-                }
-            },
+            None => rx.await.unwrap_or(Err(PipeError::Closed(None))),
+            // Boxed: the timer would otherwise make every request's future larger
+            // (moving it is part of each round trip's cost).
+            Some(t) => Box::pin(wait_reply_until(self.pipe, handle, rx, t)).await,
+        }
+    }
+}
+
+/// Waits for a reply until `timeout`; on expiry cancels the request on the peer.
+async fn wait_reply_until(
+    pipe: &Pipe,
+    handle: SendHandle,
+    rx: oneshot::Receiver<Result<IncomingMessage, PipeError>>,
+    timeout: Duration,
+) -> Result<IncomingMessage, PipeError> {
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(r) => r.unwrap_or(Err(PipeError::Closed(None))),
+        Err(_) => {
+            // Tell the peer so its handler stops, and stop waiting.
+            handle.cancel();
+            pipe.forget_reply(&handle);
+            Err(PipeError::TimedOut)
         }
     }
 }

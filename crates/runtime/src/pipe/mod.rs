@@ -563,8 +563,7 @@ impl Pipe {
         to: MessageId,
         body: impl Into<Body>,
     ) -> Result<SendHandle, PipeError> {
-        self.send_head(MessageHead::reply(to), body.into(), None)
-            .await
+        Ok(self.start_message(MessageHead::reply(to), body.into(), None))
     }
 
     /// Sends any head with any body.
@@ -574,12 +573,24 @@ impl Pipe {
         body: Body,
         reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
     ) -> Result<SendHandle, PipeError> {
+        Ok(self.start_message(head, body, reply))
+    }
+
+    /// [`send_head`](Self::send_head) without a future of its own: starting a message
+    /// never waits (a streamed body is read by a task of its own), and the callers'
+    /// futures stay small, which matters to a round trip's cost.
+    pub(crate) fn start_message(
+        &self,
+        head: MessageHead,
+        body: Body,
+        reply: Option<oneshot::Sender<Result<IncomingMessage, PipeError>>>,
+    ) -> SendHandle {
         let mut head = head;
         if head.total_len.is_none() {
             head.total_len = body.len();
         }
         match body {
-            Body::Bytes(b) => Ok(self.start_raw(head, Some(b), reply)),
+            Body::Bytes(b) => self.start_raw(head, Some(b), reply),
             Body::Stream { mut reader, len } => {
                 let mut writer = self.start_writer(head, reply);
                 let handle = writer.handle.clone();
@@ -611,7 +622,7 @@ impl Pipe {
                     }
                     let _ = writer.finish().await;
                 });
-                Ok(handle)
+                handle
             }
         }
     }

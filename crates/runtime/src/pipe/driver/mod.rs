@@ -11,13 +11,14 @@
 mod batches;
 mod commands;
 mod incoming;
+mod wakers;
 
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -175,6 +176,14 @@ pub(crate) struct Driver<W: Wire> {
     parked: VecDeque<incoming::Parked>,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
+    /// Wakers the command channel and transport reads are polled with: a source whose
+    /// last poll left it waiting and which has not fired since is not asked again.
+    commands_wake: (Arc<wakers::SourceWaker>, Waker),
+    read_wake: (Arc<wakers::SourceWaker>, Waker),
+    /// The last `poll_commands` ended with the channel empty (its waker registered).
+    commands_settled: bool,
+    /// The task waker the source wakers forward to (compared cheaply each poll).
+    task_waker: Waker,
     /// Set by the steps of a round of `poll_drive`: whether the last `poll_read` /
     /// `poll_write` left its side waiting on the transport (waker registered) or with
     /// nothing to do, whether `poll_write` stopped for the pacer, and whether
@@ -269,6 +278,10 @@ impl<W: Wire> Driver<W> {
             accepted,
             parked: VecDeque::new(),
             poll_budget: POLL_BYTE_BUDGET,
+            commands_wake: wakers::SourceWaker::new(),
+            read_wake: wakers::SourceWaker::new(),
+            commands_settled: false,
+            task_waker: Waker::noop().clone(),
             read_settled: false,
             write_settled: false,
             write_paced: false,
@@ -336,6 +349,11 @@ impl<W: Wire> Driver<W> {
         // tasks it wakes (handlers of urgent messages, other connections) run between
         // polls, and a poll that moved a few hundred KiB has earned a yield.
         self.poll_budget = POLL_BYTE_BUDGET;
+        if !self.task_waker.will_wake(cx.waker()) {
+            self.task_waker = cx.waker().clone();
+            self.commands_wake.0.set_task(cx.waker());
+            self.read_wake.0.set_task(cx.waker());
+        }
         for _ in 0..64 {
             if self.poll_budget == 0 {
                 break;
@@ -454,20 +472,31 @@ impl<W: Wire> Driver<W> {
         false
     }
 
-    fn poll_commands(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_commands(&mut self, _cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        self.commands_capped = true;
-        for _ in 0..1024 {
-            match self.commands.poll_recv(cx) {
-                Poll::Ready(Some(cmd)) => {
-                    self.handle_command(cmd);
-                    progress = true;
-                }
-                Poll::Ready(None) | Poll::Pending => {
-                    self.commands_capped = false;
-                    break;
+        if self.commands_settled && !self.commands_wake.0.take_woken() {
+            // Nothing sent since the channel was found empty.
+            self.commands_capped = false;
+        } else {
+            self.commands_settled = false;
+            self.commands_capped = true;
+            // Taken out for the loop (which needs `self` whole) instead of cloned.
+            let waker = std::mem::replace(&mut self.commands_wake.1, Waker::noop().clone());
+            let mut cx = Context::from_waker(&waker);
+            for _ in 0..1024 {
+                match self.commands.poll_recv(&mut cx) {
+                    Poll::Ready(Some(cmd)) => {
+                        self.handle_command(cmd);
+                        progress = true;
+                    }
+                    Poll::Ready(None) | Poll::Pending => {
+                        self.commands_capped = false;
+                        self.commands_settled = true;
+                        break;
+                    }
                 }
             }
+            self.commands_wake.1 = waker;
         }
         if !self.parked.is_empty() {
             // Takes reported only when `AcceptCount::waiting` was seen; look anyway.
@@ -476,8 +505,15 @@ impl<W: Wire> Driver<W> {
         progress
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_read(&mut self, _cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        if self.read_settled && !self.read_wake.0.take_woken() && !self.conn.is_closed() {
+            // The transport has not signalled input since a read found none.
+            return false;
+        }
+        // Taken out for the loop (which needs `self` whole) instead of cloned.
+        let read_waker = std::mem::replace(&mut self.read_wake.1, Waker::noop().clone());
+        let cx = &mut Context::from_waker(&read_waker);
         self.read_settled = false;
         for _ in 0..16 {
             if self.read_closed || self.conn.is_closed() {
@@ -552,6 +588,7 @@ impl<W: Wire> Driver<W> {
                 }
             }
         }
+        self.read_wake.1 = read_waker;
         progress
     }
 
