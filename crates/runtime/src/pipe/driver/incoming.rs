@@ -134,10 +134,15 @@ impl<W: Wire> Driver<W> {
 
     /// Hands the messages of this dispatch round to the accept queue at once: one
     /// channel operation and one wake-up for the application per round.
+    #[inline]
     pub(super) fn flush_accepted(&mut self) {
-        if self.accept_batch.is_empty() {
-            return;
+        // Checked inline: most dispatch rounds hand nothing over.
+        if !self.accept_batch.is_empty() {
+            self.hand_over_accepted();
         }
+    }
+
+    fn hand_over_accepted(&mut self) {
         // The next round starts at this one's size: a batch grown one push at a time
         // would reallocate several times per round.
         let cap = self.accept_batch.len().next_power_of_two();
