@@ -382,6 +382,15 @@ impl IncomingBody {
         if self.shared.total.is_some_and(|t| t > limit) {
             return Err(PipeError::TooLarge { limit });
         }
+        if self.whole {
+            // Arrived whole: the bytes are here already (the usual small message).
+            let body = self.ready.take().unwrap_or_default();
+            self.done = true;
+            if body.len() as u64 > limit {
+                return Err(PipeError::TooLarge { limit });
+            }
+            return Ok(body);
+        }
         let mut first: Option<Bytes> = None;
         let mut buf = BytesMut::new();
         let mut total = 0u64;
