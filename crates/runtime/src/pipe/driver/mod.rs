@@ -176,19 +176,17 @@ pub(crate) struct Driver<W: Wire> {
     parked: VecDeque<incoming::Parked>,
     /// Bytes this poll may still read or write before it yields.
     poll_budget: usize,
-    /// Wakers the command channel and transport reads are polled with: a source whose
-    /// last poll left it waiting and which has not fired since is not asked again.
-    commands_wake: (Arc<wakers::SourceWaker>, Waker),
-    read_wake: (Arc<wakers::SourceWaker>, Waker),
-    /// The last `poll_commands` ended with the channel empty (its waker registered).
-    commands_settled: bool,
-    /// The task waker the source wakers forward to (compared cheaply each poll).
+    /// The command channel and transport reads, each polled with a waker of its own: a
+    /// source whose last poll left it waiting and which has not fired since is not
+    /// asked again (`settled` also tells `poll_drive` whether a round left it waiting).
+    commands_source: wakers::Source,
+    read_source: wakers::Source,
+    /// The task waker the sources forward to (compared cheaply each poll).
     task_waker: Waker,
-    /// Set by the steps of a round of `poll_drive`: whether the last `poll_read` /
-    /// `poll_write` left its side waiting on the transport (waker registered) or with
-    /// nothing to do, whether `poll_write` stopped for the pacer, and whether
-    /// `poll_commands` stopped at its cap with commands left.
-    read_settled: bool,
+    /// Set by the steps of a round of `poll_drive`: whether the last `poll_write` left
+    /// its side waiting on the transport (waker registered) or with nothing to do,
+    /// whether it stopped for the pacer, and whether `poll_commands` stopped at its
+    /// cap with commands left.
     write_settled: bool,
     write_paced: bool,
     commands_capped: bool,
@@ -278,11 +276,9 @@ impl<W: Wire> Driver<W> {
             accepted,
             parked: VecDeque::new(),
             poll_budget: POLL_BYTE_BUDGET,
-            commands_wake: wakers::SourceWaker::new(),
-            read_wake: wakers::SourceWaker::new(),
-            commands_settled: false,
+            commands_source: wakers::Source::new(),
+            read_source: wakers::Source::new(),
             task_waker: Waker::noop().clone(),
-            read_settled: false,
             write_settled: false,
             write_paced: false,
             commands_capped: false,
@@ -351,8 +347,8 @@ impl<W: Wire> Driver<W> {
         self.poll_budget = POLL_BYTE_BUDGET;
         if !self.task_waker.will_wake(cx.waker()) {
             self.task_waker = cx.waker().clone();
-            self.commands_wake.0.set_task(cx.waker());
-            self.read_wake.0.set_task(cx.waker());
+            self.commands_source.set_task(cx.waker());
+            self.read_source.set_task(cx.waker());
         }
         for _ in 0..64 {
             if self.poll_budget == 0 {
@@ -360,13 +356,13 @@ impl<W: Wire> Driver<W> {
             }
             self.tick();
             let mut progress = false;
-            progress |= self.poll_commands(cx);
+            progress |= self.poll_commands();
             if std::mem::take(&mut self.urgent_out) {
                 // An urgent message from the application goes out before this poll
                 // reads (and processes) another few hundred KiB of input.
                 progress |= self.poll_write(cx);
             }
-            progress |= self.poll_read(cx);
+            progress |= self.poll_read();
             progress |= self.dispatch_events();
             if std::mem::take(&mut self.urgent_in) {
                 // An urgent message was handed to the application: let its task run
@@ -399,7 +395,7 @@ impl<W: Wire> Driver<W> {
             let again = self.event_work
                 || timer_fired
                 || self.commands_capped
-                || !self.read_settled
+                || !self.read_source.settled
                 || !self.write_settled;
             if !progress || !again {
                 return Poll::Pending;
@@ -472,16 +468,13 @@ impl<W: Wire> Driver<W> {
         false
     }
 
-    fn poll_commands(&mut self, _cx: &mut Context<'_>) -> bool {
+    fn poll_commands(&mut self) -> bool {
         let mut progress = false;
-        if self.commands_settled && !self.commands_wake.0.take_woken() {
-            // Nothing sent since the channel was found empty.
-            self.commands_capped = false;
-        } else {
-            self.commands_settled = false;
+        self.commands_capped = false;
+        if self.commands_source.needs_poll() {
+            self.commands_source.settled = false;
             self.commands_capped = true;
-            // Taken out for the loop (which needs `self` whole) instead of cloned.
-            let waker = std::mem::replace(&mut self.commands_wake.1, Waker::noop().clone());
+            let waker = self.commands_source.take_waker();
             let mut cx = Context::from_waker(&waker);
             for _ in 0..1024 {
                 match self.commands.poll_recv(&mut cx) {
@@ -491,12 +484,12 @@ impl<W: Wire> Driver<W> {
                     }
                     Poll::Ready(None) | Poll::Pending => {
                         self.commands_capped = false;
-                        self.commands_settled = true;
+                        self.commands_source.settled = true;
                         break;
                     }
                 }
             }
-            self.commands_wake.1 = waker;
+            self.commands_source.put_waker(waker);
         }
         if !self.parked.is_empty() {
             // Takes reported only when `AcceptCount::waiting` was seen; look anyway.
@@ -505,19 +498,18 @@ impl<W: Wire> Driver<W> {
         progress
     }
 
-    fn poll_read(&mut self, _cx: &mut Context<'_>) -> bool {
+    fn poll_read(&mut self) -> bool {
         let mut progress = false;
-        if self.read_settled && !self.read_wake.0.take_woken() && !self.conn.is_closed() {
+        if !self.read_source.needs_poll() {
             // The transport has not signalled input since a read found none.
             return false;
         }
-        // Taken out for the loop (which needs `self` whole) instead of cloned.
-        let read_waker = std::mem::replace(&mut self.read_wake.1, Waker::noop().clone());
+        let read_waker = self.read_source.take_waker();
         let cx = &mut Context::from_waker(&read_waker);
-        self.read_settled = false;
+        self.read_source.settled = false;
         for _ in 0..16 {
             if self.read_closed || self.conn.is_closed() {
-                self.read_settled = true;
+                self.read_source.settled = true;
                 break;
             }
             if self.poll_budget == 0 {
@@ -583,12 +575,12 @@ impl<W: Wire> Driver<W> {
                     progress = true;
                 }
                 Poll::Pending => {
-                    self.read_settled = true;
+                    self.read_source.settled = true;
                     break;
                 }
             }
         }
-        self.read_wake.1 = read_waker;
+        self.read_source.put_waker(read_waker);
         progress
     }
 

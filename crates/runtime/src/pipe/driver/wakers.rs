@@ -11,16 +11,58 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
 
+/// One source of a driver's work (the command channel, transport reads): the waker it
+/// is polled with and whether its last poll found it empty.
+#[derive(Debug)]
+pub(super) struct Source {
+    shared: Arc<SourceWaker>,
+    waker: Waker,
+    /// The last poll left it waiting on `waker` (empty, or `Pending`).
+    pub(super) settled: bool,
+}
+
+impl Source {
+    pub(super) fn new() -> Source {
+        let (shared, waker) = SourceWaker::new();
+        Source {
+            shared,
+            waker,
+            settled: false,
+        }
+    }
+
+    /// Points its waker at the task being polled.
+    pub(super) fn set_task(&self, task: &Waker) {
+        self.shared.set_task(task);
+    }
+
+    /// Whether it may have work: not found empty since its last poll, or woken since.
+    pub(super) fn needs_poll(&self) -> bool {
+        !self.settled || self.shared.take_woken()
+    }
+
+    /// Its waker, taken out while the driver polls it (the loop needs the driver
+    /// whole); put back with [`put_waker`](Self::put_waker). Not cloned: that would
+    /// cost two atomic operations per poll.
+    pub(super) fn take_waker(&mut self) -> Waker {
+        std::mem::replace(&mut self.waker, Waker::noop().clone())
+    }
+
+    pub(super) fn put_waker(&mut self, waker: Waker) {
+        self.waker = waker;
+    }
+}
+
 /// Wakes the driver's task and records that its source fired.
 #[derive(Debug)]
-pub(super) struct SourceWaker {
+struct SourceWaker {
     woken: AtomicBool,
     task: Mutex<Option<Waker>>,
 }
 
 impl SourceWaker {
     /// A source waker and the [`Waker`] to poll its source with.
-    pub(super) fn new() -> (Arc<SourceWaker>, Waker) {
+    fn new() -> (Arc<SourceWaker>, Waker) {
         let s = Arc::new(SourceWaker {
             woken: AtomicBool::new(false),
             task: Mutex::new(None),
@@ -30,7 +72,7 @@ impl SourceWaker {
     }
 
     /// Points it at the task being polled (the same task's waker is kept).
-    pub(super) fn set_task(&self, task: &Waker) {
+    fn set_task(&self, task: &Waker) {
         let mut slot = self.task.lock().unwrap_or_else(|p| p.into_inner());
         match &*slot {
             Some(w) if w.will_wake(task) => {}
@@ -39,7 +81,7 @@ impl SourceWaker {
     }
 
     /// Whether it fired since the last call.
-    pub(super) fn take_woken(&self) -> bool {
+    fn take_woken(&self) -> bool {
         self.woken.swap(false, Ordering::AcqRel)
     }
 }
