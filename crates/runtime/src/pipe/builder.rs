@@ -76,47 +76,21 @@ impl MessageBuilder<'_> {
 
     /// Sends it and waits for the reply.
     pub async fn request(mut self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
-        // Not through `request_with`: a nested future would hold the head twice.
-        let head = self.finish_head();
-        let (tx, rx) = oneshot::channel();
-        self.pipe.start_message(head, body.into(), Some(tx));
-        rx.await.unwrap_or(Err(PipeError::Closed(None)))
+        let (_, reply) = self.start_request(body.into());
+        reply.await.unwrap_or(Err(PipeError::Closed(None)))
     }
 
-    async fn request_with(
-        mut self,
-        body: Body,
-        timeout: Option<Duration>,
-    ) -> Result<IncomingMessage, PipeError> {
+    /// Starts it as a request: its handle and where the reply will come. Not itself a
+    /// future, so a request's future holds the head once (moving it is part of each
+    /// round trip's cost).
+    fn start_request(&mut self, body: Body) -> (SendHandle, ReplyRx) {
         let head = self.finish_head();
         let (tx, rx) = oneshot::channel();
-        let handle = self.pipe.start_message(head, body, Some(tx));
-        match timeout {
-            None => rx.await.unwrap_or(Err(PipeError::Closed(None))),
-            // Boxed: the timer would otherwise make every request's future larger
-            // (moving it is part of each round trip's cost).
-            Some(t) => Box::pin(wait_reply_until(self.pipe, handle, rx, t)).await,
-        }
+        (self.pipe.start_message(head, body, Some(tx)), rx)
     }
 }
 
-/// Waits for a reply until `timeout`; on expiry cancels the request on the peer.
-async fn wait_reply_until(
-    pipe: &Pipe,
-    handle: SendHandle,
-    rx: oneshot::Receiver<Result<IncomingMessage, PipeError>>,
-    timeout: Duration,
-) -> Result<IncomingMessage, PipeError> {
-    match tokio::time::timeout(timeout, rx).await {
-        Ok(r) => r.unwrap_or(Err(PipeError::Closed(None))),
-        Err(_) => {
-            // Tell the peer so its handler stops, and stop waiting.
-            handle.cancel();
-            pipe.forget_reply(&handle);
-            Err(PipeError::TimedOut)
-        }
-    }
-}
+type ReplyRx = oneshot::Receiver<Result<IncomingMessage, PipeError>>;
 
 /// A [`MessageBuilder`] with a deadline.
 pub struct TimedMessageBuilder<'a, B> {
@@ -128,9 +102,16 @@ pub struct TimedMessageBuilder<'a, B> {
 impl<'a> TimedMessageBuilder<'a, MessageBuilder<'a>> {
     /// Sends it and waits for the reply until the deadline; on expiry the request is
     /// cancelled on the peer and `PipeError::TimedOut` returned.
-    pub async fn request(self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
-        self.inner
-            .request_with(body.into(), Some(self.timeout))
-            .await
+    pub async fn request(mut self, body: impl Into<Body>) -> Result<IncomingMessage, PipeError> {
+        let (handle, reply) = self.inner.start_request(body.into());
+        match tokio::time::timeout(self.timeout, reply).await {
+            Ok(r) => r.unwrap_or(Err(PipeError::Closed(None))),
+            Err(_) => {
+                // Tell the peer so its handler stops, and stop waiting.
+                handle.cancel();
+                self.inner.pipe.forget_reply(&handle);
+                Err(PipeError::TimedOut)
+            }
+        }
     }
 }
