@@ -129,21 +129,27 @@ fn serial_profile_has_no_input_buffer_and_copies_on_transmit() {
     );
 }
 
+/// Two connections past their handshake.
+fn connected(config: Config, now: Instant) -> (Connection, Connection) {
+    let mut a = Connection::new(config.clone(), now);
+    let mut b = Connection::new(config, now);
+    for _ in 0..10 {
+        let mut x = Vec::new();
+        a.poll_transmit(now, &mut x, 1 << 20);
+        b.handle_input(now, &x);
+        let mut y = Vec::new();
+        b.poll_transmit(now, &mut y, 1 << 20);
+        a.handle_input(now, &y);
+    }
+    assert!(a.is_open() && b.is_open());
+    (a, b)
+}
+
 #[test]
 fn small_messages_share_a_transmit_batch_smaller_than_a_frame() {
     let now = Instant::from_micros(1);
     for config in [Config::tcp(), Config::serial()] {
-        let mut a = Connection::new(config.clone(), now);
-        let mut b = Connection::new(config.clone(), now);
-        for _ in 0..10 {
-            let mut x = Vec::new();
-            a.poll_transmit(now, &mut x, 1 << 20);
-            b.handle_input(now, &x);
-            let mut y = Vec::new();
-            b.poll_transmit(now, &mut y, 1 << 20);
-            a.handle_input(now, &y);
-        }
-        assert!(a.is_open());
+        let (mut a, mut b) = connected(config.clone(), now);
         for _ in 0..50 {
             a.send(MessageHead::to_route("t"), Bytes::from_static(&[7; 20]))
                 .unwrap();
@@ -172,17 +178,7 @@ fn small_messages_share_a_transmit_batch_smaller_than_a_frame() {
 #[test]
 fn a_body_written_in_large_pieces_is_spliced_never_copied() {
     let now = Instant::from_micros(1);
-    let mut a = Connection::new(Config::tcp(), now);
-    let mut b = Connection::new(Config::tcp(), now);
-    for _ in 0..10 {
-        let mut x = Vec::new();
-        a.poll_transmit(now, &mut x, 1 << 20);
-        b.handle_input(now, &x);
-        let mut y = Vec::new();
-        b.poll_transmit(now, &mut y, 1 << 20);
-        a.handle_input(now, &y);
-    }
-    assert!(a.is_open());
+    let (mut a, mut b) = connected(Config::tcp(), now);
     // Frames (~64 KiB) do not divide these pieces evenly: a frame that spanned two
     // pieces used to be copied into a buffer of its own.
     let pieces = [body(1, 100_000), body(2, 150_000), body(3, 5_000)];
