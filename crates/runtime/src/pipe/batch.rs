@@ -9,10 +9,9 @@
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 use super::completion::Completion;
-use super::driver::Command;
+use super::driver::{Command, CommandSender};
 use super::error::PipeError;
 use netcore_core::{MessageHead, Urgency};
 
@@ -165,7 +164,7 @@ impl BatchShared {
 #[derive(Debug, Clone)]
 pub struct BatchHandle {
     pub(crate) shared: Arc<BatchShared>,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) commands: CommandSender,
 }
 
 impl BatchHandle {

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use super::driver::Command;
+use super::driver::{Command, CommandSender};
 use super::error::PipeError;
 use netcore_core::{ErrorCode, MessageId};
 
@@ -274,7 +274,7 @@ pub struct IncomingBody {
     pub(crate) id: MessageId,
     pub(crate) shared: Arc<BodyShared>,
     /// To the driver (`Resume`, `Stop`); `None` for a body handed over whole.
-    commands: Option<mpsc::UnboundedSender<Command>>,
+    commands: Option<CommandSender>,
     done: bool,
     /// Handed over whole: the bytes are here (`ready`), not in `shared`, and reading
     /// them takes no lock.
@@ -288,7 +288,7 @@ impl IncomingBody {
     pub(crate) fn new(
         id: MessageId,
         shared: Arc<BodyShared>,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: CommandSender,
     ) -> IncomingBody {
         IncomingBody {
             id,

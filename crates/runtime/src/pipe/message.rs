@@ -4,11 +4,11 @@
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::body::{BodyShared, IncomingBody};
 use super::completion::Completion;
-use super::driver::Command;
+use super::driver::{Command, CommandSender};
 use super::error::PipeError;
 use super::ConnectionId;
 use netcore_core::metadata::Headers;
@@ -119,7 +119,7 @@ impl OutShared {
 #[derive(Debug, Clone)]
 pub struct SendHandle {
     pub(crate) shared: Arc<OutShared>,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) commands: CommandSender,
 }
 
 impl SendHandle {

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 mod batch;
 mod body;
 mod builder;
@@ -48,13 +49,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{oneshot, watch};
 
 use crate::transport::{self, Transport, TransportAddr, TransportInfo};
-use driver::{Command, Driver};
+use accept::AcceptReceiver;
+use driver::{Command, CommandSender, Driver};
 use message::OutShared;
 use netcore_core::metadata::Headers;
 use netcore_core::{Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams};
+use std::future::poll_fn;
 
 /// Identifies a connection within this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,40 +201,11 @@ pub struct PipeState {
 struct Inner {
     id: ConnectionId,
     info: TransportInfo,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: CommandSender,
     state: watch::Receiver<PipeState>,
-    accept: Mutex<AcceptQueue>,
+    accept: AcceptReceiver,
     accepted: Arc<AcceptCount>,
     write_buffer: usize,
-}
-
-/// The application's end of the accept queue: the driver sends messages in batches
-/// (one per dispatch round); `ready` holds the rest of the batch being taken.
-struct AcceptQueue {
-    rx: mpsc::UnboundedReceiver<Vec<IncomingMessage>>,
-    ready: std::vec::IntoIter<IncomingMessage>,
-}
-
-impl AcceptQueue {
-    /// The next message, waiting for one; `None` once the connection has ended.
-    async fn next(&mut self) -> Option<IncomingMessage> {
-        loop {
-            if let Some(m) = self.ready.next() {
-                return Some(m);
-            }
-            self.ready = self.rx.recv().await?.into_iter();
-        }
-    }
-
-    /// The next message if one is there.
-    fn try_next(&mut self) -> Option<IncomingMessage> {
-        loop {
-            if let Some(m) = self.ready.next() {
-                return Some(m);
-            }
-            self.ready = self.rx.try_recv().ok()?.into_iter();
-        }
-    }
 }
 
 /// How many messages the application took from the accept queue, shared with the
@@ -313,8 +287,8 @@ impl Pipe {
         }
         let id = ConnectionId(NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
         let info = transport.info().clone();
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = driver::command_queue();
+        let (accept_tx, accept_rx) = accept::accept_queue();
         let (state_tx, state_rx) = watch::channel(PipeState::default());
         let write_buffer = config.write_buffer;
         let accepted = Arc::new(AcceptCount::default());
@@ -336,10 +310,7 @@ impl Pipe {
                 info,
                 commands: cmd_tx,
                 state: state_rx,
-                accept: Mutex::new(AcceptQueue {
-                    rx: accept_rx,
-                    ready: Vec::new().into_iter(),
-                }),
+                accept: accept_rx,
                 accepted,
                 write_buffer,
             }),
@@ -433,7 +404,7 @@ impl Pipe {
     /// The next message from the peer that is not a reply to one of our requests;
     /// `None` once the connection has ended.
     pub async fn accept(&self) -> Option<IncomingMessage> {
-        let msg = self.inner.accept.lock().await.next().await?;
+        let msg = poll_fn(|cx| self.inner.accept.poll_next(cx)).await?;
         // Lets the driver read further queued messages ahead (see `Driver::parked`).
         if self.inner.accepted.take() {
             let _ = self.inner.commands.send(Command::Accepted);
@@ -469,22 +440,10 @@ impl Pipe {
         if max == 0 {
             return 0;
         }
-        let mut queue = self.inner.accept.lock().await;
-        let Some(first) = queue.next().await else {
+        let n = poll_fn(|cx| self.inner.accept.poll_many(cx, out, max)).await;
+        if n == 0 {
             return 0;
-        };
-        out.push(first);
-        let mut n = 1;
-        while n < max {
-            match queue.try_next() {
-                Some(m) => {
-                    out.push(m);
-                    n += 1;
-                }
-                None => break,
-            }
         }
-        drop(queue);
         if self.inner.accepted.take_many(n as u64) {
             let _ = self.inner.commands.send(Command::Accepted);
         }

@@ -105,7 +105,7 @@ impl<W: Wire> Driver<W> {
         } else {
             self.take_message(id, head)
         };
-        let sent = self.accept_tx.as_ref().is_some_and(|tx| !tx.is_closed());
+        let sent = self.accept_tx.as_ref().is_some_and(|tx| !tx.is_abandoned());
         if sent {
             // Handed over with the others of this dispatch round (`flush_accepted`).
             self.accept_batch.push(msg);
@@ -143,13 +143,11 @@ impl<W: Wire> Driver<W> {
     }
 
     fn hand_over_accepted(&mut self) {
-        // The next round starts at this one's size: a batch grown one push at a time
-        // would reallocate several times per round.
-        let cap = self.accept_batch.len().next_power_of_two();
-        let batch = std::mem::replace(&mut self.accept_batch, Vec::with_capacity(cap));
-        if let Some(tx) = &self.accept_tx {
-            // A closed queue drops them; their bodies tell the peer if need be.
-            let _ = tx.send(batch);
+        match &self.accept_tx {
+            // The batch keeps its capacity for the next round.
+            Some(tx) => tx.hand_over(&mut self.accept_batch),
+            // Dropped: their bodies tell the peer if need be.
+            None => self.accept_batch.clear(),
         }
     }
 

@@ -11,7 +11,10 @@
 mod batches;
 mod commands;
 mod incoming;
+mod queue;
 mod wakers;
+
+pub(crate) use queue::{command_queue, CommandQueue, CommandSender};
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -21,9 +24,10 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Sleep;
 
+use super::accept::AcceptSender;
 use super::batch::BatchShared;
 use super::body::BodyShared;
 use super::error::PipeError;
@@ -129,9 +133,9 @@ pub(crate) struct Driver<W: Wire> {
     /// Read and written by this task alone, so not split (`tokio::io::split` halves
     /// take a lock on every poll).
     io: Transport,
-    commands: mpsc::UnboundedReceiver<Command>,
-    cmd_tx: mpsc::UnboundedSender<Command>,
-    accept_tx: Option<mpsc::UnboundedSender<Vec<IncomingMessage>>>,
+    commands: CommandQueue,
+    cmd_tx: CommandSender,
+    accept_tx: Option<AcceptSender>,
     /// Messages for the accept queue from the current dispatch round.
     accept_batch: Vec<IncomingMessage>,
     state: watch::Sender<PipeState>,
@@ -221,9 +225,9 @@ impl<W: Wire> Driver<W> {
         transport: Transport,
         config: PipeConfig,
         id: ConnectionId,
-        commands: mpsc::UnboundedReceiver<Command>,
-        cmd_tx: mpsc::UnboundedSender<Command>,
-        accept_tx: mpsc::UnboundedSender<Vec<IncomingMessage>>,
+        commands: CommandQueue,
+        cmd_tx: CommandSender,
+        accept_tx: AcceptSender,
         accepted: Arc<AcceptCount>,
         state: watch::Sender<PipeState>,
     ) -> Driver<W> {
@@ -317,8 +321,7 @@ impl<W: Wire> Driver<W> {
         poll_fn(|cx| self.poll_drive(cx)).await;
         // Commands sent while the driver was finishing would otherwise be dropped with
         // the channel and their handles would wait forever: refuse new ones, fail the rest.
-        self.commands.close();
-        while let Ok(cmd) = self.commands.try_recv() {
+        for cmd in self.commands.close() {
             match cmd {
                 Command::Start { shared, reply, .. } => {
                     if let Some(r) = reply {
@@ -478,11 +481,11 @@ impl<W: Wire> Driver<W> {
             let mut cx = Context::from_waker(&waker);
             for _ in 0..1024 {
                 match self.commands.poll_recv(&mut cx) {
-                    Poll::Ready(Some(cmd)) => {
+                    Poll::Ready(cmd) => {
                         self.handle_command(cmd);
                         progress = true;
                     }
-                    Poll::Ready(None) | Poll::Pending => {
+                    Poll::Pending => {
                         self.commands_capped = false;
                         self.commands_source.settled = true;
                         break;
