@@ -40,6 +40,9 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 /// The driver's end. Dropping it ends the queue.
 pub(crate) struct AcceptSender {
     shared: Arc<Shared>,
+    /// Swapped with `State::waiting` to wake receivers outside the lock; kept so that
+    /// neither list allocates again.
+    to_wake: Vec<Waker>,
 }
 
 /// The application's end, shared by the clones of a [`Pipe`](super::Pipe). Dropping
@@ -61,6 +64,7 @@ pub(crate) fn accept_queue() -> (AcceptSender, AcceptReceiver) {
     (
         AcceptSender {
             shared: shared.clone(),
+            to_wake: Vec::new(),
         },
         AcceptReceiver { shared },
     )
@@ -74,18 +78,18 @@ impl AcceptSender {
 
     /// Queues all of `batch` (left empty, its capacity kept for the next round) and
     /// wakes the waiting receivers. Without receivers the messages are dropped.
-    pub(crate) fn hand_over(&self, batch: &mut Vec<IncomingMessage>) {
-        let waiting = {
+    pub(crate) fn hand_over(&mut self, batch: &mut Vec<IncomingMessage>) {
+        {
             let mut s = lock(&self.shared);
             // Checked under the lock: a receiver dropped meanwhile has emptied `ready`.
             if !self.shared.abandoned.load(Ordering::Acquire) {
                 s.ready.extend(batch.drain(..));
             }
-            std::mem::take(&mut s.waiting)
-        };
+            std::mem::swap(&mut s.waiting, &mut self.to_wake);
+        }
         // Dropped (if abandoned) and woken outside the lock.
         batch.clear();
-        for w in waiting {
+        for w in self.to_wake.drain(..) {
             w.wake();
         }
     }
@@ -170,7 +174,7 @@ mod tests {
 
     #[test]
     fn an_empty_queue_waits_and_an_ended_one_says_so() {
-        let (tx, rx) = accept_queue();
+        let (mut tx, rx) = accept_queue();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
@@ -189,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_waiting_receiver_is_woken() {
-        let (tx, rx) = accept_queue();
+        let (mut tx, rx) = accept_queue();
         let a = Arc::new(Count(AtomicUsize::new(0)));
         let b = Arc::new(Count(AtomicUsize::new(0)));
         let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));

@@ -143,7 +143,7 @@ impl<W: Wire> Driver<W> {
     }
 
     fn hand_over_accepted(&mut self) {
-        match &self.accept_tx {
+        match &mut self.accept_tx {
             // The batch keeps its capacity for the next round.
             Some(tx) => tx.hand_over(&mut self.accept_batch),
             // Dropped: their bodies tell the peer if need be.

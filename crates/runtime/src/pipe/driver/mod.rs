@@ -146,12 +146,15 @@ pub(crate) struct Driver<W: Wire> {
     out: Transmit,
     need_flush: bool,
     timer: Pin<Box<Sleep>>,
-    timer_at: Option<tokio::time::Instant>,
+    /// The deadline the timer is armed for (core time).
+    timer_at: Option<Instant>,
     /// `timer` was polled since it was last reset: its waker is registered, and
     /// polling it again before it fires would only cost time.
     timer_polled: bool,
     /// The clock, read once per round of `poll_drive` and after each read (see `now`).
     clock: (tokio::time::Instant, Instant),
+    /// Work was done since `clock` was read (reads then read it again).
+    clock_stale: bool,
     pacer: Option<Pacer>,
     /// Outgoing messages not yet fully sent, by core id.
     outgoing: IdHashMap<OutState>,
@@ -264,6 +267,7 @@ impl<W: Wire> Driver<W> {
             timer_at: None,
             timer_polled: false,
             clock: (epoch, Instant::ZERO),
+            clock_stale: true,
             pacer,
             outgoing: IdHashMap::default(),
             replies: IdHashMap::default(),
@@ -365,6 +369,8 @@ impl<W: Wire> Driver<W> {
                 // reads (and processes) another few hundred KiB of input.
                 progress |= self.poll_write(cx);
             }
+            // The round's clock reading serves its first read unless work came between.
+            self.clock_stale = progress;
             progress |= self.poll_read();
             progress |= self.dispatch_events();
             if std::mem::take(&mut self.urgent_in) {
@@ -465,7 +471,8 @@ impl<W: Wire> Driver<W> {
     /// Wakes up at the linger deadline at the latest.
     fn linger_wait(&mut self, cx: &mut Context<'_>, linger: tokio::time::Instant) -> bool {
         self.timer.as_mut().reset(linger);
-        self.timer_at = Some(linger);
+        let at = linger.saturating_duration_since(self.epoch);
+        self.timer_at = Some(Instant::from_micros(at.as_micros() as u64));
         self.timer_polled = true;
         let _ = self.timer.as_mut().poll(cx);
         false
@@ -549,7 +556,10 @@ impl<W: Wire> Driver<W> {
             match polled {
                 Poll::Ready(Ok((n, in_place))) => {
                     // Arrival time, for round-trip measurements.
-                    self.tick();
+                    if self.clock_stale {
+                        self.tick();
+                    }
+                    self.clock_stale = true;
                     let now = self.now();
                     if n == 0 {
                         self.read_closed = true;
@@ -606,16 +616,15 @@ impl<W: Wire> Driver<W> {
             self.timer_at = None;
             return false;
         };
-        let at = self.to_tokio(t);
         // A timer armed for earlier and not yet due stays: the core's deadlines mostly
         // move later (idle and keepalive timers restart with every frame), and when it
         // fires early the check above finds nothing due and arms the new deadline.
-        let armed_earlier = self
-            .timer_at
-            .is_some_and(|armed| armed <= at && armed > self.clock.0);
-        if self.timer_at != Some(at) && !armed_earlier {
+        // Compared in core time: converting costs more than the rest of this check.
+        let armed_earlier = self.timer_at.is_some_and(|armed| armed <= t && armed > now);
+        if self.timer_at != Some(t) && !armed_earlier {
+            let at = self.to_tokio(t);
             self.timer.as_mut().reset(at);
-            self.timer_at = Some(at);
+            self.timer_at = Some(t);
             self.timer_polled = false;
         }
         if !self.timer_polled {
