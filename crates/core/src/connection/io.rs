@@ -204,6 +204,26 @@ impl Connection {
         buf.len() - start + spliced(self) - start_spliced
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have something to send now;
+    /// `false` means it would add nothing, so a driver can skip the call (after a
+    /// write, say). Cheaper than the call it saves.
+    ///
+    /// ```
+    /// use netcore_core::{Config, Connection, Instant};
+    ///
+    /// let now = Instant::ZERO;
+    /// let mut conn = Connection::new(Config::tcp(), now);
+    /// assert!(conn.has_transmit()); // its HELLO
+    /// let mut out = Vec::new();
+    /// conn.poll_transmit(now, &mut out, 1 << 16);
+    /// assert!(!conn.has_transmit());
+    /// ```
+    #[inline]
+    pub fn has_transmit(&self) -> bool {
+        !self.control.is_empty()
+            || (self.state == State::Open && (self.recv.credit_due() || self.send.has_scheduled()))
+    }
+
     /// Like [`poll_transmit`](Self::poll_transmit), but appends to a [`Transmit`](crate::Transmit): on
     /// the `tcp` profile large bodies are referenced, not copied, ready for a vectored
     /// write. Returns the link bytes appended.

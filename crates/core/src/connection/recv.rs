@@ -193,14 +193,20 @@ impl RecvState {
     /// The next credit frame due, if any.
     #[inline]
     pub(super) fn poll_credit_frame(&mut self) -> Option<Frame> {
-        if self.pending_message_credit.is_empty()
-            && self.max_data_granted <= self.sent_max_data
-            && !self.message_count_credit_due()
-        {
+        if !self.credit_due() {
             // Asked before every frame sent: answer the usual "nothing" cheaply.
             return None;
         }
         self.next_credit_frame()
+    }
+
+    /// Whether a credit frame is due: what [`poll_credit_frame`](Self::poll_credit_frame)
+    /// would find.
+    #[inline]
+    pub(super) fn credit_due(&self) -> bool {
+        !self.pending_message_credit.is_empty()
+            || self.max_data_granted > self.sent_max_data
+            || self.message_count_credit_due()
     }
 
     /// Whether MAX_MESSAGES is due: more credit to give, and the peer has used half of

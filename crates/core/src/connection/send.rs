@@ -613,6 +613,12 @@ impl SendState {
         writable
     }
 
+    /// Whether any message waits in an urgency ring (may have a frame to send).
+    #[inline]
+    pub(super) fn has_scheduled(&self) -> bool {
+        self.rings.iter().any(|r| !r.is_empty())
+    }
+
     /// Forgets fully sent message `id`, remembering it as recently sent.
     #[inline]
     fn ended(&mut self, id: u64) {

@@ -63,8 +63,16 @@ impl Pair {
     pub fn step(&mut self) -> bool {
         let mut moved = false;
         let mut buf = Vec::new();
+        // Every step checks `has_transmit` against what `poll_transmit` then does:
+        // drivers skip the call when it says nothing is there.
+        let expected = self.a.has_transmit();
         self.a
             .poll_transmit(self.now, &mut buf, self.transmit_limit);
+        assert!(
+            expected || buf.is_empty(),
+            "a: has_transmit() was false, yet {} bytes came",
+            buf.len()
+        );
         if !buf.is_empty() {
             moved = true;
             self.a_wire.extend_from_slice(&buf);
@@ -75,8 +83,14 @@ impl Pair {
             feed(&mut self.b, self.now, &data, self.split);
         }
         buf.clear();
+        let expected = self.b.has_transmit();
         self.b
             .poll_transmit(self.now, &mut buf, self.transmit_limit);
+        assert!(
+            expected || buf.is_empty(),
+            "b: has_transmit() was false, yet {} bytes came",
+            buf.len()
+        );
         if !buf.is_empty() {
             moved = true;
             self.b_wire.extend_from_slice(&buf);

@@ -29,6 +29,11 @@ pub trait Wire: Send + 'static {
         out.extend_from_slice(&buf);
         n
     }
+    /// Whether `poll_transmit` may have something to send; `false` lets the driver
+    /// skip the call. The default is always `true`.
+    fn has_transmit(&self) -> bool {
+        true
+    }
     /// A buffer to read transport bytes into in place, then call `handle_received`;
     /// `None` (the default) means use `handle_input`.
     fn input_buffer(&mut self, _spare: usize) -> Option<&mut BytesMut> {
@@ -86,6 +91,9 @@ impl Wire for Connection {
     }
     fn poll_transmit_vectored(&mut self, now: Instant, out: &mut Transmit, limit: usize) -> usize {
         Connection::poll_transmit_vectored(self, now, out, limit)
+    }
+    fn has_transmit(&self) -> bool {
+        Connection::has_transmit(self)
     }
     fn input_buffer(&mut self, spare: usize) -> Option<&mut BytesMut> {
         Connection::input_buffer(self, spare)

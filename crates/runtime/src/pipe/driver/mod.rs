@@ -652,6 +652,11 @@ impl<W: Wire> Driver<W> {
                 if self.poll_budget == 0 {
                     break;
                 }
+                if !self.conn.has_transmit() {
+                    // The usual answer after a write, known without asking for frames.
+                    self.write_settled = true;
+                    break;
+                }
                 self.out.clear();
                 let mut limit = self.config.transmit_batch;
                 if let Some(p) = self.pacer.as_mut() {
