@@ -30,6 +30,50 @@ fn small_message_arrives_with_route_and_body() {
 }
 
 #[test]
+fn read_whole_takes_only_an_ended_body_in_one_piece() {
+    let mut p = Pair::tcp();
+    p.connect();
+    let id = p.a.start(MessageHead::to_route("log")).unwrap();
+    p.a.write(id, Bytes::from_static(b"first ")).unwrap();
+    p.drive();
+    let incoming = |p: &Pair| {
+        p.b_events.iter().find_map(|e| match e {
+            Event::Incoming { id, .. } => Some(*id),
+            _ => None,
+        })
+    };
+    let rid = incoming(&p).expect("START arrived");
+    // Not ended: nothing taken, nothing changed.
+    assert_eq!(p.b.read_whole(rid), None);
+    p.a.write(id, Bytes::from_static(b"second")).unwrap();
+    p.a.finish(id).unwrap();
+    p.drive();
+    // Ended, but in two pieces: still read piece by piece.
+    assert_eq!(p.b.read_whole(rid), None);
+    let mut got = Vec::new();
+    while let Ok(Some(c)) = p.b.read(rid, 0) {
+        got.extend_from_slice(&c);
+    }
+    assert_eq!(got, b"first second");
+    // A whole small message: one call, and the message is gone.
+    p.a.send(MessageHead::to_route("log"), Bytes::from_static(b"one"))
+        .unwrap();
+    p.drive();
+    let last = p
+        .b_events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Incoming { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    assert_ne!(last, rid);
+    assert_eq!(p.b.read_whole(last).as_deref(), Some(&b"one"[..]));
+    assert_eq!(p.b.read(last, 0), Err(ReadError::UnknownMessage));
+}
+
+#[test]
 fn large_message_is_chunked_and_reassembled() {
     let mut p = Pair::tcp();
     p.connect();

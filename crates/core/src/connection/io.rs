@@ -183,7 +183,7 @@ impl Connection {
                 self.emit(buf, &frame, what);
                 continue;
             }
-            if self.state != State::Open {
+            if self.state != State::Open || !self.send.has_scheduled() {
                 break;
             }
             // After the first frame, the next one is cut to the room left (so many small

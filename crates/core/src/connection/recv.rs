@@ -620,6 +620,51 @@ impl Connection {
         self.read_general(id, max)
     }
 
+    /// Takes the whole body of incoming message `id` in one call when it has ended and
+    /// its body is buffered in one piece (as a small message's always is), and forgets
+    /// the message, as reading it to its end with [`read`](Self::read) would. `None`,
+    /// changing nothing, otherwise: then read it piece by piece.
+    ///
+    /// ```
+    /// # use netcore_core::{Config, Connection, Event, Instant, MessageHead};
+    /// # let now = Instant::ZERO;
+    /// # let (mut a, mut b) = (Connection::new(Config::tcp(), now), Connection::new(Config::tcp(), now));
+    /// # let mut step = |a: &mut Connection, b: &mut Connection| {
+    /// #     for _ in 0..4 {
+    /// #         let mut buf = Vec::new();
+    /// #         a.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         b.handle_input(now, &buf);
+    /// #         buf.clear();
+    /// #         b.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         a.handle_input(now, &buf);
+    /// #     }
+    /// # };
+    /// # step(&mut a, &mut b);
+    /// a.send(MessageHead::to_route("temp"), "21.5".into()).unwrap();
+    /// # step(&mut a, &mut b);
+    /// let id = loop {
+    ///     match b.poll_event() {
+    ///         Some(Event::Incoming { id, .. }) => break id,
+    ///         Some(_) => continue,
+    ///         None => panic!("no message"),
+    ///     }
+    /// };
+    /// assert_eq!(b.read_whole(id).as_deref(), Some(&b"21.5"[..]));
+    /// assert!(b.read(id, 0).is_err()); // read to its end, forgotten
+    /// ```
+    pub fn read_whole(&mut self, id: MessageId) -> Option<Bytes> {
+        let m = self.recv.messages.get_mut(id.0)?;
+        if !m.ended || m.queue.second().is_some() {
+            return None;
+        }
+        let chunk = m.queue.pop_front().unwrap_or_default();
+        let n = chunk.len() as u64;
+        m.consumed += n;
+        self.recv.buffered -= n;
+        self.read_to_end(id.0);
+        Some(chunk)
+    }
+
     /// Forgets incoming message `id`, read to its end.
     fn read_to_end(&mut self, id: u64) {
         self.recv.messages.delete(id);

@@ -59,6 +59,11 @@ pub trait Wire: Send + 'static {
     fn cancel(&mut self, id: MessageId, code: ErrorCode);
     /// Takes buffered body bytes of an incoming message.
     fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError>;
+    /// Takes an ended message's body when it is buffered in one piece, forgetting
+    /// the message; `None` (the default) means read it with `read`.
+    fn read_whole(&mut self, _id: MessageId) -> Option<Bytes> {
+        None
+    }
     /// Abandons an incoming message.
     fn stop(&mut self, id: MessageId, code: ErrorCode);
     /// Graceful close.
@@ -124,6 +129,9 @@ impl Wire for Connection {
     }
     fn read(&mut self, id: MessageId, max: usize) -> Result<Option<Bytes>, ReadError> {
         Connection::read(self, id, max)
+    }
+    fn read_whole(&mut self, id: MessageId) -> Option<Bytes> {
+        Connection::read_whole(self, id)
     }
     fn stop(&mut self, id: MessageId, code: ErrorCode) {
         Connection::stop(self, id, code)

@@ -178,6 +178,10 @@ impl<W: Wire> Driver<W> {
     /// A message with its body read from the core: handed over whole (no lock, no
     /// driver link) when it all arrived in one chunk, else as a stream.
     fn take_message(&mut self, id: MessageId, head: MessageHead) -> IncomingMessage {
+        // The usual small message: complete, in one piece, taken in one call.
+        if let Some(body) = self.conn.read_whole(id) {
+            return self.whole_message(id, head, Some(body));
+        }
         let first = match self.conn.read(id, 0) {
             Ok(None) => return self.whole_message(id, head, None),
             // A full buffer's worth is all a reader gets ahead (`pump_into`).
