@@ -176,24 +176,6 @@ impl BodyShared {
         })
     }
 
-    /// State of a body that arrived whole before it was handed over: `received`
-    /// bytes, ended; its reader holds the bytes itself.
-    pub(crate) fn whole(total: Option<u64>, received: u64) -> Arc<BodyShared> {
-        Arc::new(BodyShared {
-            state: Mutex::new(BodyState {
-                received,
-                ended: true,
-                ..BodyState::default()
-            }),
-            total,
-            capacity: 0,
-            abandoned: AtomicBool::new(false),
-            abandoned_notify: Notify::new(),
-            consumed: AtomicU64::new(0),
-            parked: AtomicBool::new(false),
-        })
-    }
-
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BodyState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -266,22 +248,108 @@ impl BodyShared {
     }
 }
 
+/// Ids of finished incoming messages the peer abandoned afterwards (its caller
+/// cancelled or gave up), for the bodies handed over whole: those keep no shared
+/// state of their own (one allocation less per small message), so the driver notes
+/// the id here and their abandon signals look it up. One per connection.
+#[derive(Debug, Default)]
+pub(crate) struct Abandons {
+    ids: Mutex<VecDeque<u64>>,
+    notify: Notify,
+}
+
+/// Ids remembered: a message abandoned longer ago than this many others is forgotten.
+const ABANDONS_KEPT: usize = 1024;
+
+impl Abandons {
+    /// Driver side: the peer abandoned finished message `id`.
+    pub(crate) fn mark(&self, id: u64) {
+        {
+            let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+            if ids.len() >= ABANDONS_KEPT {
+                ids.pop_front();
+            }
+            ids.push_back(id);
+        }
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter().rev().any(|&i| i == id)
+    }
+
+    pub(crate) async fn wait(&self, id: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.contains(id) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Resolves when the peer abandons a message (see
+/// [`IncomingMessage::abandoned`](super::IncomingMessage::abandoned)).
+#[derive(Debug, Clone)]
+pub struct AbandonSignal(Signal);
+
+#[derive(Debug, Clone)]
+enum Signal {
+    Stream(Arc<BodyShared>),
+    Whole(Arc<Abandons>, u64),
+}
+
+impl AbandonSignal {
+    /// Waits until the peer abandons the message.
+    pub async fn wait(&self) {
+        match &self.0 {
+            Signal::Stream(shared) => shared.abandoned().await,
+            Signal::Whole(abandons, id) => abandons.wait(*id).await,
+        }
+    }
+
+    /// Whether it already has.
+    pub fn is_abandoned(&self) -> bool {
+        match &self.0 {
+            Signal::Stream(shared) => shared.is_abandoned(),
+            Signal::Whole(abandons, id) => abandons.contains(*id),
+        }
+    }
+}
+
+/// How a body reaches its reader.
+#[derive(Debug)]
+enum Link {
+    /// Still arriving: pumped by the driver into a buffer shared with it.
+    Stream {
+        shared: Arc<BodyShared>,
+        /// To the driver (`Resume`, `Stop`).
+        commands: CommandSender,
+    },
+    /// Arrived whole before its message was handed over: the bytes are in `ready`,
+    /// nothing is shared with the driver, and reading takes no lock.
+    Whole {
+        total: Option<u64>,
+        /// Bytes of the body.
+        len: u64,
+        abandons: Arc<Abandons>,
+    },
+}
+
 /// The body of an incoming message, read as a stream of chunks or collected.
 ///
 /// Dropping it before the end tells the peer to stop sending (CANCEL).
 #[derive(Debug)]
 pub struct IncomingBody {
     pub(crate) id: MessageId,
-    pub(crate) shared: Arc<BodyShared>,
-    /// To the driver (`Resume`, `Stop`); `None` for a body handed over whole.
-    commands: Option<CommandSender>,
+    link: Link,
     done: bool,
-    /// Handed over whole: the bytes are here (`ready`), not in `shared`, and reading
-    /// them takes no lock.
-    whole: bool,
+    /// `Whole` only: the bytes not read yet.
     ready: Option<Bytes>,
-    /// Bytes of a whole body (`whole` only).
-    whole_len: u64,
 }
 
 impl IncomingBody {
@@ -292,12 +360,9 @@ impl IncomingBody {
     ) -> IncomingBody {
         IncomingBody {
             id,
-            shared,
-            commands: Some(commands),
+            link: Link::Stream { shared, commands },
             done: false,
-            whole: false,
             ready: None,
-            whole_len: 0,
         }
     }
 
@@ -305,57 +370,76 @@ impl IncomingBody {
     /// message was handed over: no driver link, nothing shared to lock.
     pub(crate) fn whole(
         id: MessageId,
-        shared: Arc<BodyShared>,
+        total: Option<u64>,
         chunk: Option<Bytes>,
+        abandons: Arc<Abandons>,
     ) -> IncomingBody {
-        let whole_len = chunk.as_ref().map_or(0, |c| c.len() as u64);
+        let len = chunk.as_ref().map_or(0, |c| c.len() as u64);
         IncomingBody {
             id,
-            shared,
-            commands: None,
+            link: Link::Whole {
+                total,
+                len,
+                abandons,
+            },
             done: false,
-            whole: true,
             ready: chunk.filter(|c| !c.is_empty()),
-            whole_len,
+        }
+    }
+
+    /// The signal of the peer abandoning this message.
+    pub(crate) fn abandon_signal(&self) -> AbandonSignal {
+        match &self.link {
+            Link::Stream { shared, .. } => AbandonSignal(Signal::Stream(shared.clone())),
+            Link::Whole { abandons, .. } => {
+                AbandonSignal(Signal::Whole(abandons.clone(), self.id.0))
+            }
         }
     }
 
     /// Announced total length, if the sender knew it.
     pub fn len_hint(&self) -> Option<u64> {
-        self.shared.total
+        match &self.link {
+            Link::Stream { shared, .. } => shared.total,
+            Link::Whole { total, .. } => *total,
+        }
     }
 
     /// Bytes received so far and the announced total.
     pub fn progress(&self) -> (u64, Option<u64>) {
-        (self.shared.lock().received, self.shared.total)
+        match &self.link {
+            Link::Stream { shared, .. } => (shared.lock().received, shared.total),
+            Link::Whole { total, len, .. } => (*len, *total),
+        }
     }
 
     /// Bytes handed to the reader so far.
     pub fn consumed(&self) -> u64 {
-        if self.whole {
-            return self.whole_len - self.ready.as_ref().map_or(0, |c| c.len() as u64);
+        match &self.link {
+            Link::Stream { shared, .. } => shared.consumed.load(Ordering::Relaxed),
+            Link::Whole { len, .. } => len - self.ready.as_ref().map_or(0, |c| c.len() as u64),
         }
-        self.shared.consumed.load(Ordering::Relaxed)
     }
 
     /// Polls for the next chunk: `Ok(None)` at the end.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, PipeError>> {
-        if self.whole {
-            let chunk = self.ready.take();
-            self.done = chunk.is_none();
-            return Poll::Ready(Ok(chunk));
-        }
-        let mut s = self.shared.lock();
+        let (shared, commands) = match &self.link {
+            Link::Stream { shared, commands } => (shared, commands),
+            Link::Whole { .. } => {
+                let chunk = self.ready.take();
+                self.done = chunk.is_none();
+                return Poll::Ready(Ok(chunk));
+            }
+        };
+        let mut s = shared.lock();
         if let Some(chunk) = s.chunks.pop_front() {
             s.buffered -= chunk.len();
-            self.shared
+            shared
                 .consumed
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            if s.driver_parked && s.buffered <= self.shared.capacity / 2 {
+            if s.driver_parked && s.buffered <= shared.capacity / 2 {
                 s.driver_parked = false;
-                if let Some(c) = &self.commands {
-                    let _ = c.send(Command::Resume { id: self.id });
-                }
+                let _ = commands.send(Command::Resume { id: self.id });
             }
             return Poll::Ready(Ok(Some(chunk)));
         }
@@ -379,10 +463,10 @@ impl IncomingBody {
     /// Collects the whole body into memory, failing with `TooLarge` past `limit` bytes
     /// (checked against the announced length first, so nothing is buffered in vain).
     pub async fn collect(mut self, limit: u64) -> Result<Bytes, PipeError> {
-        if self.shared.total.is_some_and(|t| t > limit) {
+        if self.len_hint().is_some_and(|t| t > limit) {
             return Err(PipeError::TooLarge { limit });
         }
-        if self.whole {
+        if matches!(self.link, Link::Whole { .. }) {
             // Arrived whole: the bytes are here already (the usual small message).
             let body = self.ready.take().unwrap_or_default();
             self.done = true;
@@ -434,7 +518,7 @@ impl IncomingBody {
         threshold: u64,
         dir: impl AsRef<Path>,
     ) -> Result<Collected, PipeError> {
-        let announced_large = self.shared.total.is_some_and(|t| t > threshold);
+        let announced_large = self.len_hint().is_some_and(|t| t > threshold);
         let mut mem = BytesMut::new();
         if !announced_large {
             loop {
@@ -470,12 +554,12 @@ static NEXT_SPILL: AtomicU64 = AtomicU64::new(0);
 
 impl Drop for IncomingBody {
     fn drop(&mut self) {
-        let Some(commands) = &self.commands else {
+        let Link::Stream { shared, commands } = &self.link else {
             // Whole: the peer has sent everything, nothing to stop.
             return;
         };
         if !self.done {
-            let s = self.shared.lock();
+            let s = shared.lock();
             if !(s.ended && s.chunks.is_empty()) && s.error.is_none() {
                 let _ = commands.send(Command::Stop {
                     id: self.id,
@@ -497,16 +581,19 @@ impl AsyncRead for IncomingBody {
             Poll::Ready(Ok(Some(mut chunk))) => {
                 let n = chunk.len().min(buf.remaining());
                 buf.put_slice(&chunk[..n]);
-                if n < chunk.len() && self.whole {
-                    self.ready = Some(chunk.split_off(n));
-                } else if n < chunk.len() {
+                if n < chunk.len() {
                     let rest = chunk.split_off(n);
-                    self.shared
-                        .consumed
-                        .fetch_sub(rest.len() as u64, Ordering::Relaxed);
-                    let mut s = self.shared.lock();
-                    s.buffered += rest.len();
-                    s.chunks.push_front(rest);
+                    match &self.link {
+                        Link::Whole { .. } => self.ready = Some(rest),
+                        Link::Stream { shared, .. } => {
+                            shared
+                                .consumed
+                                .fetch_sub(rest.len() as u64, Ordering::Relaxed);
+                            let mut s = shared.lock();
+                            s.buffered += rest.len();
+                            s.chunks.push_front(rest);
+                        }
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -514,5 +601,36 @@ impl AsyncRead for IncomingBody {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_marked_id_resolves_its_waiters_and_old_ids_are_forgotten() {
+        let abandons = Arc::new(Abandons::default());
+        let waiter = {
+            let a = abandons.clone();
+            tokio::spawn(async move { a.wait(7).await })
+        };
+        tokio::task::yield_now().await;
+        abandons.mark(3); // another message: the waiter looks again and waits on
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished());
+        abandons.mark(7);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("waiter woken")
+            .unwrap();
+        assert!(abandons.contains(7));
+        for id in 100..100 + ABANDONS_KEPT as u64 {
+            abandons.mark(id);
+        }
+        assert!(!abandons.contains(7));
+        assert!(abandons.contains(100 + ABANDONS_KEPT as u64 - 1));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-use super::body::{BodyShared, IncomingBody};
+use super::body::{AbandonSignal, IncomingBody};
 use super::completion::Completion;
 use super::driver::{Command, CommandSender};
 use super::error::PipeError;
@@ -52,29 +52,13 @@ impl IncomingMessage {
     /// Resolves when the peer abandons this message after sending it (for a request:
     /// its caller cancelled or gave up). Handlers race their work against this.
     pub async fn abandoned(&self) {
-        self.body.shared.abandoned().await
+        self.body.abandon_signal().wait().await
     }
 
     /// A handle that resolves like [`abandoned`](Self::abandoned) but can be moved
     /// elsewhere, e.g. into a handler task while the body is consumed.
     pub fn abandon_signal(&self) -> AbandonSignal {
-        AbandonSignal(self.body.shared.clone())
-    }
-}
-
-/// Resolves when the peer abandons a message (see [`IncomingMessage::abandoned`]).
-#[derive(Debug, Clone)]
-pub struct AbandonSignal(pub(crate) Arc<BodyShared>);
-
-impl AbandonSignal {
-    /// Waits until the peer abandons the message.
-    pub async fn wait(&self) {
-        self.0.abandoned().await
-    }
-
-    /// Whether it already has.
-    pub fn is_abandoned(&self) -> bool {
-        self.0.is_abandoned()
+        self.body.abandon_signal()
     }
 }
 

@@ -38,10 +38,10 @@ mod message;
 mod wire;
 
 pub use batch::{BatchHandle, MessageBatch};
-pub use body::{Body, Collected, IncomingBody};
+pub use body::{AbandonSignal, Body, Collected, IncomingBody};
 pub use builder::{MessageBuilder, TimedMessageBuilder};
 pub use error::PipeError;
-pub use message::{AbandonSignal, IncomingMessage, MessageWriter, SendHandle};
+pub use message::{IncomingMessage, MessageWriter, SendHandle};
 pub use wire::Wire;
 
 use bytes::Bytes;

@@ -101,7 +101,7 @@ impl<W: Wire> Driver<W> {
         let park =
             self.accept_tx.is_some() && (!self.parked.is_empty() || !self.ahead_has_room(charge));
         let msg = if park {
-            self.streaming_message(id, head)
+            self.streaming_message(id, head).0
         } else {
             self.take_message(id, head)
         };
@@ -194,10 +194,10 @@ impl<W: Wire> Driver<W> {
         match self.conn.read(id, 0) {
             Ok(None) => self.whole_message(id, head, Some(first)),
             Ok(Some(second)) => {
-                let msg = self.streaming_message(id, head);
-                msg.body.shared.push(first);
-                msg.body.shared.push(second);
-                self.pump_into(id.0, &msg.body.shared.clone());
+                let (msg, shared) = self.streaming_message(id, head);
+                shared.push(first);
+                shared.push(second);
+                self.pump_into(id.0, &shared);
                 msg
             }
             Err(_) => self.pumped_message(id, head, Some(first)),
@@ -210,14 +210,12 @@ impl<W: Wire> Driver<W> {
         head: MessageHead,
         body: Option<Bytes>,
     ) -> IncomingMessage {
-        let len = body.as_ref().map_or(0, |b| b.len() as u64);
-        let shared = BodyShared::whole(head.total_len, len);
-        self.remember_finished(id.0, &shared);
+        let total = head.total_len;
         IncomingMessage {
             id,
             head,
             connection: self.id,
-            body: IncomingBody::whole(id, shared, body),
+            body: IncomingBody::whole(id, total, body, self.abandons.clone()),
         }
     }
 
@@ -228,24 +226,29 @@ impl<W: Wire> Driver<W> {
         head: MessageHead,
         first: Option<Bytes>,
     ) -> IncomingMessage {
-        let msg = self.streaming_message(id, head);
+        let (msg, shared) = self.streaming_message(id, head);
         if let Some(c) = first {
-            msg.body.shared.push(c);
+            shared.push(c);
         }
-        self.pump_into(id.0, &msg.body.shared.clone());
+        self.pump_into(id.0, &shared);
         msg
     }
 
-    /// A message whose body the driver will pump into a shared buffer.
-    fn streaming_message(&mut self, id: MessageId, head: MessageHead) -> IncomingMessage {
+    /// A message whose body the driver will pump into a shared buffer, and that buffer.
+    fn streaming_message(
+        &mut self,
+        id: MessageId,
+        head: MessageHead,
+    ) -> (IncomingMessage, Arc<BodyShared>) {
         let shared = BodyShared::new(head.total_len, self.config.body_buffer);
         self.incoming.insert(id.0, shared.clone());
-        IncomingMessage {
+        let msg = IncomingMessage {
             id,
             head,
             connection: self.id,
-            body: IncomingBody::new(id, shared, self.cmd_tx.clone()),
-        }
+            body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
+        };
+        (msg, shared)
     }
 
     /// Keeps a weak link to a finished body, so a late cancel from the peer still

@@ -29,7 +29,7 @@ use tokio::time::Sleep;
 
 use super::accept::AcceptSender;
 use super::batch::BatchShared;
-use super::body::BodyShared;
+use super::body::{Abandons, BodyShared};
 use super::error::PipeError;
 use super::idhash::IdHashMap;
 use super::message::{IncomingMessage, OutShared};
@@ -161,6 +161,8 @@ pub(crate) struct Driver<W: Wire> {
     replies: IdHashMap<ReplyTx>,
     incoming: IdHashMap<Arc<BodyShared>>,
     finished_incoming: incoming::FinishedBodies,
+    /// Abandoned messages among those handed over whole (see [`Abandons`]).
+    abandons: Arc<Abandons>,
     /// Core id and state of the latest messages fully sent, oldest first, so a loss the
     /// peer reports afterwards (serial profile: NACK → `Stopped`) still fails their
     /// handles. Searched only on `Stopped`, which is rare.
@@ -273,6 +275,7 @@ impl<W: Wire> Driver<W> {
             replies: IdHashMap::default(),
             incoming: IdHashMap::default(),
             finished_incoming: incoming::FinishedBodies::default(),
+            abandons: Arc::default(),
             finished_out: VecDeque::new(),
             read_closed: false,
             write_closed: false,
@@ -760,6 +763,9 @@ impl<W: Wire> Driver<W> {
                     shared.mark_abandoned();
                 } else if let Some(shared) = self.finished_incoming.take(id.0) {
                     shared.mark_abandoned();
+                } else {
+                    // Handed over whole (or long forgotten): its signal looks here.
+                    self.abandons.mark(id.0);
                 }
             }
             Event::Rejected { id, error } => {
