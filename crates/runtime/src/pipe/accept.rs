@@ -32,6 +32,20 @@ struct State {
     waiting: Vec<Waker>,
 }
 
+/// Messages' worth of queue capacity kept once a burst has been taken.
+const KEEP_CAPACITY: usize = 1024;
+
+impl State {
+    /// Frees the memory of a burst of queued messages once they are all taken, so a
+    /// long-lived connection does not keep it.
+    #[inline]
+    fn release_burst(&mut self) {
+        if self.ready.is_empty() && self.ready.capacity() > KEEP_CAPACITY {
+            self.ready = VecDeque::new();
+        }
+    }
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // Nothing panics while holding the lock; a poisoned one is still consistent.
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -113,6 +127,7 @@ impl AcceptReceiver {
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<IncomingMessage>> {
         let mut s = lock(&self.shared);
         if let Some(m) = s.ready.pop_front() {
+            s.release_burst();
             return Poll::Ready(Some(m));
         }
         if s.ended {
@@ -136,6 +151,7 @@ impl AcceptReceiver {
         let n = s.ready.len().min(max);
         if n > 0 {
             out.extend(s.ready.drain(..n));
+            s.release_burst();
             return Poll::Ready(n);
         }
         if s.ended || max == 0 {

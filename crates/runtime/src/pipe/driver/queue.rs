@@ -14,6 +14,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::Command;
 
+/// Commands' worth of queue capacity kept after a burst.
+const KEEP_CAPACITY: usize = 1024;
+
 /// A handle's end of the queue. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct CommandSender {
@@ -92,6 +95,11 @@ impl CommandQueue {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Command> {
         if let Some(cmd) = self.taken.pop_front() {
             return Poll::Ready(cmd);
+        }
+        if self.taken.capacity() > KEEP_CAPACITY {
+            // A burst is over: do not keep its memory for the connection's lifetime
+            // (the two halves trade buffers, so this bounds both).
+            self.taken = VecDeque::new();
         }
         let mut s = lock(&self.shared);
         if s.queued.is_empty() {
@@ -186,6 +194,26 @@ mod tests {
         let rest: Vec<u64> = rx.close().into_iter().map(id_of).collect();
         assert_eq!(rest, [2, 3]);
         assert!(tx.send(stop(5)).is_err());
+    }
+
+    #[test]
+    fn a_burst_does_not_keep_its_memory() {
+        let (tx, mut rx) = command_queue();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for round in 0..2 {
+            for id in 0..10_000 {
+                tx.send(stop(id)).ok();
+            }
+            let mut n = 0;
+            while rx.poll_recv(&mut cx).is_ready() {
+                n += 1;
+            }
+            assert_eq!(n, 10_000, "round {round}");
+            assert!(rx.taken.capacity() <= KEEP_CAPACITY);
+        }
+        let queued = lock(&rx.shared).queued.capacity();
+        assert!(queued <= KEEP_CAPACITY, "{queued}");
     }
 
     #[test]
