@@ -178,30 +178,21 @@ impl Drop for AcceptReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::pipe::test_waker::CountingWaker;
 
     #[test]
     fn an_empty_queue_waits_and_an_ended_one_says_so() {
         let (mut tx, rx) = accept_queue();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         assert!(rx.poll_next(&mut cx).is_pending());
         // Polled again by the same task: registered once, woken once.
         assert!(rx.poll_next(&mut cx).is_pending());
         tx.hand_over(&mut Vec::new());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         assert!(rx.poll_next(&mut cx).is_pending());
         drop(tx);
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.count(), 2);
         assert!(matches!(rx.poll_next(&mut cx), Poll::Ready(None)));
         let mut out = Vec::new();
         assert_eq!(rx.poll_many(&mut cx, &mut out, 8), Poll::Ready(0));
@@ -210,17 +201,16 @@ mod tests {
     #[test]
     fn every_waiting_receiver_is_woken() {
         let (mut tx, rx) = accept_queue();
-        let a = Arc::new(Count(AtomicUsize::new(0)));
-        let b = Arc::new(Count(AtomicUsize::new(0)));
-        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let (a, wa) = CountingWaker::new();
+        let (b, wb) = CountingWaker::new();
         assert!(rx.poll_next(&mut Context::from_waker(&wa)).is_pending());
         let mut out = Vec::new();
         assert!(rx
             .poll_many(&mut Context::from_waker(&wb), &mut out, 4)
             .is_pending());
         tx.hand_over(&mut Vec::new());
-        assert_eq!(a.0.load(Ordering::SeqCst), 1);
-        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        assert_eq!(a.count(), 1);
+        assert_eq!(b.count(), 1);
     }
 
     #[test]

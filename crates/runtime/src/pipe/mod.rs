@@ -35,6 +35,8 @@ mod driver;
 mod error;
 mod idhash;
 mod message;
+#[cfg(test)]
+mod test_waker;
 mod wire;
 
 pub use batch::{BatchHandle, MessageBatch};

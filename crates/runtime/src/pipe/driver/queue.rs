@@ -129,16 +129,8 @@ impl CommandQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipe::test_waker::CountingWaker;
     use netcore_core::{ErrorCode, MessageId};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn stop(id: u64) -> Command {
         Command::Stop {
@@ -157,15 +149,14 @@ mod tests {
     #[test]
     fn delivers_in_order_and_wakes_a_waiting_driver_once() {
         let (tx, mut rx) = command_queue();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
         assert!(rx.poll_recv(&mut cx).is_pending());
         for id in 1..=3 {
             assert!(tx.send(stop(id)).is_ok());
         }
         // One wake for the first command; the rest find the driver already woken.
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.count(), 1);
         let got: Vec<u64> = (0..3)
             .map(|_| match rx.poll_recv(&mut cx) {
                 Poll::Ready(c) => id_of(c),
@@ -175,7 +166,7 @@ mod tests {
         assert_eq!(got, [1, 2, 3]);
         assert!(rx.poll_recv(&mut cx).is_pending());
         tx.send(stop(4)).ok();
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.count(), 2);
     }
 
     #[test]

@@ -104,28 +104,22 @@ impl Wake for SourceWaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Count(std::sync::atomic::AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::pipe::test_waker::CountingWaker;
 
     #[test]
     fn records_its_wake_and_forwards_it_to_the_task() {
-        let task = Arc::new(Count(Default::default()));
+        let (task, task_waker) = CountingWaker::new();
         let (source, waker) = SourceWaker::new();
         assert!(!source.take_woken());
         // Before a task is set a wake is still recorded.
         waker.wake_by_ref();
         assert!(source.take_woken());
-        source.set_task(&Waker::from(task.clone()));
+        source.set_task(&task_waker);
         waker.wake_by_ref();
         // By value, as the I/O driver wakes a waker it took out.
         let taken = waker.clone();
         taken.wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 2);
+        assert_eq!(task.count(), 2);
         assert!(source.take_woken());
         assert!(!source.take_woken());
     }
