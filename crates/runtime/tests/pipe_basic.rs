@@ -152,6 +152,31 @@ async fn request_timeout_returns_timed_out_and_peer_sees_abandon() {
 }
 
 #[tokio::test]
+async fn a_request_cancelled_while_its_body_streams_reaches_the_abandon_signal() {
+    let (a, b) = mem_pair(1 << 16);
+    let client = Pipe::new(a, PipeConfig::default());
+    let server = Pipe::new(b, PipeConfig::default());
+    let mut head = netcore_core::MessageHead::to_route("upload");
+    head.total_len = Some(1 << 20);
+    let mut writer = client.start_writer(head, None);
+    writer.write(Bytes::from(vec![7u8; 4096])).await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(10), server.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let signal = msg.abandon_signal();
+    assert!(!signal.is_abandoned());
+    // Still arriving (1 MiB announced, 4 KiB sent) when the sender gives up.
+    writer.handle().cancel();
+    tokio::time::timeout(Duration::from_secs(10), signal.wait())
+        .await
+        .expect("the handler learned the sender gave up");
+    assert!(signal.is_abandoned());
+    let body = msg.collect(1 << 21).await;
+    assert!(matches!(body, Err(PipeError::Message(_))), "{body:?}");
+}
+
+#[tokio::test]
 async fn serial_profile_over_simulated_line() {
     let cfg = SimConfig::default()
         .with_rate(11_520)

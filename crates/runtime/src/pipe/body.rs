@@ -156,8 +156,6 @@ pub(crate) struct BodyShared {
     pub(crate) state: Mutex<BodyState>,
     pub(crate) total: Option<u64>,
     pub(crate) capacity: usize,
-    abandoned: AtomicBool,
-    abandoned_notify: Notify,
     consumed: AtomicU64,
     /// Driver only: queued with its body left in the core (`Driver::parked`).
     pub(crate) parked: AtomicBool,
@@ -169,8 +167,6 @@ impl BodyShared {
             state: Mutex::new(BodyState::default()),
             total,
             capacity,
-            abandoned: AtomicBool::new(false),
-            abandoned_notify: Notify::new(),
             consumed: AtomicU64::new(0),
             parked: AtomicBool::new(false),
         })
@@ -225,33 +221,12 @@ impl BodyShared {
             w.wake();
         }
     }
-
-    pub(crate) fn mark_abandoned(&self) {
-        self.abandoned.store(true, Ordering::SeqCst);
-        self.abandoned_notify.notify_waiters();
-    }
-
-    pub(crate) fn is_abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::SeqCst)
-    }
-
-    pub(crate) async fn abandoned(&self) {
-        loop {
-            let notified = self.abandoned_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_abandoned() {
-                return;
-            }
-            notified.await;
-        }
-    }
 }
 
-/// Ids of finished incoming messages the peer abandoned afterwards (its caller
-/// cancelled or gave up), for the bodies handed over whole: those keep no shared
-/// state of their own (one allocation less per small message), so the driver notes
-/// the id here and their abandon signals look it up. One per connection.
+/// Ids of incoming messages the peer abandoned (its caller cancelled or gave up),
+/// while their bodies arrived or after: the driver notes each here and the messages'
+/// abandon signals look their id up. One per connection, so a message keeps no state
+/// of its own for it, and one that arrived whole none at all.
 #[derive(Debug, Default)]
 pub(crate) struct Abandons {
     ids: Mutex<VecDeque<u64>>,
@@ -262,7 +237,7 @@ pub(crate) struct Abandons {
 const ABANDONS_KEPT: usize = 1024;
 
 impl Abandons {
-    /// Driver side: the peer abandoned finished message `id`.
+    /// Driver side: the peer abandoned message `id`.
     pub(crate) fn mark(&self, id: u64) {
         {
             let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
@@ -295,29 +270,20 @@ impl Abandons {
 /// Resolves when the peer abandons a message (see
 /// [`IncomingMessage::abandoned`](super::IncomingMessage::abandoned)).
 #[derive(Debug, Clone)]
-pub struct AbandonSignal(Signal);
-
-#[derive(Debug, Clone)]
-enum Signal {
-    Stream(Arc<BodyShared>),
-    Whole(Arc<Abandons>, u64),
+pub struct AbandonSignal {
+    abandons: Arc<Abandons>,
+    id: u64,
 }
 
 impl AbandonSignal {
     /// Waits until the peer abandons the message.
     pub async fn wait(&self) {
-        match &self.0 {
-            Signal::Stream(shared) => shared.abandoned().await,
-            Signal::Whole(abandons, id) => abandons.wait(*id).await,
-        }
+        self.abandons.wait(self.id).await
     }
 
     /// Whether it already has.
     pub fn is_abandoned(&self) -> bool {
-        match &self.0 {
-            Signal::Stream(shared) => shared.is_abandoned(),
-            Signal::Whole(abandons, id) => abandons.contains(*id),
-        }
+        self.abandons.contains(self.id)
     }
 }
 
@@ -336,7 +302,6 @@ enum Link {
         total: Option<u64>,
         /// Bytes of the body.
         len: u64,
-        abandons: Arc<Abandons>,
     },
 }
 
@@ -347,6 +312,8 @@ enum Link {
 pub struct IncomingBody {
     pub(crate) id: MessageId,
     link: Link,
+    /// The connection's record of abandoned messages.
+    abandons: Arc<Abandons>,
     done: bool,
     /// `Whole` only: the bytes not read yet.
     ready: Option<Bytes>,
@@ -357,10 +324,12 @@ impl IncomingBody {
         id: MessageId,
         shared: Arc<BodyShared>,
         commands: CommandSender,
+        abandons: Arc<Abandons>,
     ) -> IncomingBody {
         IncomingBody {
             id,
             link: Link::Stream { shared, commands },
+            abandons,
             done: false,
             ready: None,
         }
@@ -377,11 +346,8 @@ impl IncomingBody {
         let len = chunk.as_ref().map_or(0, |c| c.len() as u64);
         IncomingBody {
             id,
-            link: Link::Whole {
-                total,
-                len,
-                abandons,
-            },
+            link: Link::Whole { total, len },
+            abandons,
             done: false,
             ready: chunk.filter(|c| !c.is_empty()),
         }
@@ -389,11 +355,9 @@ impl IncomingBody {
 
     /// The signal of the peer abandoning this message.
     pub(crate) fn abandon_signal(&self) -> AbandonSignal {
-        match &self.link {
-            Link::Stream { shared, .. } => AbandonSignal(Signal::Stream(shared.clone())),
-            Link::Whole { abandons, .. } => {
-                AbandonSignal(Signal::Whole(abandons.clone(), self.id.0))
-            }
+        AbandonSignal {
+            abandons: self.abandons.clone(),
+            id: self.id.0,
         }
     }
 

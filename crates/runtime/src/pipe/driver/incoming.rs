@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use super::super::body::{BodyShared, IncomingBody};
 use super::super::message::IncomingMessage;
@@ -30,36 +30,6 @@ const ACCEPT_BATCH_MAX: usize = 256;
 
 /// Charged per queued message beyond its body: the message's own memory.
 const PER_MESSAGE_CHARGE: u64 = 512;
-
-/// Finished incoming bodies by id, for a late cancel from the peer (`Event::Reset`
-/// after the whole body was read). The core reports a late cancel only for the
-/// messages in its 1 024 id-indexed slots of recently completed ones, so the same
-/// slots here remember every body it can report: one store per message, one lookup
-/// per late cancel, no sweeping.
-#[derive(Default)]
-pub(crate) struct FinishedBodies {
-    slots: Vec<(u64, Weak<BodyShared>)>,
-}
-
-const FINISHED_SLOTS: usize = 1024;
-
-impl FinishedBodies {
-    fn insert(&mut self, id: u64, shared: &Arc<BodyShared>) {
-        if self.slots.is_empty() {
-            self.slots = vec![(0, Weak::new()); FINISHED_SLOTS];
-        }
-        self.slots[id as usize % FINISHED_SLOTS] = (id, Arc::downgrade(shared));
-    }
-
-    /// The body of finished message `id`, if remembered and still alive; forgets it.
-    pub(crate) fn take(&mut self, id: u64) -> Option<Arc<BodyShared>> {
-        let slot = self.slots.get_mut(id as usize % FINISHED_SLOTS)?;
-        if slot.0 != id || id == 0 {
-            return None;
-        }
-        std::mem::take(&mut slot.1).upgrade()
-    }
-}
 
 /// A parked message: its id, its place in the accept queue, its charge.
 pub(crate) type Parked = (u64, u64, u64);
@@ -246,15 +216,14 @@ impl<W: Wire> Driver<W> {
             id,
             head,
             connection: self.id,
-            body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
+            body: IncomingBody::new(
+                id,
+                shared.clone(),
+                self.cmd_tx.clone(),
+                self.abandons.clone(),
+            ),
         };
         (msg, shared)
-    }
-
-    /// Keeps a weak link to a finished body, so a late cancel from the peer still
-    /// reaches its abandon signal.
-    fn remember_finished(&mut self, id: u64, shared: &Arc<BodyShared>) {
-        self.finished_incoming.insert(id, shared);
     }
 
     /// Resumes parked messages as the read-ahead budget allows (the queue is FIFO, so
@@ -320,7 +289,6 @@ impl<W: Wire> Driver<W> {
                 Ok(None) => {
                     shared.finish(Ok(()));
                     self.incoming.remove(&id);
-                    self.remember_finished(id, shared);
                     return;
                 }
                 Err(ReadError::Blocked) | Err(_) => return,

@@ -160,8 +160,7 @@ pub(crate) struct Driver<W: Wire> {
     outgoing: IdHashMap<OutState>,
     replies: IdHashMap<ReplyTx>,
     incoming: IdHashMap<Arc<BodyShared>>,
-    finished_incoming: incoming::FinishedBodies,
-    /// Abandoned messages among those handed over whole (see [`Abandons`]).
+    /// Incoming messages the peer abandoned (see [`Abandons`]).
     abandons: Arc<Abandons>,
     /// Core id and state of the latest messages fully sent, oldest first, so a loss the
     /// peer reports afterwards (serial profile: NACK → `Stopped`) still fails their
@@ -274,7 +273,6 @@ impl<W: Wire> Driver<W> {
             outgoing: IdHashMap::default(),
             replies: IdHashMap::default(),
             incoming: IdHashMap::default(),
-            finished_incoming: incoming::FinishedBodies::default(),
             abandons: Arc::default(),
             finished_out: VecDeque::new(),
             read_closed: false,
@@ -760,13 +758,9 @@ impl<W: Wire> Driver<W> {
             Event::Reset { id, error } => {
                 if let Some(shared) = self.incoming.remove(&id.0) {
                     shared.finish(Err(PipeError::Message(error)));
-                    shared.mark_abandoned();
-                } else if let Some(shared) = self.finished_incoming.take(id.0) {
-                    shared.mark_abandoned();
-                } else {
-                    // Handed over whole (or long forgotten): its signal looks here.
-                    self.abandons.mark(id.0);
                 }
+                // Arriving or finished, its abandon signal looks here.
+                self.abandons.mark(id.0);
             }
             Event::Rejected { id, error } => {
                 tracing::debug!(%id, %error, "refused an incoming message");
