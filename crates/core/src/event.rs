@@ -106,6 +106,17 @@ pub enum Event {
         /// Route, metadata, length, correlation, urgency.
         head: MessageHead,
     },
+    /// The peer sent a whole message in one frame, delivered with its body (only
+    /// within the budget of `Connection::set_whole_delivery`; otherwise it comes as
+    /// `Incoming` and `Readable`). The connection keeps nothing of it.
+    Message {
+        /// The peer's id for it.
+        id: MessageId,
+        /// Route, metadata, length, correlation, urgency.
+        head: MessageHead,
+        /// The whole body.
+        body: Bytes,
+    },
     /// Body bytes (or the end) became available on an incoming message that had none
     /// buffered. Read until `Blocked` or the end; no further event comes for data that
     /// is already buffered.

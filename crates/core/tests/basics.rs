@@ -74,6 +74,76 @@ fn read_whole_takes_only_an_ended_body_in_one_piece() {
 }
 
 #[test]
+fn whole_delivery_hands_small_messages_over_within_its_budget() {
+    let mut cfg = Config::tcp();
+    cfg.max_incoming = 4;
+    let mut p = Pair::new(Config::tcp(), cfg);
+    p.connect();
+    // Budget for three 100-byte messages at 50 bytes of overhead each.
+    p.b.set_whole_delivery(3 * 150, 50);
+    for i in 0..4u8 {
+        p.a.send(MessageHead::to_route("t"), Bytes::from(vec![i; 100]))
+            .unwrap();
+    }
+    p.drive();
+    let whole: Vec<(MessageId, Bytes)> = p
+        .b_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { id, head, body } => {
+                assert_eq!(head.route.as_deref(), Some("t"));
+                assert_eq!(head.total_len, Some(100));
+                Some((*id, body.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(whole.len(), 3, "the budget takes three");
+    for (i, (id, body)) in whole.iter().enumerate() {
+        assert_eq!(body[..], vec![i as u8; 100][..]);
+        // Nothing kept: the message is done.
+        assert_eq!(p.b.read(*id, 0), Err(ReadError::UnknownMessage));
+    }
+    // The fourth waits in the connection as usual, with its Readable.
+    let fourth = p
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Incoming { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("past the budget: Incoming");
+    assert!(p.b_events.contains(&Event::Readable { id: fourth }));
+    // The three handed over returned their message credit at once: with
+    // max_incoming 4 and one message unread, three more fit, a fourth does not.
+    p.b.set_whole_delivery(0, 0);
+    let before = p.a_events.len();
+    for _ in 0..4 {
+        p.a.send(MessageHead::to_route("t"), Bytes::from_static(b"x"))
+            .unwrap();
+    }
+    p.drive();
+    let started = p
+        .b_events
+        .iter()
+        .filter(|e| matches!(e, Event::Incoming { .. }))
+        .count();
+    assert_eq!(started, 1 + 3);
+    assert!(p.a_events.len() > before);
+    // A reply handed over whole keeps its correlation.
+    p.b.set_whole_delivery(u64::MAX, 0);
+    p.b.send(MessageHead::reply(fourth), Bytes::from_static(b"ok"))
+        .unwrap();
+    p.a.set_whole_delivery(u64::MAX, 0);
+    p.drive();
+    let reply = p.a_events.iter().find_map(|e| match e {
+        Event::Message { head, body, .. } => Some((head.reply_to, body.clone())),
+        _ => None,
+    });
+    assert_eq!(reply, Some((Some(fourth), Bytes::from_static(b"ok"))));
+}
+
+#[test]
 fn large_message_is_chunked_and_reassembled() {
     let mut p = Pair::tcp();
     p.connect();

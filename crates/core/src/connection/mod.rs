@@ -71,7 +71,9 @@ pub struct Stats {
 ///    [`finish`](Connection::finish), [`send`](Connection::send),
 ///    [`cancel`](Connection::cancel), [`read`](Connection::read),
 ///    [`stop`](Connection::stop), [`close`](Connection::close),
-///    [`abort`](Connection::abort);
+///    [`abort`](Connection::abort); and from the driver,
+///    [`set_whole_delivery`](Connection::set_whole_delivery) (small messages handed
+///    over in one event, within a budget of its queue);
 /// 4. then drain the outputs: [`poll_event`](Connection::poll_event) until `None`,
 ///    [`poll_transmit`](Connection::poll_transmit) into a caller-owned buffer until it
 ///    returns 0 (write those bytes to the transport; or

@@ -87,6 +87,11 @@ pub(super) struct RecvState {
     completed: Vec<u64>,
     /// Body bytes buffered across incoming messages.
     pub(super) buffered: u64,
+    /// Bytes of messages that may still be handed over whole in an
+    /// [`Event::Message`], and what each costs beyond its body (see
+    /// [`Connection::set_whole_delivery`]).
+    whole_budget: u64,
+    whole_overhead: u64,
 }
 
 impl RecvState {
@@ -108,6 +113,8 @@ impl RecvState {
             last_route: (0, String::new()),
             last_unknown_cancelled: 0,
             completed: Vec::new(),
+            whole_budget: 0,
+            whole_overhead: 0,
             buffered: 0,
         }
     }
@@ -401,6 +408,29 @@ impl Connection {
                 });
             }
         }
+        // A START that ends its message carries the whole body: its length is known
+        // even when the sender did not announce it.
+        let head = MessageHead {
+            route,
+            metadata,
+            total_len: s.total_len.or(s.fin.then_some(body_len)),
+            reply_to: s.reply_to.map(MessageId),
+            urgency: s.urgency,
+        };
+        let whole_cost = body_len.saturating_add(self.recv.whole_overhead);
+        if s.fin && self.recv.whole_budget != 0 && whole_cost <= self.recv.whole_budget {
+            // Done on arrival: no state kept, its message credit comes back at once.
+            self.recv.whole_budget -= whole_cost;
+            self.recv.done_count += 1;
+            self.recv.note_completed(id);
+            self.events.push_back(Event::Message {
+                id: MessageId(id),
+                head,
+                body,
+            });
+            self.maybe_finish_close();
+            return Ok(());
+        }
         let window = self.config.message_window;
         let readable = !body.is_empty() || s.fin;
         if !body.is_empty() {
@@ -418,15 +448,6 @@ impl Connection {
             ended: s.fin,
         };
         self.recv.messages.insert(id, m);
-        let head = MessageHead {
-            route,
-            metadata,
-            // A START that ends its message carries the whole body: its length is
-            // known even when the sender did not announce it.
-            total_len: s.total_len.or(s.fin.then_some(body_len)),
-            reply_to: s.reply_to.map(MessageId),
-            urgency: s.urgency,
-        };
         self.events.push_back(Event::Incoming {
             id: MessageId(id),
             head,
@@ -663,6 +684,54 @@ impl Connection {
         self.recv.buffered -= n;
         self.read_to_end(id.0);
         Some(chunk)
+    }
+
+    /// Lets messages whose START carries the whole body (every small message) be
+    /// handed over in one [`Event::Message`] with their body, instead of
+    /// [`Event::Incoming`] and [`Event::Readable`] followed by reads, until `budget`
+    /// bytes are used up, each message counting its body length plus `per_message`.
+    /// Such a message is done on arrival: the connection keeps nothing of it and its
+    /// message credit goes back to the peer at once, so the budget is how the driver
+    /// bounds what it queues itself; past it, messages wait in the connection again,
+    /// where they hold back the peer's credit. Each call replaces the budget; 0 (the
+    /// default) turns this off.
+    ///
+    /// ```
+    /// # use netcore_core::{Config, Connection, Event, Instant, MessageHead};
+    /// # let now = Instant::ZERO;
+    /// # let (mut a, mut b) = (Connection::new(Config::tcp(), now), Connection::new(Config::tcp(), now));
+    /// # let mut step = |a: &mut Connection, b: &mut Connection| {
+    /// #     for _ in 0..4 {
+    /// #         let mut buf = Vec::new();
+    /// #         a.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         b.handle_input(now, &buf);
+    /// #         buf.clear();
+    /// #         b.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         a.handle_input(now, &buf);
+    /// #     }
+    /// # };
+    /// # step(&mut a, &mut b);
+    /// // Room for one small message: the second waits in the connection.
+    /// b.set_whole_delivery(600, 512);
+    /// a.send(MessageHead::to_route("temp"), "21.5".into()).unwrap();
+    /// a.send(MessageHead::to_route("temp"), "21.6".into()).unwrap();
+    /// # step(&mut a, &mut b);
+    /// let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    /// let body = events.iter().find_map(|e| match e {
+    ///     Event::Message { body, .. } => Some(body.clone()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(body.as_deref(), Some(&b"21.5"[..]));
+    /// let second = events.iter().find_map(|e| match e {
+    ///     Event::Incoming { id, .. } => Some(*id),
+    ///     _ => None,
+    /// });
+    /// let second = second.expect("the second message waits in the connection");
+    /// assert_eq!(b.read_whole(second).as_deref(), Some(&b"21.6"[..]));
+    /// ```
+    pub fn set_whole_delivery(&mut self, budget: u64, per_message: u64) {
+        self.recv.whole_budget = budget;
+        self.recv.whole_overhead = per_message;
     }
 
     /// Forgets incoming message `id`, read to its end.

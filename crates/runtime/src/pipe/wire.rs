@@ -64,6 +64,10 @@ pub trait Wire: Send + 'static {
     fn read_whole(&mut self, _id: MessageId) -> Option<Bytes> {
         None
     }
+    /// How many bytes of messages arriving whole may come as [`Event::Message`] (see
+    /// [`Connection::set_whole_delivery`]); the default ignores it (the wire never
+    /// sends that event).
+    fn set_whole_delivery(&mut self, _budget: u64, _per_message: u64) {}
     /// Abandons an incoming message.
     fn stop(&mut self, id: MessageId, code: ErrorCode);
     /// Graceful close.
@@ -132,6 +136,9 @@ impl Wire for Connection {
     }
     fn read_whole(&mut self, id: MessageId) -> Option<Bytes> {
         Connection::read_whole(self, id)
+    }
+    fn set_whole_delivery(&mut self, budget: u64, per_message: u64) {
+        Connection::set_whole_delivery(self, budget, per_message)
     }
     fn stop(&mut self, id: MessageId, code: ErrorCode) {
         Connection::stop(self, id, code)

@@ -39,26 +39,10 @@ impl<W: Wire> Driver<W> {
     /// queue. Its body is read from the core before it is handed over, so a reader of
     /// a message that arrived whole finds it complete, with no lock to take.
     pub(super) fn incoming_message(&mut self, id: MessageId, head: MessageHead) {
-        self.urgent_in |= head.urgency < Urgency::DEFAULT;
-        if head.urgency != Urgency::DEFAULT && head.reply_to.is_none() {
-            if self.urgent_requests.len() >= URGENT_REQUESTS_KEPT {
-                // Requests never answered: forget them rather than grow.
-                self.urgent_requests.clear();
-            }
-            self.urgent_requests.insert(id.0, head.urgency);
-        }
+        self.note_urgency(id, &head);
         if let Some(r) = head.reply_to {
-            // The caller may have given up, then the body drops and is stopped. A reply
-            // nobody waits for (its caller gave up, or it answers a one-way message)
-            // is not a request: drop it, which stops it.
             let msg = self.take_message(id, head);
-            match self.replies.remove(&r.0) {
-                Some(tx) => drop(tx.send(Ok(msg))),
-                None => {
-                    tracing::debug!(%id, "dropped a reply no request is waiting for");
-                    drop(msg)
-                }
-            }
+            self.deliver_reply(id, r, msg);
             return;
         }
         // Parked messages come first (the application takes them first): while any
@@ -75,31 +59,101 @@ impl<W: Wire> Driver<W> {
         } else {
             self.take_message(id, head)
         };
-        let sent = self.accept_tx.as_ref().is_some_and(|tx| !tx.is_abandoned());
-        if sent {
-            // Handed over with the others of this dispatch round (`flush_accepted`).
-            self.accept_batch.push(msg);
-            if self.accept_batch.len() >= ACCEPT_BATCH_MAX {
-                self.flush_accepted();
-            }
-            let index = self.queue_base + self.queue_charges.len() as u64;
-            if park {
-                if let Some(shared) = self.incoming.get(&id.0) {
-                    shared.parked.store(true, Ordering::Relaxed);
-                }
-                self.queue_charges.push_back(0);
-                self.parked.push_back((id.0, index, charge));
-                self.unpark();
-            } else {
-                self.queue_charges.push_back(charge);
-                self.ahead_bytes += charge;
-            }
-        } else {
-            drop(msg);
+        if !self.accept(msg) {
             if park {
                 self.pump(id.0);
             }
+            return;
         }
+        let index = self.queue_base + self.queue_charges.len() as u64;
+        if park {
+            if let Some(shared) = self.incoming.get(&id.0) {
+                shared.parked.store(true, Ordering::Relaxed);
+            }
+            self.queue_charges.push_back(0);
+            self.parked.push_back((id.0, index, charge));
+            self.unpark();
+        } else {
+            self.queue_charges.push_back(charge);
+            self.ahead_bytes += charge;
+        }
+    }
+
+    /// A message the core handed over whole ([`Connection::set_whole_delivery`]): it
+    /// kept nothing of it, so it is never parked; the core hands over whole only what
+    /// fits in the read-ahead budget ([`Self::sync_whole_delivery`]).
+    ///
+    /// [`Connection::set_whole_delivery`]: netcore_core::Connection::set_whole_delivery
+    pub(super) fn incoming_whole(&mut self, id: MessageId, head: MessageHead, body: Bytes) {
+        self.note_urgency(id, &head);
+        let (reply_to, total_len) = (head.reply_to, head.total_len);
+        let msg = self.whole_message(id, head, Some(body));
+        if let Some(r) = reply_to {
+            self.deliver_reply(id, r, msg);
+            return;
+        }
+        if !self.parked.is_empty() {
+            self.unpark();
+        }
+        let charge = self.charge(total_len);
+        self.sync_taken();
+        if self.accept(msg) {
+            self.queue_charges.push_back(charge);
+            self.ahead_bytes += charge;
+        }
+    }
+
+    /// Notes that an urgent message arrived, and a request's urgency for its reply.
+    #[inline]
+    fn note_urgency(&mut self, id: MessageId, head: &MessageHead) {
+        self.urgent_in |= head.urgency < Urgency::DEFAULT;
+        if head.urgency != Urgency::DEFAULT && head.reply_to.is_none() {
+            if self.urgent_requests.len() >= URGENT_REQUESTS_KEPT {
+                // Requests never answered: forget them rather than grow.
+                self.urgent_requests.clear();
+            }
+            self.urgent_requests.insert(id.0, head.urgency);
+        }
+    }
+
+    /// Hands reply `msg` to the request `request` waiting for it. The caller may have
+    /// given up: a reply nobody waits for (or one answering a one-way message) is not
+    /// a request, so it is dropped, which stops it.
+    fn deliver_reply(&mut self, id: MessageId, request: MessageId, msg: IncomingMessage) {
+        match self.replies.remove(&request.0) {
+            Some(tx) => drop(tx.send(Ok(msg))),
+            None => {
+                tracing::debug!(%id, "dropped a reply no request is waiting for");
+                drop(msg)
+            }
+        }
+    }
+
+    /// Adds a message to this round's batch for the accept queue; `false` (the message
+    /// dropped) if nobody accepts any more.
+    fn accept(&mut self, msg: IncomingMessage) -> bool {
+        if self.accept_tx.as_ref().is_none_or(|tx| tx.is_abandoned()) {
+            drop(msg);
+            return false;
+        }
+        // Handed over with the others of this dispatch round (`flush_accepted`).
+        self.accept_batch.push(msg);
+        if self.accept_batch.len() >= ACCEPT_BATCH_MAX {
+            self.flush_accepted();
+        }
+        true
+    }
+
+    /// Gives the core the read-ahead budget left for messages it hands over whole:
+    /// none while messages are parked (they are taken first), the room left otherwise.
+    pub(super) fn sync_whole_delivery(&mut self) {
+        self.sync_taken();
+        let room = if self.parked.is_empty() {
+            (self.config.read_ahead as u64).saturating_sub(self.ahead_bytes)
+        } else {
+            0
+        };
+        self.conn.set_whole_delivery(room, PER_MESSAGE_CHARGE);
     }
 
     /// Hands the messages of this dispatch round to the accept queue at once: one

@@ -744,6 +744,7 @@ impl<W: Wire> Driver<W> {
             self.handle_event(ev);
         }
         self.flush_accepted();
+        self.sync_whole_delivery();
         progress
     }
 
@@ -753,6 +754,7 @@ impl<W: Wire> Driver<W> {
                 tracing::debug!(?params, "connected");
                 self.state.send_modify(|s| s.connected = Some(params));
             }
+            Event::Message { id, head, body } => self.incoming_whole(id, head, body),
             Event::Incoming { id, head } => self.incoming_message(id, head),
             Event::Readable { id } => self.pump(id.0),
             Event::Reset { id, error } => {
