@@ -8,6 +8,7 @@
 mod memory;
 mod net;
 mod plot;
+mod procs;
 mod python;
 mod report;
 mod scen;
@@ -145,7 +146,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 /// median of 3 runs of each side often compared one mode with the other.
 fn scenario_runs(name: &str, args: &BenchArgs, runs: usize) -> usize {
     match (name, args.runs, args.quick) {
-        ("bulk" | "bulk8", None, false) => runs.max(7),
+        ("bulk" | "bulk8" | "bulk-procs", None, false) => runs.max(7),
         _ => runs,
     }
 }
@@ -235,6 +236,10 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
 async fn child(role: &str, args: &BenchArgs) -> Result<ExitCode> {
     if role == "memory-sender" {
         memory::sender(args.child_arg.as_deref().unwrap_or_default()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if role == "bulk-sender" {
+        procs::sender(args.child_arg.as_deref().unwrap_or_default()).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let runs = args

@@ -21,6 +21,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("realistic", "many clients (one connection each), random sizes 64 B..64 KiB, random think times: req/s, p50/p99"),
     ("bulk", "one 1 GiB message: MiB/s vs raw TCP and yamux (goal >= 0.9x raw TCP)"),
     ("bulk8", "8 concurrent 128 MiB messages (1 GiB aggregate): MiB/s vs raw TCP and yamux (goal >= 0.9x)"),
+    ("bulk-procs", "one 1 GiB message with sender and receiver in separate processes: MiB/s vs raw TCP laid out the same way"),
     ("latency", "64-byte request/response round trip p50/p99 vs raw TCP ping-pong, LengthDelimitedCodec, yamux (goal p50 <= 1.5x raw)"),
     ("pipelined", "pipelined 64-byte one-way messages (batched, and one by one): msgs/s vs LengthDelimitedCodec frames/s (goal >= 0.5x)"),
     ("hol-tcp", "64-byte requests during a 1 GiB bulk on loopback TCP: p99 (goal <= 1 ms) and bulk >= 0.8x unloaded; vs yamux, length-prefixed"),
@@ -153,6 +154,7 @@ pub async fn run(name: &str, ctx: &mut Ctx) -> Result<()> {
             )
             .await
         }
+        "bulk-procs" => super::procs::run(ctx).await,
         "memory" => super::memory::run(ctx).await,
         "python" => super::python::run(ctx).await,
         other => bail!("unknown scenario {other:?}"),

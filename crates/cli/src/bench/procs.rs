@@ -1,0 +1,176 @@
+//! Bulk between two processes: the receiver runs in the scenario's process, the sender
+//! in a second one (`bench --child bulk-sender`), for netcore and for raw TCP alike.
+//!
+//! In `bulk` both ends share one tokio runtime, and its scheduler may run a whole
+//! exchange on one worker (the woken task goes into the waking worker's LIFO slot),
+//! which makes the figures depend on how the ends' tasks happen to be placed. Here
+//! each end has its own runtime and its own two workers, as in a deployment where a
+//! client and a server share a host.
+
+use super::net::{self, Tasks};
+use super::report::{Better, Samples};
+use super::scen::{human, Ctx};
+use anyhow::{anyhow, bail, Context, Result};
+use netcore_runtime::transport::{self, TransportAddr};
+use netcore_runtime::Pipe;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// What the sender process prints before its result.
+const RESULT_PREFIX: &str = "BULK-SENDER ";
+
+/// The protocols moving the bytes.
+const PROTOS: [&str; 2] = ["netcore", "raw"];
+
+/// The `bulk-procs` scenario (receiver side).
+pub async fn run(ctx: &mut Ctx) -> Result<()> {
+    let mut size: u64 = if ctx.quick { 128 << 20 } else { 1 << 30 };
+    if std::env::var_os("NETCORE_BENCH_TINY").is_some() {
+        size /= 8;
+    }
+    let limit = Duration::from_secs(if ctx.quick { 60 } else { 120 });
+    let mut mib_s = [Samples::default(), Samples::default()];
+    for run in 0..ctx.runs {
+        for (samples, proto) in mib_s.iter_mut().zip(PROTOS) {
+            let secs = tokio::time::timeout(limit, transfer(proto, size))
+                .await
+                .map_err(|_| anyhow!("bulk-procs/{proto}: no result within {limit:?}"))??;
+            samples.push(size as f64 / MIB / secs);
+        }
+        eprintln!(
+            "    bulk-procs run {run}: netcore {:.0}, raw {:.0} MiB/s",
+            mib_s[0].0[run], mib_s[1].0[run]
+        );
+    }
+    ctx.add_record(
+        "bulk-procs",
+        &format!("one_{}_message_two_processes", human(size)),
+        "MiB/s",
+        Better::Higher,
+        &mib_s[0],
+        "raw TCP (two processes)",
+        &mib_s[1],
+        None,
+    );
+    ctx.notes.push(
+        "sender and receiver in separate processes, each with its own tokio runtime \
+         (2 workers); time from the first byte sent to the receiver's 8-byte count"
+            .into(),
+    );
+    Ok(())
+}
+
+/// Seconds for one transfer of `size` bytes from a new sender process.
+async fn transfer(proto: &str, size: u64) -> Result<f64> {
+    let mut tasks = Tasks::default();
+    let (bound, accepted) = match proto {
+        "netcore" => {
+            let addr: TransportAddr = "tcp://127.0.0.1:0".parse().map_err(|e| anyhow!("{e}"))?;
+            let mut listener = transport::listen(&addr).await?;
+            let bound = listener.local_addr().context("listener address")?;
+            let accept = tokio::spawn(async move {
+                let t = listener.accept().await?;
+                net::serve_netcore(Pipe::new(t, net::tcp_config())).await;
+                anyhow::Ok(())
+            });
+            (bound.to_string(), accept)
+        }
+        _ => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let bound = listener.local_addr()?;
+            let accept = tokio::spawn(async move {
+                let (mut s, _) = listener.accept().await?;
+                s.set_nodelay(true)?;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut n = 0u64;
+                while n < size {
+                    match s.read(&mut buf).await? {
+                        0 => bail!("raw sender closed after {n} bytes"),
+                        k => n += k as u64,
+                    }
+                }
+                s.write_all(&n.to_be_bytes()).await?;
+                // Until the sender has read the count and closed.
+                let _ = s.read(&mut buf).await;
+                anyhow::Ok(())
+            });
+            (format!("tcp://{bound}"), accept)
+        }
+    };
+    tasks.add(tokio::spawn(async move {
+        if let Ok(Err(e)) = accepted.await {
+            eprintln!("    bulk-procs receiver: {e:#}");
+        }
+    }));
+    let exe = std::path::PathBuf::from("/proc/self/exe");
+    let exe = if exe.exists() {
+        exe
+    } else {
+        std::env::current_exe()?
+    };
+    let child = tokio::process::Command::new(exe)
+        .args(["bench", "--child", "bulk-sender", "--child-arg"])
+        .arg(format!("{proto} {bound} {size}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the sender process")?;
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        bail!("{proto} sender process failed: {}", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let secs = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .context("sender printed no result")?;
+    Ok(secs.trim().parse()?)
+}
+
+/// The sender process: `PROTO ADDR BYTES` in `--child-arg`; prints `BULK-SENDER secs`.
+pub async fn sender(arg: &str) -> Result<()> {
+    let mut it = arg.split_whitespace();
+    let proto = it.next().context("protocol")?;
+    let addr: TransportAddr = it
+        .next()
+        .context("address")?
+        .parse()
+        .map_err(|e| anyhow!("{e}"))?;
+    let size: u64 = it.next().context("size")?.parse()?;
+    let secs = match proto {
+        "netcore" => {
+            let pipe = Pipe::new(transport::connect(&addr).await?, net::tcp_config());
+            pipe.ready().await?;
+            let client = net::Client::Netcore(pipe);
+            let start = Instant::now();
+            client.bulk(size).await?;
+            start.elapsed().as_secs_f64()
+        }
+        "raw" => {
+            let host = addr.to_string();
+            let host = host.trim_start_matches("tcp://");
+            let mut c = tokio::net::TcpStream::connect(host).await?;
+            c.set_nodelay(true)?;
+            let start = Instant::now();
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(1 << 20) as usize;
+                c.write_all(&net::filler()[..n]).await?;
+                left -= n as u64;
+            }
+            let mut ack = [0u8; 8];
+            c.read_exact(&mut ack).await?;
+            let secs = start.elapsed().as_secs_f64();
+            if u64::from_be_bytes(ack) != size {
+                bail!("raw receiver counted {} bytes", u64::from_be_bytes(ack));
+            }
+            secs
+        }
+        other => bail!("unknown protocol {other:?}"),
+    };
+    println!("{RESULT_PREFIX}{secs}");
+    Ok(())
+}
