@@ -2,6 +2,7 @@
 
 use crate::codes::{ErrorCode, Urgency};
 use crate::error::{ConnectionError, MessageError};
+use crate::route::Route;
 use alloc::string::String;
 use bytes::Bytes;
 use core::fmt;
@@ -28,7 +29,7 @@ impl fmt::Display for MessageId {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageHead {
     /// Route name, e.g. `user/list`. Responses usually have none.
-    pub route: Option<String>,
+    pub route: Option<Route>,
     /// Opaque metadata (the app layer keeps headers here). Empty means none.
     pub metadata: Bytes,
     /// Body length when known in advance.
@@ -40,8 +41,9 @@ pub struct MessageHead {
 }
 
 impl MessageHead {
-    /// A head with just a route.
-    pub fn to_route(route: impl Into<String>) -> MessageHead {
+    /// A head with just a route (a `&str`, a `String`, or a [`Route`], which a route
+    /// known at compile time can be without allocating).
+    pub fn to_route(route: impl Into<Route>) -> MessageHead {
         MessageHead {
             route: Some(route.into()),
             ..MessageHead::default()

@@ -34,6 +34,7 @@ mod event;
 pub mod frame;
 pub mod link;
 pub mod metadata;
+mod route;
 mod time;
 mod transmit;
 pub mod varint;
@@ -47,5 +48,6 @@ pub use error::{
 };
 pub use event::{Event, MessageHead, MessageId, PeerParams};
 pub use link::LinkProfile;
+pub use route::Route;
 pub use time::Instant;
 pub use transmit::Transmit;

@@ -47,7 +47,9 @@ use crate::{
     PipeState, SendHandle,
 };
 use netcore_core::metadata::Headers;
-use netcore_core::{ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Urgency};
+use netcore_core::{
+    ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Route, Urgency,
+};
 
 /// How long dropping the last handle waits for a graceful close before stopping the
 /// background runtime anyway.
@@ -289,7 +291,7 @@ impl BlockingPipe {
     /// assert_eq!(m.headers().get_str("level"), Some("info"));
     /// # Ok::<(), netcore_runtime::PipeError>(())
     /// ```
-    pub fn message(&self, route: impl Into<String>) -> BlockingMessageBuilder<'_> {
+    pub fn message(&self, route: impl Into<Route>) -> BlockingMessageBuilder<'_> {
         BlockingMessageBuilder {
             pipe: self,
             route: route.into(),
@@ -302,7 +304,7 @@ impl BlockingPipe {
     /// Sends a one-way message; the handle reports progress and completion.
     pub fn send(
         &self,
-        route: impl Into<String>,
+        route: impl Into<Route>,
         body: impl Into<Body>,
     ) -> Result<BlockingSendHandle, PipeError> {
         self.message(route).send(body)
@@ -311,7 +313,7 @@ impl BlockingPipe {
     /// Sends a request and waits for the reply (as long as the connection lives).
     pub fn request(
         &self,
-        route: impl Into<String>,
+        route: impl Into<Route>,
         body: impl Into<Body>,
     ) -> Result<BlockingMessage, PipeError> {
         self.message(route).request(body)
@@ -321,7 +323,7 @@ impl BlockingPipe {
     /// is cancelled on the peer and [`PipeError::TimedOut`] returned.
     pub fn request_timeout(
         &self,
-        route: impl Into<String>,
+        route: impl Into<Route>,
         body: impl Into<Body>,
         timeout: Duration,
     ) -> Result<BlockingMessage, PipeError> {
@@ -378,7 +380,7 @@ impl BlockingPipe {
 
     /// Starts a message whose body is written piece by piece with
     /// [`BlockingWriter::write`].
-    pub fn start_writer(&self, route: impl Into<String>) -> BlockingWriter {
+    pub fn start_writer(&self, route: impl Into<Route>) -> BlockingWriter {
         let pipe = self.inner.pipe();
         let writer = pipe.start_writer(MessageHead::to_route(route), None);
         BlockingWriter {
@@ -500,7 +502,7 @@ impl BlockingPipe {
 /// ```
 pub struct BlockingMessageBuilder<'a> {
     pipe: &'a BlockingPipe,
-    route: String,
+    route: Route,
     headers: Headers,
     urgency: Urgency,
     timeout: Option<Duration>,
@@ -527,7 +529,7 @@ impl BlockingMessageBuilder<'_> {
     }
 
     fn async_builder<'p>(
-        route: String,
+        route: Route,
         headers: Headers,
         urgency: Urgency,
         pipe: &'p Pipe,

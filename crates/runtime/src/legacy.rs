@@ -583,8 +583,8 @@ impl LegacyWire {
             id: MessageId(core),
             head: MessageHead {
                 route: Some(match head.route {
-                    Some(r) if self.options.trim_route_slashes => r.trim_matches('/').to_owned(),
-                    r => r.unwrap_or_default(),
+                    Some(r) if self.options.trim_route_slashes => r.trim_matches('/').into(),
+                    r => r.unwrap_or_default().into(),
                 }),
                 metadata: headers.encode(),
                 total_len: Some(head.length),

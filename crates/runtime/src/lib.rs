@@ -48,6 +48,7 @@ pub mod transfer;
 pub mod transport;
 
 pub use netcore_core as core;
+pub use netcore_core::Route;
 pub use pipe::{
     AbandonSignal, BatchHandle, Body, Collected, ConnectionId, IncomingBody, IncomingMessage,
     MessageBatch, MessageBuilder, MessageWriter, Pipe, PipeConfig, PipeError, PipeState,

@@ -10,7 +10,7 @@ mod legacy_common;
 
 use bytes::Bytes;
 use legacy_common::{python, Peer, PY_TIMEOUT_SECS};
-use netcore_core::{ErrorCode, MessageError, MessageHead};
+use netcore_core::{ErrorCode, MessageError, MessageHead, Route};
 use netcore_legacy::serde_json::{self, json, Value};
 use netcore_runtime::legacy::{
     self, pipe_with_monitor, LegacyOptions, WireListener, EMPTY_BODY, HEADER_MESSAGE_ID,
@@ -66,7 +66,7 @@ async fn serve(pipe: Pipe, seen: Arc<Seen>) {
                 }
             };
             let head = MessageHead {
-                route: route.map(String::from),
+                route: route.map(Route::from),
                 ..MessageHead::reply(id)
             };
             let handle = pipe.send_head(head, Body::from(reply), None).await.unwrap();

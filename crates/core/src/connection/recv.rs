@@ -11,9 +11,9 @@ use crate::error::{LimitExceeded, LimitKind, MessageError, ProtocolViolation, Re
 use crate::event::{Event, MessageHead, MessageId};
 use crate::frame::{Cancel, CancelSide, Data, Frame, RouteField, Start, StartHead};
 use crate::link::LinkProfile;
+use crate::route::Route;
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::time::Duration;
@@ -72,10 +72,10 @@ pub(super) struct RecvState {
     conn_window: u64,
     last_conn_grant: Option<Instant>,
     pending_message_credit: BTreeSet<u64>,
-    routes: BTreeMap<u64, String>,
+    routes: BTreeMap<u64, Route>,
     /// The route referenced last, with its number (0: none): consecutive messages
     /// nearly always share a route, and this spares the tree walk.
-    last_route: (u64, String),
+    last_route: (u64, Route),
     last_unknown_cancelled: u64,
     /// Recent incoming ids read to their end: a CANCEL from the sender arriving after
     /// that still reports them once (`Reset`: the sender gave up, e.g. a request whose
@@ -110,7 +110,7 @@ impl RecvState {
             last_conn_grant: None,
             pending_message_credit: BTreeSet::new(),
             routes: BTreeMap::new(),
-            last_route: (0, String::new()),
+            last_route: (0, Route::default()),
             last_unknown_cancelled: 0,
             completed: Vec::new(),
             whole_budget: 0,
@@ -344,8 +344,9 @@ impl Connection {
         let route = match route_field {
             None => None,
             Some(RouteField::Literal { intern_as, name }) => {
-                let route = String::from_utf8(name.to_vec())
-                    .map_err(|_| ProtocolViolation::InvalidRoute)?;
+                let route = Route::from(
+                    core::str::from_utf8(&name).map_err(|_| ProtocolViolation::InvalidRoute)?,
+                );
                 if intern_as > self.config.max_routes {
                     return Err(ProtocolViolation::Limit(LimitExceeded {
                         kind: LimitKind::Routes,
@@ -366,8 +367,7 @@ impl Connection {
             }
             Some(RouteField::Ref(n)) => match self.recv.routes.get(&n) {
                 Some(r) => {
-                    self.recv.last_route.1.clone_from(r);
-                    self.recv.last_route.0 = n;
+                    self.recv.last_route = (n, r.clone());
                     Some(r.clone())
                 }
                 // Serial: the START that defined it was lost; only this message suffers.
@@ -379,7 +379,7 @@ impl Connection {
             },
         };
         let metadata = metadata.unwrap_or_default();
-        let head_len = (route.as_ref().map_or(0, String::len) + metadata.len()) as u64;
+        let head_len = (route.as_ref().map_or(0, |r| r.len()) + metadata.len()) as u64;
         let limit = if head_len > self.config.max_metadata as u64 {
             Some(LimitExceeded {
                 kind: LimitKind::MetadataSize,

@@ -23,7 +23,6 @@ use crate::frame::{
     StartWithLen,
 };
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
@@ -221,7 +220,7 @@ impl Connection {
         }
         if let Some(peer) = &self.peer {
             let head_len =
-                (head.route.as_ref().map_or(0, String::len) + head.metadata.len()) as u64;
+                (head.route.as_ref().map_or(0, |r| r.len()) + head.metadata.len()) as u64;
             if head_len > peer.max_metadata {
                 return Err(StartError::MetadataTooLarge {
                     len: head_len,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::completion::Completion;
 use super::driver::{Command, CommandSender};
 use super::error::PipeError;
-use netcore_core::{MessageHead, Urgency};
+use netcore_core::{MessageHead, Route, Urgency};
 
 /// Whole-body messages to send together: one command to the connection's driver and
 /// one completion for all of them (see [`Pipe::send_batch`](super::Pipe::send_batch)).
@@ -21,12 +21,16 @@ use netcore_core::{MessageHead, Urgency};
 /// Messages keep their order within a batch and, at equal urgency, with the messages
 /// sent before and after it; each arrives at the peer as an ordinary message.
 ///
+/// A route given as `&str` or `String` is copied once per message; a [`Route`] made
+/// with [`Route::from_static`] is not allocated at all, and other `Route`s are shared.
+///
 /// ```
-/// use netcore_runtime::MessageBatch;
+/// use netcore_runtime::{MessageBatch, Route};
 /// use netcore_core::Urgency;
+/// const TEMP: Route = Route::from_static("telemetry/temp");
 /// let mut batch = MessageBatch::with_capacity(3);
-/// batch.push("telemetry/temp", &b"21.5"[..]);
-/// batch.push("telemetry/temp", &b"21.6"[..]);
+/// batch.push(TEMP.clone(), &b"21.5"[..]);
+/// batch.push(TEMP.clone(), &b"21.6"[..]);
 /// batch.push_urgent("alarm", &b"overheat"[..], Urgency::HIGHEST);
 /// assert_eq!(batch.len(), 3);
 /// assert_eq!(batch.body_bytes(), 16);
@@ -52,14 +56,19 @@ impl MessageBatch {
     }
 
     /// Adds a one-way message to `route` with the default urgency.
-    pub fn push(&mut self, route: &str, body: impl Into<Bytes>) {
+    pub fn push(&mut self, route: impl Into<Route>, body: impl Into<Bytes>) {
         self.push_urgent(route, body, Urgency::default());
     }
 
     /// Adds a one-way message to `route` with `urgency`.
-    pub fn push_urgent(&mut self, route: &str, body: impl Into<Bytes>, urgency: Urgency) {
+    pub fn push_urgent(
+        &mut self,
+        route: impl Into<Route>,
+        body: impl Into<Bytes>,
+        urgency: Urgency,
+    ) {
         let head = MessageHead {
-            route: Some(route.to_owned()),
+            route: Some(route.into()),
             urgency,
             ..MessageHead::default()
         };

@@ -58,7 +58,7 @@ use accept::AcceptReceiver;
 use driver::{Command, CommandSender, Driver};
 use message::OutShared;
 use netcore_core::metadata::Headers;
-use netcore_core::{Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams};
+use netcore_core::{Config, ConnectionError, ErrorCode, MessageHead, MessageId, PeerParams, Route};
 use std::future::poll_fn;
 
 /// Identifies a connection within this process.
@@ -491,7 +491,7 @@ impl Pipe {
     }
 
     /// A builder for a message to `route`.
-    pub fn message(&self, route: impl Into<String>) -> MessageBuilder<'_> {
+    pub fn message(&self, route: impl Into<Route>) -> MessageBuilder<'_> {
         MessageBuilder {
             pipe: self,
             head: MessageHead::to_route(route),
@@ -502,7 +502,7 @@ impl Pipe {
     /// Sends a one-way message (fire and forget); the handle reports completion.
     pub async fn send(
         &self,
-        route: impl Into<String>,
+        route: impl Into<Route>,
         body: impl Into<Body>,
     ) -> Result<SendHandle, PipeError> {
         self.message(route).send(body).await
@@ -511,7 +511,7 @@ impl Pipe {
     /// Sends a request and waits for the reply.
     pub async fn request(
         &self,
-        route: impl Into<String>,
+        route: impl Into<Route>,
         body: impl Into<Body>,
     ) -> Result<IncomingMessage, PipeError> {
         self.message(route).request(body).await

@@ -1,0 +1,218 @@
+//! Route names as messages carry them: cheap to clone, and not allocated at all when
+//! known at compile time.
+//!
+//! Every message head holds its route. A `String` there cost an allocation and a copy
+//! per message on both ends (the sender's head, the receiver's copy of an interned
+//! name); a [`Route`] is a `&'static str` or a shared `Arc<str>`, so cloning it copies a
+//! pointer. On targets without atomic pointers (e.g. Cortex-M0), where `Arc` does not
+//! exist, the shared form is a `Box<str>` that clones by copying.
+
+use alloc::string::String;
+use core::borrow::Borrow;
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::ops::Deref;
+
+/// A route name, e.g. `sensor/read`. It derefs to `str`; clones share the text.
+///
+/// Build one from any string (`"a/b".into()`, `String::into()`), or with
+/// [`Route::from_static`] for a name known at compile time, which allocates nothing:
+/// keep such a route in a constant and clone it for every message.
+///
+/// ```
+/// use netcore_core::{MessageHead, Route};
+///
+/// const READ: Route = Route::from_static("sensor/read");
+/// let head = MessageHead::to_route(READ.clone());
+/// assert_eq!(head.route.as_deref(), Some("sensor/read"));
+///
+/// let dynamic = Route::from(format!("user/{}", 42));
+/// assert_eq!(dynamic, "user/42");
+/// assert_eq!(dynamic.clone().as_str(), "user/42");
+/// ```
+#[derive(Clone)]
+pub struct Route(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Shared),
+}
+
+#[cfg(target_has_atomic = "ptr")]
+type Shared = alloc::sync::Arc<str>;
+#[cfg(not(target_has_atomic = "ptr"))]
+type Shared = alloc::boxed::Box<str>;
+
+impl Route {
+    /// A route naming `name`, allocating nothing.
+    pub const fn from_static(name: &'static str) -> Route {
+        Route(Repr::Static(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
+    }
+}
+
+impl Default for Route {
+    /// The empty name.
+    fn default() -> Route {
+        Route::from_static("")
+    }
+}
+
+impl Deref for Route {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Route {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for Route {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Route {
+    /// Copies `name` into a shared allocation.
+    fn from(name: &str) -> Route {
+        Route(Repr::Shared(Shared::from(name)))
+    }
+}
+
+impl From<&String> for Route {
+    fn from(name: &String) -> Route {
+        Route::from(name.as_str())
+    }
+}
+
+impl From<String> for Route {
+    fn from(name: String) -> Route {
+        Route(Repr::Shared(Shared::from(name)))
+    }
+}
+
+#[cfg(target_has_atomic = "ptr")]
+impl From<alloc::sync::Arc<str>> for Route {
+    fn from(name: alloc::sync::Arc<str>) -> Route {
+        Route(Repr::Shared(name))
+    }
+}
+
+impl From<Route> for String {
+    fn from(route: Route) -> String {
+        String::from(route.as_str())
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Route) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl PartialEq<str> for Route {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Route {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Route {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialOrd for Route {
+    fn partial_cmp(&self, other: &Route) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Route {
+    fn cmp(&self, other: &Route) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for Route {
+    /// Hashes as the `str` it holds (consistent with `Borrow<str>`).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+    use alloc::string::ToString;
+
+    #[test]
+    fn every_form_compares_and_orders_by_its_text() {
+        let forms = [
+            Route::from_static("a/b"),
+            Route::from("a/b"),
+            Route::from(String::from("a/b")),
+            Route::from(alloc::sync::Arc::<str>::from("a/b")),
+        ];
+        for x in &forms {
+            for y in &forms {
+                assert_eq!(x, y);
+                assert_eq!(x.cmp(y), Ordering::Equal);
+            }
+            assert_eq!(*x, "a/b");
+            assert_eq!(x.to_string(), "a/b");
+            assert_eq!(alloc::format!("{x:?}"), "\"a/b\"");
+        }
+        let (a, b) = (Route::from_static("a"), Route::from("b"));
+        assert!(a < b);
+        assert_eq!(Route::default(), "");
+        // Looked up by `str` in maps keyed by routes.
+        let mut m = BTreeMap::new();
+        m.insert(Route::from("x"), 1);
+        assert_eq!(m.get("x"), Some(&1));
+    }
+
+    #[test]
+    fn clones_share_the_text() {
+        let r = Route::from(String::from("shared"));
+        let c = r.clone();
+        assert!(core::ptr::eq(r.as_str(), c.as_str()));
+        let s = Route::from_static("static");
+        assert!(core::ptr::eq(s.as_str(), "static"));
+    }
+}
