@@ -6,7 +6,7 @@ use super::net::{self, Link, Tasks};
 use super::report::{Better, Goal, Samples};
 use super::scen::{human, Ctx};
 use super::sys;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use netcore_runtime::transport::{self, TransportAddr};
 use netcore_runtime::Pipe;
 use std::time::{Duration, Instant};
@@ -26,40 +26,19 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     let addr: TransportAddr = "tcp://127.0.0.1:0".parse().map_err(|e| anyhow!("{e}"))?;
     let mut listener = transport::listen(&addr).await?;
     let bound = listener.local_addr().context("listener address")?;
-    let proc_exe = std::path::PathBuf::from("/proc/self/exe");
-    let exe = if proc_exe.exists() {
-        proc_exe
-    } else {
-        std::env::current_exe()?
-    };
-    let child = tokio::process::Command::new(exe)
-        .args(["bench", "--child", "memory-sender", "--child-arg"])
-        .arg(format!("{bound} {size}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the sender process")?;
+    let child = sys::spawn_helper("memory-sender", &format!("{bound} {size}"))?;
     let t = tokio::time::timeout(Duration::from_secs(30), listener.accept())
         .await
         .map_err(|_| anyhow!("sender did not connect"))??;
     let server = Pipe::new(t, net::tcp_config());
     let start = Instant::now();
     let serve = tokio::spawn(net::serve_netcore(server));
-    let out = tokio::time::timeout(limit, child.wait_with_output())
+    let line = tokio::time::timeout(limit, sys::helper_result(child, "MEMORY-SENDER "))
         .await
         .map_err(|_| anyhow!("4 GiB transfer did not finish within {limit:?}"))??;
     let secs = start.elapsed().as_secs_f64();
     serve.abort();
-    if !out.status.success() {
-        bail!("sender process failed: {}", out.status);
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("MEMORY-SENDER "))
-        .context("sender printed no result")?;
-    let v: serde_json::Value = serde_json::from_str(line)?;
+    let v: serde_json::Value = serde_json::from_str(&line)?;
     let sender_rss = v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN);
     let sender_secs = v["seconds"].as_f64().unwrap_or(secs);
     let receiver_rss = sys::peak_rss_kib() as f64 / 1024.0;
@@ -114,29 +93,13 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
 }
 
 async fn raw_transfer(size: u64) -> Result<f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut c, mut s) = net::tcp_pair().await?;
     let mut tasks = Tasks::default();
     tasks.add(tokio::spawn(async move {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        while n < size {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(k) => n += k as u64,
-            }
-        }
-        let _ = s.write_all(&n.to_be_bytes()).await;
+        let _ = net::raw_count(&mut s, size).await;
     }));
     let start = Instant::now();
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(1 << 20) as usize;
-        c.write_all(&net::filler()[..n]).await?;
-        left -= n as u64;
-    }
-    let mut ack = [0u8; 8];
-    c.read_exact(&mut ack).await?;
+    net::raw_send(&mut c, size, 1 << 20).await?;
     Ok(start.elapsed().as_secs_f64())
 }
 

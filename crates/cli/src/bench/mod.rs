@@ -170,13 +170,7 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
         notes: vec![note],
         ..Default::default()
     };
-    // /proc/self/exe still runs this very binary when a rebuild replaced the file.
-    let proc_exe = PathBuf::from("/proc/self/exe");
-    let exe = match if proc_exe.exists() {
-        Ok(proc_exe)
-    } else {
-        std::env::current_exe()
-    } {
+    let exe = match sys::self_exe() {
         Ok(e) => e,
         Err(e) => return failed("failed", format!("cannot find this executable: {e}")),
     };

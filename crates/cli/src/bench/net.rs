@@ -116,6 +116,42 @@ pub async fn link_pair(link: &Link) -> Result<(Transport, Transport)> {
     }
 }
 
+/// Raw TCP bulk, receiving end: reads `total` bytes and answers with their count (8
+/// bytes, big-endian).
+pub async fn raw_count(s: &mut TcpStream, total: u64) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    while n < total {
+        match s.read(&mut buf).await? {
+            0 => return Err(anyhow!("raw TCP sender closed after {n} of {total} bytes")),
+            k => n += k as u64,
+        }
+    }
+    s.write_all(&n.to_be_bytes()).await?;
+    Ok(())
+}
+
+/// Raw TCP bulk, sending end: writes `total` bytes in writes of `chunk` (at most
+/// 1 MiB) and waits for the receiver's count, which must match.
+pub async fn raw_send(c: &mut TcpStream, total: u64, chunk: usize) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let chunk = chunk.clamp(1, 1 << 20) as u64;
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(chunk) as usize;
+        c.write_all(&filler()[..n]).await?;
+        left -= n as u64;
+    }
+    let mut ack = [0u8; 8];
+    c.read_exact(&mut ack).await?;
+    let got = u64::from_be_bytes(ack);
+    if got != total {
+        return Err(anyhow!("raw TCP receiver counted {got} of {total} bytes"));
+    }
+    Ok(())
+}
+
 /// Plain tokio TCP pair with TCP_NODELAY (raw TCP and LengthDelimitedCodec baselines).
 pub async fn tcp_pair() -> Result<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;

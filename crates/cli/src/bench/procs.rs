@@ -10,11 +10,11 @@
 use super::net::{self, Tasks};
 use super::report::{Better, Samples};
 use super::scen::{human, Ctx};
+use super::sys;
 use anyhow::{anyhow, bail, Context, Result};
 use netcore_runtime::transport::{self, TransportAddr};
 use netcore_runtime::Pipe;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -83,17 +83,9 @@ async fn transfer(proto: &str, size: u64) -> Result<f64> {
             let accept = tokio::spawn(async move {
                 let (mut s, _) = listener.accept().await?;
                 s.set_nodelay(true)?;
-                let mut buf = vec![0u8; 1 << 20];
-                let mut n = 0u64;
-                while n < size {
-                    match s.read(&mut buf).await? {
-                        0 => bail!("raw sender closed after {n} bytes"),
-                        k => n += k as u64,
-                    }
-                }
-                s.write_all(&n.to_be_bytes()).await?;
+                net::raw_count(&mut s, size).await?;
                 // Until the sender has read the count and closed.
-                let _ = s.read(&mut buf).await;
+                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut [0u8; 1]).await;
                 anyhow::Ok(())
             });
             (format!("tcp://{bound}"), accept)
@@ -104,29 +96,8 @@ async fn transfer(proto: &str, size: u64) -> Result<f64> {
             eprintln!("    bulk-procs receiver: {e:#}");
         }
     }));
-    let exe = std::path::PathBuf::from("/proc/self/exe");
-    let exe = if exe.exists() {
-        exe
-    } else {
-        std::env::current_exe()?
-    };
-    let child = tokio::process::Command::new(exe)
-        .args(["bench", "--child", "bulk-sender", "--child-arg"])
-        .arg(format!("{proto} {bound} {size}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the sender process")?;
-    let out = child.wait_with_output().await?;
-    if !out.status.success() {
-        bail!("{proto} sender process failed: {}", out.status);
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let secs = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
-        .context("sender printed no result")?;
+    let child = sys::spawn_helper("bulk-sender", &format!("{proto} {bound} {size}"))?;
+    let secs = sys::helper_result(child, RESULT_PREFIX).await?;
     Ok(secs.trim().parse()?)
 }
 
@@ -155,19 +126,8 @@ pub async fn sender(arg: &str) -> Result<()> {
             let mut c = tokio::net::TcpStream::connect(host).await?;
             c.set_nodelay(true)?;
             let start = Instant::now();
-            let mut left = size;
-            while left > 0 {
-                let n = left.min(1 << 20) as usize;
-                c.write_all(&net::filler()[..n]).await?;
-                left -= n as u64;
-            }
-            let mut ack = [0u8; 8];
-            c.read_exact(&mut ack).await?;
-            let secs = start.elapsed().as_secs_f64();
-            if u64::from_be_bytes(ack) != size {
-                bail!("raw receiver counted {} bytes", u64::from_be_bytes(ack));
-            }
-            secs
+            net::raw_send(&mut c, size, 1 << 20).await?;
+            start.elapsed().as_secs_f64()
         }
         other => bail!("unknown protocol {other:?}"),
     };

@@ -568,32 +568,11 @@ async fn raw_bulk(total: u64, chunk: usize) -> Result<f64> {
     let (mut c, mut s) = tcp_pair().await?;
     let mut tasks = Tasks::default();
     tasks.add(tokio::spawn(async move {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        while n < total {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(k) => n += k as u64,
-            }
-        }
-        let _ = s.write_all(&n.to_be_bytes()).await;
+        let _ = net::raw_count(&mut s, total).await;
     }));
     let start = Instant::now();
-    let buf = net::filler();
-    let chunk = chunk.clamp(1, 1 << 20);
-    let mut left = total;
-    while left > 0 {
-        let n = left.min(chunk as u64) as usize;
-        c.write_all(&buf[..n]).await?;
-        left -= n as u64;
-    }
-    let mut ack = [0u8; 8];
-    c.read_exact(&mut ack).await?;
-    let t = start.elapsed().as_secs_f64();
-    if u64::from_be_bytes(ack) != total {
-        bail!("raw TCP acknowledged {} bytes", u64::from_be_bytes(ack));
-    }
-    Ok(t)
+    net::raw_send(&mut c, total, chunk).await?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 // ------------------------------------------------------------------ realistic

@@ -1,4 +1,45 @@
-//! Process resource readings from /proc (no unsafe code: the workspace forbids it).
+//! Process resource readings from /proc (no unsafe code: the workspace forbids it), and
+//! starting this binary again as a scenario's helper process.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use tokio::process::{Child, Command};
+
+/// This binary. /proc/self/exe still runs this very binary when a rebuild replaced the
+/// file.
+pub fn self_exe() -> std::io::Result<PathBuf> {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        Ok(proc_exe)
+    } else {
+        std::env::current_exe()
+    }
+}
+
+/// Starts a helper process of a scenario, `bench --child ROLE --child-arg ARG`, its
+/// stdout piped; it is killed if dropped.
+pub fn spawn_helper(role: &str, arg: &str) -> Result<Child> {
+    Command::new(self_exe()?)
+        .args(["bench", "--child", role, "--child-arg", arg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the {role} process"))
+}
+
+/// Waits for a helper to exit and returns the rest of the line it printed after
+/// `prefix`.
+pub async fn helper_result(child: Child, prefix: &str) -> Result<String> {
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        bail!("helper process failed: {}", out.status);
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+        .context("the helper process printed no result")
+}
 
 /// Peak resident set size of this process in KiB (VmHWM), 0 when unknown.
 pub fn peak_rss_kib() -> u64 {
