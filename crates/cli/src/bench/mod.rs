@@ -143,10 +143,12 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 /// Runs for one scenario: `runs`, except that the loopback throughput scenarios take
 /// at least 7 in a full run unless `--runs` was given. Raw TCP over loopback is bimodal
 /// here (the two ends share a core or not, 3.3–7.9 GiB/s for the same code), and a
-/// median of 3 runs of each side often compared one mode with the other.
+/// median of 3 runs of each side often compared one mode with the other. `pipelined`
+/// too: whether the sender's and the receiver's tasks spread over both workers decides
+/// much of a run's figure, for netcore and LengthDelimitedCodec alike.
 fn scenario_runs(name: &str, args: &BenchArgs, runs: usize) -> usize {
     match (name, args.runs, args.quick) {
-        ("bulk" | "bulk8" | "bulk-procs", None, false) => runs.max(7),
+        ("bulk" | "bulk8" | "bulk-procs" | "pipelined", None, false) => runs.max(7),
         _ => runs,
     }
 }

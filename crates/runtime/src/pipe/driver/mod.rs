@@ -204,6 +204,9 @@ pub(crate) struct Driver<W: Wire> {
     event_work: bool,
     /// An urgent message was handed to the application in this round.
     urgent_in: bool,
+    /// Many messages were handed to the application at once in this round (see
+    /// `YIELD_AFTER_HANDING_OVER`).
+    handed_over_many: bool,
     /// The application started an urgent message.
     urgent_out: bool,
     /// Urgency of incoming messages sent at a non-default one, by id, for their replies.
@@ -293,6 +296,7 @@ impl<W: Wire> Driver<W> {
             commands_capped: false,
             event_work: false,
             urgent_in: false,
+            handed_over_many: false,
             urgent_out: false,
             urgent_requests: IdHashMap::default(),
             batches: VecDeque::new(),
@@ -374,9 +378,16 @@ impl<W: Wire> Driver<W> {
             self.clock_stale = progress;
             progress |= self.poll_read();
             progress |= self.dispatch_events();
-            if std::mem::take(&mut self.urgent_in) {
+            let urgent_in = std::mem::take(&mut self.urgent_in);
+            if urgent_in | std::mem::take(&mut self.handed_over_many) {
                 // An urgent message was handed to the application: let its task run
-                // now rather than after this poll's remaining input budget.
+                // now rather than after this poll's remaining input budget. So too
+                // after a large hand-over of messages: yielding puts this task in the
+                // worker's queue, where an idle worker can take it, and the two go on
+                // in parallel; woken by each other instead, the driver and the
+                // application stay on one worker thread (tokio runs a task woken by
+                // another next, on the waker's thread) and a stream of small
+                // messages gets half the machine.
                 self.poll_write(cx);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
@@ -577,7 +588,7 @@ impl<W: Wire> Driver<W> {
                     // grows the core's event queue to megabytes.
                     self.dispatch_events();
                     progress = true;
-                    if self.urgent_in {
+                    if self.urgent_in || self.handed_over_many {
                         break;
                     }
                 }
