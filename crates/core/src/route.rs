@@ -3,9 +3,14 @@
 //!
 //! Every message head holds its route. A `String` there cost an allocation and a copy
 //! per message on both ends (the sender's head, the receiver's copy of an interned
-//! name); a [`Route`] is a `&'static str` or a shared `Arc<str>`, so cloning it copies a
-//! pointer. On targets without atomic pointers (e.g. Cortex-M0), where `Arc` does not
-//! exist, the shared form is a `Box<str>` that clones by copying.
+//! name); a [`Route`] is a `&'static str`, a short name stored inline, or a shared
+//! `Arc<str>`, so cloning one copies at most 24 bytes. Names of up to
+//! [`Route::INLINE_MAX`] bytes, most routes, are inline: they are never allocated, and
+//! their clones share no reference count, which matters when a receiving driver hands
+//! millions of messages to an application on another CPU (a shared count bounces
+//! between the two caches with every message). On targets without atomic pointers
+//! (e.g. Cortex-M0), where `Arc` does not exist, the shared form is a `Box<str>` that
+//! clones by copying.
 
 use alloc::string::String;
 use core::borrow::Borrow;
@@ -37,7 +42,16 @@ pub struct Route(Repr);
 #[derive(Clone)]
 enum Repr {
     Static(&'static str),
+    Inline(Inline),
     Shared(Shared),
+}
+
+/// A name of at most `Route::INLINE_MAX` bytes, held in place. Built only from a
+/// `&str`, so its bytes are always UTF-8.
+#[derive(Clone, Copy)]
+struct Inline {
+    len: u8,
+    bytes: [u8; Route::INLINE_MAX],
 }
 
 #[cfg(target_has_atomic = "ptr")]
@@ -46,6 +60,9 @@ type Shared = alloc::sync::Arc<str>;
 type Shared = alloc::boxed::Box<str>;
 
 impl Route {
+    /// Longest name (in bytes) a `Route` holds in place, without an allocation.
+    pub const INLINE_MAX: usize = 22;
+
     /// A route naming `name`, allocating nothing.
     pub const fn from_static(name: &'static str) -> Route {
         Route(Repr::Static(name))
@@ -55,8 +72,25 @@ impl Route {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(s) => s,
+            // Always UTF-8 (copied from a `str`); checked rather than assumed, as this
+            // crate has no `unsafe`: a few instructions for a short name.
+            Repr::Inline(i) => core::str::from_utf8(&i.bytes[..usize::from(i.len)]).unwrap_or(""),
             Repr::Shared(s) => s,
         }
+    }
+
+    /// `name` in place if it is short enough.
+    fn inline(name: &str) -> Option<Route> {
+        let len = name.len();
+        if len > Route::INLINE_MAX {
+            return None;
+        }
+        let mut bytes = [0; Route::INLINE_MAX];
+        bytes[..len].copy_from_slice(name.as_bytes());
+        Some(Route(Repr::Inline(Inline {
+            len: len as u8,
+            bytes,
+        })))
     }
 }
 
@@ -87,9 +121,10 @@ impl Borrow<str> for Route {
 }
 
 impl From<&str> for Route {
-    /// Copies `name` into a shared allocation.
+    /// Copies `name`: in place up to [`Route::INLINE_MAX`] bytes, else into a shared
+    /// allocation.
     fn from(name: &str) -> Route {
-        Route(Repr::Shared(Shared::from(name)))
+        Route::inline(name).unwrap_or_else(|| Route(Repr::Shared(Shared::from(name))))
     }
 }
 
@@ -101,7 +136,7 @@ impl From<&String> for Route {
 
 impl From<String> for Route {
     fn from(name: String) -> Route {
-        Route(Repr::Shared(Shared::from(name)))
+        Route::inline(&name).unwrap_or_else(|| Route(Repr::Shared(Shared::from(name))))
     }
 }
 
@@ -208,11 +243,34 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_the_text() {
-        let r = Route::from(String::from("shared"));
+    fn long_names_are_shared_short_ones_inline() {
+        let long = "a/route/name/longer/than/22";
+        let r = Route::from(String::from(long));
         let c = r.clone();
         assert!(core::ptr::eq(r.as_str(), c.as_str()));
+        assert!(matches!(r.0, Repr::Shared(_)));
         let s = Route::from_static("static");
         assert!(core::ptr::eq(s.as_str(), "static"));
+        // Up to INLINE_MAX bytes, multi-byte characters included, held in place.
+        for name in [
+            "",
+            "a",
+            "sensor/read",
+            "exactly/22/bytes/long!",
+            "ünïcödé/ßtraße",
+        ] {
+            assert!(name.len() <= Route::INLINE_MAX, "{name}");
+            for r in [Route::from(name), Route::from(String::from(name))] {
+                assert!(matches!(r.0, Repr::Inline(_)), "{name}");
+                assert_eq!(r.as_str(), name);
+                assert_eq!(r.clone(), Route::from_static(name));
+            }
+        }
+        let just_over = "twenty/three/bytes/long";
+        assert_eq!(just_over.len(), Route::INLINE_MAX + 1);
+        assert!(matches!(Route::from(just_over).0, Repr::Shared(_)));
+        assert_eq!(Route::from(just_over), just_over);
+        // No bigger than the two-word forms with their tag.
+        assert_eq!(core::mem::size_of::<Route>(), 24);
     }
 }
