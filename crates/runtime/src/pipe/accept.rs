@@ -18,6 +18,9 @@ use std::task::{Context, Poll, Waker};
 
 use super::message::IncomingMessage;
 
+/// The messages of one hand-over, in order.
+pub(crate) type Round = VecDeque<IncomingMessage>;
+
 struct Shared {
     state: Mutex<State>,
     /// Every receiver is gone: the driver stops handing over. Outside the lock, as
@@ -26,26 +29,80 @@ struct Shared {
 }
 
 struct State {
-    ready: VecDeque<IncomingMessage>,
+    /// The hand-overs not taken yet, oldest first, each kept as the driver built it:
+    /// an `accept_many` into an empty `Vec` takes a whole round by swapping buffers
+    /// instead of moving each message (~190 bytes) twice between the two tasks'
+    /// memory, which showed when the driver and the application run on two CPUs.
+    ready: VecDeque<Round>,
+    /// Messages in `ready`.
+    len: usize,
+    /// Emptied buffers for the driver's next rounds (their allocations reused).
+    spare: Vec<Round>,
     /// The driver is done handing over: receivers get `None` once `ready` is empty.
     ended: bool,
     waiting: Vec<Waker>,
 }
 
-/// Queue capacity (in messages, ~170 bytes each) past which a drained queue gives
-/// its memory back. Well above what a steady stream of small messages keeps queued:
-/// at 1 024 the queue was freed and regrown every few rounds of the pipelined
-/// benchmark, +180 instructions per message.
-const KEEP_CAPACITY: usize = 16 * 1024;
+/// Emptied round buffers kept for reuse. A buffer holds at most `ACCEPT_BATCH_MAX`
+/// messages from the driver or what an application's `accept_many` asked for.
+const SPARE_ROUNDS: usize = 4;
+
+/// A buffer's capacity (in messages) past which it is freed rather than kept.
+const KEEP_CAPACITY: usize = 4096;
 
 impl State {
-    /// Frees the memory of an unusual burst of queued messages once they are all
-    /// taken, so a long-lived connection does not keep it.
+    /// Keeps `round` (emptied) for reuse unless enough are kept or it is large.
     #[inline]
-    fn release_burst(&mut self) {
-        if self.ready.is_empty() && self.ready.capacity() > KEEP_CAPACITY {
-            self.ready = VecDeque::new();
+    fn recycle(&mut self, mut round: Round) {
+        if self.spare.len() < SPARE_ROUNDS && round.capacity() <= KEEP_CAPACITY {
+            round.clear();
+            self.spare.push(round);
         }
+    }
+
+    /// The oldest message.
+    fn pop(&mut self) -> Option<IncomingMessage> {
+        let front = self.ready.front_mut()?;
+        let m = front.pop_front();
+        if front.is_empty() {
+            if let Some(r) = self.ready.pop_front() {
+                self.recycle(r);
+            }
+        }
+        if m.is_some() {
+            self.len -= 1;
+        }
+        m
+    }
+
+    /// Moves up to `max` of the oldest messages into `out`; how many.
+    fn take_into(&mut self, out: &mut Vec<IncomingMessage>, max: usize) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            let Some(front) = self.ready.front_mut() else {
+                break;
+            };
+            let k = front.len().min(max - taken);
+            if out.is_empty() && k == front.len() {
+                // The whole round into an empty `out`: swap the buffers (`Vec::from`
+                // moves nothing when the round starts at its buffer's beginning, as a
+                // round the driver filled from empty does).
+                if let Some(round) = self.ready.pop_front() {
+                    let old = std::mem::replace(out, Vec::from(round));
+                    self.recycle(Round::from(old));
+                }
+            } else {
+                out.extend(front.drain(..k));
+                if front.is_empty() {
+                    if let Some(r) = self.ready.pop_front() {
+                        self.recycle(r);
+                    }
+                }
+            }
+            taken += k;
+        }
+        self.len -= taken;
+        taken
     }
 }
 
@@ -73,6 +130,8 @@ pub(crate) fn accept_queue() -> (AcceptSender, AcceptReceiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             ready: VecDeque::new(),
+            len: 0,
+            spare: Vec::new(),
             ended: false,
             waiting: Vec::new(),
         }),
@@ -93,19 +152,28 @@ impl AcceptSender {
         self.shared.abandoned.load(Ordering::Acquire)
     }
 
-    /// Queues all of `batch` (left empty, its capacity kept for the next round) and
-    /// wakes the waiting receivers. Without receivers the messages are dropped.
-    pub(crate) fn hand_over(&mut self, batch: &mut Vec<IncomingMessage>) {
-        {
+    /// Queues all of `round` as one hand-over (`round` is left empty, with a reused
+    /// buffer when one is spare) and wakes the waiting receivers. Without receivers
+    /// the messages are dropped.
+    pub(crate) fn hand_over(&mut self, round: &mut Round) {
+        let dropped = {
             let mut s = lock(&self.shared);
             // Checked under the lock: a receiver dropped meanwhile has emptied `ready`.
-            if !self.shared.abandoned.load(Ordering::Acquire) {
-                s.ready.extend(batch.drain(..));
-            }
+            let dropped = if round.is_empty() {
+                None
+            } else if self.shared.abandoned.load(Ordering::Acquire) {
+                Some(std::mem::take(round))
+            } else {
+                let next = s.spare.pop().unwrap_or_default();
+                s.len += round.len();
+                s.ready.push_back(std::mem::replace(round, next));
+                None
+            };
             std::mem::swap(&mut s.waiting, &mut self.to_wake);
-        }
+            dropped
+        };
         // Dropped (if abandoned) and woken outside the lock.
-        batch.clear();
+        drop(dropped);
         for w in self.to_wake.drain(..) {
             w.wake();
         }
@@ -129,8 +197,7 @@ impl AcceptReceiver {
     /// The next message, waiting for one; `None` once the queue has ended and is empty.
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<IncomingMessage>> {
         let mut s = lock(&self.shared);
-        if let Some(m) = s.ready.pop_front() {
-            s.release_burst();
+        if let Some(m) = s.pop() {
             return Poll::Ready(Some(m));
         }
         if s.ended {
@@ -151,11 +218,8 @@ impl AcceptReceiver {
         max: usize,
     ) -> Poll<usize> {
         let mut s = lock(&self.shared);
-        let n = s.ready.len().min(max);
-        if n > 0 {
-            out.extend(s.ready.drain(..n));
-            s.release_burst();
-            return Poll::Ready(n);
+        if s.len > 0 && max > 0 {
+            return Poll::Ready(s.take_into(out, max));
         }
         if s.ended || max == 0 {
             return Poll::Ready(0);
@@ -172,6 +236,7 @@ impl Drop for AcceptReceiver {
         let rest = {
             let mut s = lock(&self.shared);
             self.shared.abandoned.store(true, Ordering::Release);
+            s.len = 0;
             std::mem::take(&mut s.ready)
         };
         drop(rest);
@@ -191,7 +256,7 @@ mod tests {
         assert!(rx.poll_next(&mut cx).is_pending());
         // Polled again by the same task: registered once, woken once.
         assert!(rx.poll_next(&mut cx).is_pending());
-        tx.hand_over(&mut Vec::new());
+        tx.hand_over(&mut Round::new());
         assert_eq!(count.count(), 1);
         assert!(rx.poll_next(&mut cx).is_pending());
         drop(tx);
@@ -211,9 +276,81 @@ mod tests {
         assert!(rx
             .poll_many(&mut Context::from_waker(&wb), &mut out, 4)
             .is_pending());
-        tx.hand_over(&mut Vec::new());
+        tx.hand_over(&mut Round::new());
         assert_eq!(a.count(), 1);
         assert_eq!(b.count(), 1);
+    }
+
+    fn message(id: u64) -> IncomingMessage {
+        use crate::pipe::body::{Abandons, IncomingBody};
+        use netcore_core::{MessageHead, MessageId};
+        IncomingMessage {
+            id: MessageId(id),
+            head: MessageHead::default(),
+            connection: crate::pipe::ConnectionId(0),
+            body: IncomingBody::whole(MessageId(id), None, None, Arc::new(Abandons::default())),
+        }
+    }
+
+    fn round(ids: std::ops::Range<u64>) -> Round {
+        ids.map(message).collect()
+    }
+
+    fn ids(ms: &[IncomingMessage]) -> Vec<u64> {
+        ms.iter().map(|m| m.id.0).collect()
+    }
+
+    #[test]
+    fn messages_keep_their_order_however_they_are_taken() {
+        let (mut tx, rx) = accept_queue();
+        let (_, waker) = CountingWaker::new();
+        let mut cx = Context::from_waker(&waker);
+        let mut r = round(0..5);
+        tx.hand_over(&mut r);
+        assert!(r.is_empty());
+        tx.hand_over(&mut round(5..8));
+        tx.hand_over(&mut Round::new());
+        tx.hand_over(&mut round(8..20));
+        // One at a time, then part of a round, then a whole round swapped into an
+        // empty `out`, then one taken into an `out` already holding messages.
+        let Poll::Ready(Some(m)) = rx.poll_next(&mut cx) else {
+            panic!("a message is queued")
+        };
+        assert_eq!(m.id.0, 0);
+        let mut out = Vec::new();
+        assert_eq!(rx.poll_many(&mut cx, &mut out, 2), Poll::Ready(2));
+        assert_eq!(ids(&out), [1, 2]);
+        out.clear();
+        // The rest of the first round (2) and the whole second (3).
+        assert_eq!(rx.poll_many(&mut cx, &mut out, 5), Poll::Ready(5));
+        assert_eq!(ids(&out), [3, 4, 5, 6, 7]);
+        out.clear();
+        assert_eq!(rx.poll_many(&mut cx, &mut out, 100), Poll::Ready(12));
+        assert_eq!(ids(&out), (8..20).collect::<Vec<_>>());
+        tx.hand_over(&mut round(20..23));
+        assert_eq!(rx.poll_many(&mut cx, &mut out, 100), Poll::Ready(3));
+        assert_eq!(ids(&out[12..]), [20, 21, 22]);
+        assert!(rx.poll_next(&mut cx).is_pending());
+        // Spare buffers are reused, and no more than a few are kept.
+        for i in 0..20 {
+            tx.hand_over(&mut round(100 * i..100 * i + 3));
+        }
+        let mut out = Vec::new();
+        assert_eq!(rx.poll_many(&mut cx, &mut out, 1000), Poll::Ready(60));
+        assert!(lock(&rx.shared).spare.len() <= SPARE_ROUNDS);
+        assert_eq!(lock(&rx.shared).len, 0);
+    }
+
+    #[test]
+    fn a_round_handed_over_without_receivers_is_dropped() {
+        let (mut tx, rx) = accept_queue();
+        tx.hand_over(&mut round(0..3));
+        drop(rx);
+        let mut r = round(3..6);
+        tx.hand_over(&mut r);
+        assert!(r.is_empty());
+        assert_eq!(lock(&tx.shared).len, 0);
+        assert!(lock(&tx.shared).ready.is_empty());
     }
 
     #[test]

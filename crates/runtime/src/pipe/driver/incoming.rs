@@ -144,7 +144,7 @@ impl<W: Wire> Driver<W> {
             return false;
         }
         // Handed over with the others of this dispatch round (`flush_accepted`).
-        self.accept_batch.push(msg);
+        self.accept_batch.push_back(msg);
         if self.accept_batch.len() >= ACCEPT_BATCH_MAX {
             self.flush_accepted();
         }
@@ -176,7 +176,7 @@ impl<W: Wire> Driver<W> {
     fn hand_over_accepted(&mut self) {
         self.handed_over_many |= self.accept_batch.len() >= YIELD_AFTER_HANDING_OVER;
         match &mut self.accept_tx {
-            // The batch keeps its capacity for the next round.
+            // The batch is swapped for a spare buffer of the queue.
             Some(tx) => tx.hand_over(&mut self.accept_batch),
             // Dropped: their bodies tell the peer if need be.
             None => self.accept_batch.clear(),

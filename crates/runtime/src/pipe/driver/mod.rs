@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Sleep;
 
-use super::accept::AcceptSender;
+use super::accept::{AcceptSender, Round};
 use super::batch::BatchShared;
 use super::body::{Abandons, BodyShared};
 use super::error::PipeError;
@@ -137,7 +137,7 @@ pub(crate) struct Driver<W: Wire> {
     cmd_tx: CommandSender,
     accept_tx: Option<AcceptSender>,
     /// Messages for the accept queue from the current dispatch round.
-    accept_batch: Vec<IncomingMessage>,
+    accept_batch: Round,
     state: watch::Sender<PipeState>,
     config: PipeConfig,
     /// Read buffer when the wire cannot take reads in place (serial profile, legacy).
@@ -260,7 +260,7 @@ impl<W: Wire> Driver<W> {
             commands,
             cmd_tx,
             accept_tx: Some(accept_tx),
-            accept_batch: Vec::new(),
+            accept_batch: Round::new(),
             state,
             read_buf: Vec::new(),
             // Without vectored writes every piece would be a write (and a TCP segment)
