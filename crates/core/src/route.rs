@@ -79,6 +79,21 @@ impl Route {
         }
     }
 
+    /// The name's length in bytes. Inherent (ahead of `str::len` through `Deref`) so
+    /// that it does not re-check an inline name's text, as `as_str` does.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Static(s) => s.len(),
+            Repr::Inline(i) => usize::from(i.len),
+            Repr::Shared(s) => s.len(),
+        }
+    }
+
+    /// Whether the name is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `name` in place if it is short enough.
     fn inline(name: &str) -> Option<Route> {
         let len = name.len();
@@ -263,6 +278,7 @@ mod tests {
             for r in [Route::from(name), Route::from(String::from(name))] {
                 assert!(matches!(r.0, Repr::Inline(_)), "{name}");
                 assert_eq!(r.as_str(), name);
+                assert_eq!((r.len(), r.is_empty()), (name.len(), name.is_empty()));
                 assert_eq!(r.clone(), Route::from_static(name));
             }
         }

@@ -77,26 +77,34 @@ impl State {
 
     /// Moves up to `max` of the oldest messages into `out`; how many.
     fn take_into(&mut self, out: &mut Vec<IncomingMessage>, max: usize) -> usize {
+        let want = self.len.min(max);
         let mut taken = 0;
+        if out.is_empty() && self.ready.front().is_some_and(|r| r.len() == want) {
+            // Exactly the oldest round into an empty `out`: swap the buffers
+            // (`Vec::from` moves nothing when the round starts at its buffer's
+            // beginning, as a round the driver filled from empty does). Not when more
+            // follows: `out` would grow out of the round's buffer, copying it anyway.
+            if let Some(round) = self.ready.pop_front() {
+                let old = std::mem::replace(out, Vec::from(round));
+                self.recycle(Round::from(old));
+                taken = want;
+            }
+        } else if out.is_empty() && out.capacity() < want {
+            // A new buffer rather than `reserve`: growing would copy the old one's
+            // (stale) bytes too.
+            *out = Vec::with_capacity(want);
+        } else {
+            out.reserve(want);
+        }
         while taken < max {
             let Some(front) = self.ready.front_mut() else {
                 break;
             };
             let k = front.len().min(max - taken);
-            if out.is_empty() && k == front.len() {
-                // The whole round into an empty `out`: swap the buffers (`Vec::from`
-                // moves nothing when the round starts at its buffer's beginning, as a
-                // round the driver filled from empty does).
-                if let Some(round) = self.ready.pop_front() {
-                    let old = std::mem::replace(out, Vec::from(round));
-                    self.recycle(Round::from(old));
-                }
-            } else {
-                out.extend(front.drain(..k));
-                if front.is_empty() {
-                    if let Some(r) = self.ready.pop_front() {
-                        self.recycle(r);
-                    }
+            out.extend(front.drain(..k));
+            if front.is_empty() {
+                if let Some(r) = self.ready.pop_front() {
+                    self.recycle(r);
                 }
             }
             taken += k;
@@ -164,8 +172,14 @@ impl AcceptSender {
             } else if self.shared.abandoned.load(Ordering::Acquire) {
                 Some(std::mem::take(round))
             } else {
-                let next = s.spare.pop().unwrap_or_default();
-                s.len += round.len();
+                // Room for a round like this one, so that the next rarely grows (a
+                // grown buffer copies its old bytes); a spare too small is let go.
+                let n = round.len();
+                let next = match s.spare.pop() {
+                    Some(spare) if spare.capacity() >= n => spare,
+                    _ => Round::with_capacity(n),
+                };
+                s.len += n;
                 s.ready.push_back(std::mem::replace(round, next));
                 None
             };
