@@ -151,6 +151,18 @@ pub enum Event {
         /// The outgoing message.
         id: MessageId,
     },
+    /// Outgoing messages `first`, `first + 1`, … `first + count - 1` were fully handed
+    /// to the transmit buffer, in that order: what `count` consecutive [`Sent`]
+    /// events would say, reported together. Only after
+    /// `Connection::set_sent_ranges(true)`, which reports every message sent this way.
+    ///
+    /// [`Sent`]: Event::Sent
+    SentRange {
+        /// The first of them.
+        first: MessageId,
+        /// How many (at least 1).
+        count: u64,
+    },
     /// An outgoing message failed or was stopped by the peer. Also possible after
     /// `Sent`: the peer refused it (GOAWAY) or stopped it before reading it all, or, on
     /// the serial profile, a frame of it was lost on the line. At most once per message.

@@ -365,3 +365,80 @@ fn profile_mismatch_is_reported() {
         "{a_err:?}"
     );
 }
+
+/// The same exchange reported as `Sent` per message and as `SentRange`s: the ranges
+/// name the same messages in the same order, and every other event is unchanged.
+#[test]
+fn sent_ranges_report_what_sent_events_would() {
+    let run = |ranges: bool| {
+        let mut p = Pair::tcp();
+        p.a.set_sent_ranges(ranges);
+        p.transmit_limit = 700;
+        p.connect();
+        let mut rng = Rng::new(7);
+        let mut streamed = Vec::new();
+        for i in 0..300u64 {
+            if i % 37 == 5 {
+                // A streamed message among the whole ones: its Writable events and
+                // its late Sent break the runs of consecutive ids.
+                let id = p.a.start(MessageHead::to_route("log")).unwrap();
+                p.a.write(id, Bytes::from(body_for(i, 3000))).unwrap();
+                streamed.push(id);
+            } else {
+                let len = rng.below(200) as usize;
+                p.a.send(MessageHead::to_route("t"), Bytes::from(body_for(i, len)))
+                    .unwrap();
+            }
+            if i % 50 == 0 {
+                p.step();
+            }
+        }
+        for id in streamed {
+            p.a.finish(id).unwrap();
+        }
+        // b reads everything, so its credit keeps coming back.
+        let mut inbox = Inbox::default();
+        for _ in 0..10_000 {
+            let moved = p.step();
+            inbox.absorb(&mut p.b, &mut p.b_events, true);
+            if !moved && !p.a.has_transmit() && !p.b.has_transmit() {
+                break;
+            }
+        }
+        assert_eq!(inbox.done.len(), 300);
+        p.a_events.clone()
+    };
+    let expand = |events: Vec<Event>| -> Vec<Event> {
+        let mut out = Vec::new();
+        for e in events {
+            match e {
+                Event::SentRange { first, count } => {
+                    assert!(count >= 1);
+                    out.extend((0..count).map(|i| Event::Sent {
+                        id: MessageId(first.0 + i),
+                    }));
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    let each = run(false);
+    let ranged = run(true);
+    assert!(each.iter().all(|e| !matches!(e, Event::SentRange { .. })));
+    let ranges = ranged
+        .iter()
+        .filter(|e| matches!(e, Event::SentRange { .. }))
+        .count();
+    let sents = each
+        .iter()
+        .filter(|e| matches!(e, Event::Sent { .. }))
+        .count();
+    assert_eq!(sents, 300);
+    // Far fewer events than messages, yet more than one (other events split them).
+    assert!(
+        ranges > 1 && ranges < sents / 4,
+        "{ranges} ranges for {sents} messages"
+    );
+    assert_eq!(expand(ranged), each);
+}

@@ -66,6 +66,8 @@ pub(super) struct SendState {
     /// still reported as `Stopped`. Bounded by `RECENTLY_SENT`.
     recently_sent: VecDeque<u64>,
     routes: RouteTable,
+    /// Sent messages are reported as `Event::SentRange` (see `set_sent_ranges`).
+    sent_ranges: bool,
 }
 
 impl SendState {
@@ -81,6 +83,7 @@ impl SendState {
             peer_message_window: 0,
             conn_blocked: Vec::new(),
             recently_sent: VecDeque::new(),
+            sent_ranges: false,
             routes: RouteTable::new(),
         }
     }
@@ -586,11 +589,66 @@ impl Connection {
         done
     }
 
+    /// Reports sent messages as [`Event::SentRange`]s instead of one [`Event::Sent`]
+    /// each: a message sent right after the last one reported extends that range
+    /// when nothing else was reported between them. A driver starting thousands of
+    /// small messages then takes a few events instead of one per message.
+    ///
+    /// ```
+    /// # use netcore_core::{Config, Connection, Event, Instant, MessageHead, MessageId};
+    /// # let now = Instant::ZERO;
+    /// # let (mut a, mut b) = (Connection::new(Config::tcp(), now), Connection::new(Config::tcp(), now));
+    /// # let mut step = |a: &mut Connection, b: &mut Connection| {
+    /// #     for _ in 0..4 {
+    /// #         let mut buf = Vec::new();
+    /// #         a.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         b.handle_input(now, &buf);
+    /// #         buf.clear();
+    /// #         b.poll_transmit(now, &mut buf, 1 << 16);
+    /// #         a.handle_input(now, &buf);
+    /// #     }
+    /// # };
+    /// # step(&mut a, &mut b);
+    /// a.set_sent_ranges(true);
+    /// for _ in 0..3 {
+    ///     a.send(MessageHead::to_route("temp"), "21.5".into()).unwrap();
+    /// }
+    /// # step(&mut a, &mut b);
+    /// let sent: Vec<Event> = std::iter::from_fn(|| a.poll_event())
+    ///     .filter(|e| matches!(e, Event::Sent { .. } | Event::SentRange { .. }))
+    ///     .collect();
+    /// assert_eq!(sent, [Event::SentRange { first: MessageId(1), count: 3 }]);
+    /// ```
+    pub fn set_sent_ranges(&mut self, on: bool) {
+        self.send.sent_ranges = on;
+    }
+
+    /// Reports message `id` fully sent.
+    #[inline]
+    fn report_sent(&mut self, id: u64) {
+        if !self.send.sent_ranges {
+            self.events.push_back(Event::Sent { id: MessageId(id) });
+            return;
+        }
+        // Extends the range reported last if nothing came after it; events keep their
+        // order either way.
+        if let Some(Event::SentRange { first, count }) = self.events.back_mut() {
+            if first.0 + *count == id {
+                *count += 1;
+                return;
+            }
+        }
+        self.events.push_back(Event::SentRange {
+            first: MessageId(id),
+            count: 1,
+        });
+    }
+
     /// Events and close progress after a message frame went out.
     #[inline]
     fn after_message_frame(&mut self, id: u64, done: bool, writable: bool) {
         if done {
-            self.events.push_back(Event::Sent { id: MessageId(id) });
+            self.report_sent(id);
             self.maybe_finish_close();
         } else if writable {
             self.events.push_back(Event::Writable { id: MessageId(id) });

@@ -130,7 +130,12 @@ impl BatchShared {
 
     /// Driver side: one more message fully sent; completes the batch with the last.
     pub(crate) fn message_sent(&self) {
-        if self.sent.fetch_add(1, Ordering::AcqRel) + 1 == self.total {
+        self.messages_sent(1);
+    }
+
+    /// Driver side: `n` more messages fully sent; completes the batch with the last.
+    pub(crate) fn messages_sent(&self, n: u64) {
+        if self.sent.fetch_add(n, Ordering::AcqRel) + n == self.total {
             self.complete(Ok(()));
         }
     }

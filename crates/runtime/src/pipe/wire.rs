@@ -68,6 +68,10 @@ pub trait Wire: Send + 'static {
     /// [`Connection::set_whole_delivery`]); the default ignores it (the wire never
     /// sends that event).
     fn set_whole_delivery(&mut self, _budget: u64, _per_message: u64) {}
+    /// Whether sent messages may be reported as [`Event::SentRange`] (see
+    /// [`Connection::set_sent_ranges`]); the default ignores it (the wire reports
+    /// [`Event::Sent`]s).
+    fn set_sent_ranges(&mut self, _on: bool) {}
     /// Abandons an incoming message.
     fn stop(&mut self, id: MessageId, code: ErrorCode);
     /// Graceful close.
@@ -139,6 +143,9 @@ impl Wire for Connection {
     }
     fn set_whole_delivery(&mut self, budget: u64, per_message: u64) {
         Connection::set_whole_delivery(self, budget, per_message)
+    }
+    fn set_sent_ranges(&mut self, on: bool) {
+        Connection::set_sent_ranges(self, on)
     }
     fn stop(&mut self, id: MessageId, code: ErrorCode) {
         Connection::stop(self, id, code)

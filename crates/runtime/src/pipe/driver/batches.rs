@@ -131,6 +131,24 @@ impl<W: Wire> Driver<W> {
         self.retire_run_if_done(i);
     }
 
+    /// Messages `id..end` were sent: those of the batch run holding `id` are resolved
+    /// together, and the id after them returned; `None` if no run holds `id`.
+    pub(super) fn batch_messages_sent(&mut self, id: u64, end: u64) -> Option<u64> {
+        let i = if self.runs.front().is_some_and(|r| r.contains(id)) {
+            0
+        } else {
+            self.runs.iter().position(|r| r.contains(id))?
+        };
+        let run = &mut self.runs[i];
+        let stop = end.min(run.first + run.count);
+        let newly = (id..stop).filter(|&m| run.resolve(m)).count() as u64;
+        if newly > 0 {
+            run.shared.messages_sent(newly);
+        }
+        self.retire_run_if_done(i);
+        Some(stop)
+    }
+
     /// A `Stopped` for an id no single send owns: fails its batch, even one whose
     /// messages were all reported sent (serial profile: a frame lost afterwards).
     pub(super) fn batch_message_stopped(&mut self, id: u64, error: &MessageError) {

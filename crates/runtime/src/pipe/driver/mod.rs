@@ -252,6 +252,9 @@ impl<W: Wire> Driver<W> {
             }
         });
         let vectored = transport.is_write_vectored();
+        let mut conn = conn;
+        // Batches of small messages complete by the range, not by one event each.
+        conn.set_sent_ranges(true);
         Driver {
             conn,
             id,
@@ -749,7 +752,9 @@ impl<W: Wire> Driver<W> {
         let mut progress = false;
         while let Some(ev) = self.conn.poll_event() {
             progress = true;
-            if !matches!(ev, Event::Sent { .. }) || !self.batches.is_empty() {
+            if !matches!(ev, Event::Sent { .. } | Event::SentRange { .. })
+                || !self.batches.is_empty()
+            {
                 self.event_work = true;
             }
             self.handle_event(ev);
@@ -757,6 +762,22 @@ impl<W: Wire> Driver<W> {
         self.flush_accepted();
         self.sync_whole_delivery();
         progress
+    }
+
+    /// Message `id` was fully sent.
+    fn message_sent(&mut self, id: u64) {
+        // Batch messages first: one range check spares a hash miss each.
+        if self.runs.front().is_some_and(|r| r.contains(id)) {
+            self.batch_message_sent(id);
+        } else if let Some(o) = self.outgoing.remove(&id) {
+            o.shared.complete(Ok(()));
+            if self.finished_out.len() >= FINISHED_OUT_KEPT {
+                self.finished_out.pop_front();
+            }
+            self.finished_out.push_back((id, Arc::downgrade(&o.shared)));
+        } else if !self.runs.is_empty() {
+            self.batch_message_sent(id);
+        }
     }
 
     fn handle_event(&mut self, ev: Event) {
@@ -779,19 +800,19 @@ impl<W: Wire> Driver<W> {
                 tracing::debug!(%id, %error, "refused an incoming message");
             }
             Event::Writable { id } => self.flush_pending(id.0),
-            Event::Sent { id } => {
-                // Batch messages first: one range check spares a hash miss each.
-                if self.runs.front().is_some_and(|r| r.contains(id.0)) {
-                    self.batch_message_sent(id.0);
-                } else if let Some(o) = self.outgoing.remove(&id.0) {
-                    o.shared.complete(Ok(()));
-                    if self.finished_out.len() >= FINISHED_OUT_KEPT {
-                        self.finished_out.pop_front();
-                    }
-                    self.finished_out
-                        .push_back((id.0, Arc::downgrade(&o.shared)));
-                } else if !self.runs.is_empty() {
-                    self.batch_message_sent(id.0);
+            Event::Sent { id } => self.message_sent(id.0),
+            Event::SentRange { first, count } => {
+                let end = first.0.saturating_add(count);
+                let mut id = first.0;
+                while id < end {
+                    // Batch messages by the run: one check per run, not per message.
+                    id = match self.batch_messages_sent(id, end) {
+                        Some(next) => next,
+                        None => {
+                            self.message_sent(id);
+                            id + 1
+                        }
+                    };
                 }
             }
             Event::Stopped { id, error } => {
