@@ -81,6 +81,12 @@ impl Route {
 
     /// The name's length in bytes. Inherent (ahead of `str::len` through `Deref`) so
     /// that it does not re-check an inline name's text, as `as_str` does.
+    ///
+    /// ```
+    /// use netcore_core::Route;
+    /// assert_eq!(Route::from("sensor/read").len(), 11);
+    /// assert!(Route::default().is_empty());
+    /// ```
     pub fn len(&self) -> usize {
         match &self.0 {
             Repr::Static(s) => s.len(),
