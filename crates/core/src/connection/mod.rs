@@ -73,7 +73,9 @@ pub struct Stats {
 ///    [`stop`](Connection::stop), [`close`](Connection::close),
 ///    [`abort`](Connection::abort); and from the driver,
 ///    [`set_whole_delivery`](Connection::set_whole_delivery) (small messages handed
-///    over in one event, within a budget of its queue);
+///    over in one event, within a budget of its queue) and
+///    [`set_sent_ranges`](Connection::set_sent_ranges) (sent messages reported by the
+///    range);
 /// 4. then drain the outputs: [`poll_event`](Connection::poll_event) until `None`,
 ///    [`poll_transmit`](Connection::poll_transmit) into a caller-owned buffer until it
 ///    returns 0 (write those bytes to the transport; or
