@@ -128,11 +128,6 @@ impl BatchShared {
         s
     }
 
-    /// Driver side: one more message fully sent; completes the batch with the last.
-    pub(crate) fn message_sent(&self) {
-        self.messages_sent(1);
-    }
-
     /// Driver side: `n` more messages fully sent; completes the batch with the last.
     pub(crate) fn messages_sent(&self, n: u64) {
         if self.sent.fetch_add(n, Ordering::AcqRel) + n == self.total {

@@ -119,21 +119,10 @@ impl<W: Wire> Driver<W> {
         progress
     }
 
-    /// A `Sent` for an id no single send owns: one message of a batch.
-    pub(super) fn batch_message_sent(&mut self, id: u64) {
-        let Some(i) = self.runs.iter().position(|r| r.contains(id)) else {
-            return;
-        };
-        let run = &mut self.runs[i];
-        if run.resolve(id) {
-            run.shared.message_sent();
-        }
-        self.retire_run_if_done(i);
-    }
-
     /// Messages `id..end` were sent: those of the batch run holding `id` are resolved
     /// together, and the id after them returned; `None` if no run holds `id`.
     pub(super) fn batch_messages_sent(&mut self, id: u64, end: u64) -> Option<u64> {
+        // The oldest run first: one range check, the usual case.
         let i = if self.runs.front().is_some_and(|r| r.contains(id)) {
             0
         } else {

@@ -381,8 +381,8 @@ impl<W: Wire> Driver<W> {
             self.clock_stale = progress;
             progress |= self.poll_read();
             progress |= self.dispatch_events();
-            let urgent_in = std::mem::take(&mut self.urgent_in);
-            if urgent_in | std::mem::take(&mut self.handed_over_many) {
+            // `|`, not `||`: both flags are cleared.
+            if std::mem::take(&mut self.urgent_in) | std::mem::take(&mut self.handed_over_many) {
                 // An urgent message was handed to the application: let its task run
                 // now rather than after this poll's remaining input budget. So too
                 // after a large hand-over of messages: yielding puts this task in the
@@ -764,19 +764,23 @@ impl<W: Wire> Driver<W> {
         progress
     }
 
-    /// Message `id` was fully sent.
-    fn message_sent(&mut self, id: u64) {
-        // Batch messages first: one range check spares a hash miss each.
-        if self.runs.front().is_some_and(|r| r.contains(id)) {
-            self.batch_message_sent(id);
-        } else if let Some(o) = self.outgoing.remove(&id) {
-            o.shared.complete(Ok(()));
-            if self.finished_out.len() >= FINISHED_OUT_KEPT {
-                self.finished_out.pop_front();
+    /// Messages `first..end` were fully sent: batch messages by their run, the
+    /// others one by one.
+    fn messages_sent(&mut self, first: u64, end: u64) {
+        let mut id = first;
+        while id < end {
+            if let Some(next) = self.batch_messages_sent(id, end) {
+                id = next;
+                continue;
             }
-            self.finished_out.push_back((id, Arc::downgrade(&o.shared)));
-        } else if !self.runs.is_empty() {
-            self.batch_message_sent(id);
+            if let Some(o) = self.outgoing.remove(&id) {
+                o.shared.complete(Ok(()));
+                if self.finished_out.len() >= FINISHED_OUT_KEPT {
+                    self.finished_out.pop_front();
+                }
+                self.finished_out.push_back((id, Arc::downgrade(&o.shared)));
+            }
+            id += 1;
         }
     }
 
@@ -800,20 +804,9 @@ impl<W: Wire> Driver<W> {
                 tracing::debug!(%id, %error, "refused an incoming message");
             }
             Event::Writable { id } => self.flush_pending(id.0),
-            Event::Sent { id } => self.message_sent(id.0),
+            Event::Sent { id } => self.messages_sent(id.0, id.0 + 1),
             Event::SentRange { first, count } => {
-                let end = first.0.saturating_add(count);
-                let mut id = first.0;
-                while id < end {
-                    // Batch messages by the run: one check per run, not per message.
-                    id = match self.batch_messages_sent(id, end) {
-                        Some(next) => next,
-                        None => {
-                            self.message_sent(id);
-                            id + 1
-                        }
-                    };
-                }
+                self.messages_sent(first.0, first.0.saturating_add(count))
             }
             Event::Stopped { id, error } => {
                 if let Some(o) = self.outgoing.remove(&id.0) {
