@@ -202,13 +202,26 @@ impl LinkReader {
     pub(crate) fn tcp_buffer(&mut self, spare: usize) -> Option<&mut BytesMut> {
         match self.profile {
             LinkProfile::Tcp => {
-                if self.buf.capacity() - self.buf.len() < spare {
-                    self.buf.reserve(spare.max(INPUT_BLOCK));
-                }
+                self.make_room(spare);
                 Some(&mut self.buf)
             }
             LinkProfile::Serial => None,
         }
+    }
+
+    /// TCP: room for `need` more bytes after the unparsed ones, never by growing a
+    /// block in place (`BytesMut::reserve` would reallocate a block it owns alone,
+    /// copying the bytes already parsed along with the rest, and double it). A block
+    /// no longer shared with bodies handed out is reused from its start; otherwise the
+    /// unparsed tail, at most one frame, moves to a fresh block of at least
+    /// [`INPUT_BLOCK`] (`need` is bounded by the largest frame, so is the block).
+    fn make_room(&mut self, need: usize) {
+        if self.buf.capacity() - self.buf.len() >= need || self.buf.try_reclaim(need) {
+            return;
+        }
+        let mut fresh = BytesMut::with_capacity((self.buf.len() + need).max(INPUT_BLOCK));
+        fresh.extend_from_slice(&self.buf);
+        self.buf = fresh;
     }
 
     /// Feeds received bytes. TCP: appended to the frame buffer. Serial: split at
@@ -294,7 +307,7 @@ impl LinkReader {
                 };
                 let total = header.header_len + header.payload_len;
                 if self.buf.len() < total {
-                    self.buf.reserve(total - self.buf.len());
+                    self.make_room(total - self.buf.len());
                     return Ok(None);
                 }
                 // One split; skipping the header then only moves the start.
@@ -343,5 +356,67 @@ impl LinkReader {
                 }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+
+    const ROOM: usize = 16 * 1024;
+
+    /// A TCP reader whose block holds `filled` bytes of a pattern.
+    fn filled(filled: usize) -> LinkReader {
+        let mut r = LinkReader::new(LinkProfile::Tcp, 64 * 1024);
+        let buf = r.tcp_buffer(ROOM).unwrap();
+        assert_eq!(buf.capacity(), INPUT_BLOCK);
+        for i in 0..filled {
+            buf.put_u8(i as u8);
+        }
+        r
+    }
+
+    #[test]
+    fn a_block_no_longer_shared_is_reused_from_its_start() {
+        let mut r = filled(INPUT_BLOCK - 100);
+        let start = r.buf.as_ptr();
+        let parsed = r.buf.split_to(INPUT_BLOCK - 300).freeze();
+        drop(parsed);
+        let buf = r.tcp_buffer(ROOM).unwrap();
+        assert_eq!(buf.as_ptr(), start, "the same block, from its start");
+        assert_eq!(buf.len(), 200);
+        assert_eq!(buf[0], (INPUT_BLOCK - 300) as u8);
+        assert_eq!(buf.capacity(), INPUT_BLOCK);
+    }
+
+    #[test]
+    fn a_shared_block_stays_and_only_the_unparsed_tail_moves() {
+        let mut r = filled(INPUT_BLOCK - 100);
+        let start = r.buf.as_ptr();
+        let body = r.buf.split_to(INPUT_BLOCK - 300).freeze();
+        let buf = r.tcp_buffer(ROOM).unwrap();
+        assert_ne!(buf.as_ptr(), start);
+        assert_eq!(buf.len(), 200);
+        assert_eq!(buf[199], (INPUT_BLOCK - 101) as u8);
+        assert_eq!(buf.capacity(), INPUT_BLOCK, "a block, not a doubled one");
+        // The body handed out is untouched.
+        assert_eq!(body.as_ptr(), start);
+        assert_eq!(body[1], 1);
+    }
+
+    #[test]
+    fn a_block_owned_alone_is_never_grown_in_place() {
+        // Parsed bytes skipped without a split leave the block unshared with an
+        // offset; `BytesMut::reserve` would reallocate it at twice the size, copying
+        // the parsed bytes too.
+        let mut r = filled(INPUT_BLOCK - 100);
+        bytes::Buf::advance(&mut r.buf, 1000);
+        let buf = r.tcp_buffer(ROOM).unwrap();
+        assert_eq!(buf.len(), INPUT_BLOCK - 1100);
+        assert_eq!(buf[0], 1000u32 as u8);
+        // Exactly the room asked for past the unparsed bytes (a doubled block would
+        // be 2 x INPUT_BLOCK).
+        assert_eq!(buf.capacity(), (INPUT_BLOCK - 1100 + ROOM).max(INPUT_BLOCK));
     }
 }
