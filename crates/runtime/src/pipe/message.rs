@@ -4,12 +4,12 @@
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 
 use super::body::{AbandonSignal, IncomingBody};
 use super::completion::Completion;
 use super::driver::{Command, CommandSender};
 use super::error::PipeError;
+use super::write_budget::WriteBudget;
 use super::ConnectionId;
 use netcore_core::metadata::Headers;
 use netcore_core::{ErrorCode, MessageHead, MessageId};
@@ -72,9 +72,7 @@ pub(crate) struct OutShared {
     pub(crate) outcome: Completion,
     /// Bytes a writer may hand the driver ahead of the core; only streamed bodies
     /// (a whole body is handed over at once) have it.
-    pub(crate) permits: Option<Semaphore>,
-    /// The size of `permits`: no single write may ask for more.
-    pub(crate) capacity: usize,
+    pub(crate) budget: Option<WriteBudget>,
 }
 
 impl OutShared {
@@ -85,8 +83,7 @@ impl OutShared {
             sent: AtomicU64::new(0),
             total,
             outcome: Completion::new(),
-            permits: buffer.map(|b| Semaphore::new(b.max(1))),
-            capacity: buffer.unwrap_or(0).max(1),
+            budget: buffer.map(WriteBudget::new),
         })
     }
 
@@ -94,8 +91,8 @@ impl OutShared {
     /// space then fails instead of waiting for a driver that no longer frees any.
     pub(crate) fn complete(&self, result: Result<(), PipeError>) {
         if self.outcome.complete(result) {
-            if let Some(p) = &self.permits {
-                p.close();
+            if let Some(b) = &self.budget {
+                b.close();
             }
         }
     }
@@ -156,27 +153,27 @@ impl MessageWriter {
     }
 
     /// Queues `data`, waiting for buffer space.
+    ///
+    /// The bytes are shared with the driver, not copied. A write waits while the
+    /// message's buffer (`PipeConfig::write_buffer`) is full, and then until half of
+    /// it is free; a write larger than the buffer is queued whole once half is free.
     pub async fn write(&mut self, data: impl Into<Bytes>) -> Result<(), PipeError> {
-        let mut data: Bytes = data.into();
-        // A piece may not ask for more permits than the buffer holds, or it would wait
-        // forever (PipeConfig::serial has a 16 KiB write buffer).
-        let max = self.handle.shared.capacity.min(256 * 1024);
-        while !data.is_empty() {
-            let piece = data.split_to(data.len().min(max));
-            let Some(permits) = &self.handle.shared.permits else {
-                return Err(self.failure());
-            };
-            match permits.acquire_many(piece.len() as u32).await {
-                Ok(p) => p.forget(),
-                Err(_) => return Err(self.failure()),
-            }
-            let sent = self.handle.commands.send(Command::Write {
-                shared: self.handle.shared.clone(),
-                data: piece,
-            });
-            if sent.is_err() {
-                return Err(PipeError::Closed(None));
-            }
+        let data: Bytes = data.into();
+        if data.is_empty() {
+            return Ok(());
+        }
+        let Some(budget) = &self.handle.shared.budget else {
+            return Err(self.failure());
+        };
+        if !budget.admit(data.len()).await {
+            return Err(self.failure());
+        }
+        let sent = self.handle.commands.send(Command::Write {
+            shared: self.handle.shared.clone(),
+            data,
+        });
+        if sent.is_err() {
+            return Err(PipeError::Closed(None));
         }
         Ok(())
     }

@@ -38,6 +38,7 @@ mod message;
 #[cfg(test)]
 mod test_waker;
 mod wire;
+mod write_budget;
 
 pub use batch::{BatchHandle, MessageBatch};
 pub use body::{AbandonSignal, Body, Collected, IncomingBody};
@@ -90,7 +91,9 @@ pub struct PipeConfig {
     /// Bytes buffered per incoming message on the reader's side before the driver stops
     /// pulling it from the core (and the peer's credit stops growing).
     pub body_buffer: usize,
-    /// Bytes a [`MessageWriter`] may queue ahead of the core per message.
+    /// Bytes a [`MessageWriter`] may queue ahead of the core per message. A writer
+    /// that fills it waits until half is free again (one wake-up per half buffer, or
+    /// per write if its writes are larger); a single larger write is queued whole.
     pub write_buffer: usize,
     /// Bytes of messages in the accept queue whose bodies the driver reads ahead of
     /// the application. Each queued message counts what its body can grow to (its

@@ -125,13 +125,13 @@ impl<W: Wire> Driver<W> {
         let Some(o) = self.outgoing.get_mut(&id) else {
             return;
         };
-        let permits = o.shared.permits.as_ref();
+        let budget = o.shared.budget.as_ref();
         while let Some(chunk) = o.pending.pop_front() {
             let len = chunk.len();
             match self.conn.write(MessageId(id), chunk.clone()) {
                 Ok(n) => {
-                    if let Some(p) = permits {
-                        p.add_permits(n);
+                    if let Some(b) = budget {
+                        b.taken(n);
                     }
                     o.shared.sent.fetch_add(n as u64, Ordering::Relaxed);
                     if n < len {
