@@ -135,6 +135,65 @@ impl Transmit {
         }
     }
 
+    /// Drops the bytes already written, keeping the rest in order, so that more can be
+    /// appended after a partial write without the buffer growing by what was written.
+    ///
+    /// A driver whose write left a few bytes behind tops the buffer up before the next
+    /// write instead of writing the remainder alone: one small write is a whole
+    /// segment's trip through the kernel.
+    ///
+    /// ```
+    /// use netcore_core::Transmit;
+    ///
+    /// let mut out = Transmit::new();
+    /// out.extend_from_slice(b"hello world");
+    /// out.advance(6); // a partial write
+    /// out.compact();
+    /// out.extend_from_slice(b"!");
+    /// assert_eq!(out.to_vec(), b"world!");
+    /// ```
+    pub fn compact(&mut self) {
+        if self.written == 0 {
+            return;
+        }
+        if self.is_empty() {
+            self.clear();
+            return;
+        }
+        // Find where the cursor is: in a run of `buf` (before splice `kept`, or after
+        // the last one) or inside splice `kept`.
+        let mut skip = self.written;
+        let mut from = 0;
+        let mut kept = self.splices.len();
+        let mut cut = None;
+        for (i, (at, body)) in self.splices.iter_mut().enumerate() {
+            let head = *at - from;
+            if skip < head {
+                cut = Some(from + skip);
+                kept = i;
+                break;
+            }
+            skip -= head;
+            from = *at;
+            if skip < body.len() {
+                // Inside this body: keep its unwritten part, and `buf` from its offset.
+                *body = body.slice(skip..);
+                cut = Some(*at);
+                kept = i;
+                break;
+            }
+            skip -= body.len();
+        }
+        let cut = cut.unwrap_or(from + skip);
+        self.splices.drain(..kept);
+        self.buf.drain(..cut);
+        for (at, _) in &mut self.splices {
+            *at -= cut;
+        }
+        self.spliced_len = self.splices.iter().map(|(_, b)| b.len()).sum();
+        self.written = 0;
+    }
+
     /// Appends bytes (copied) after everything already in it.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
@@ -188,5 +247,47 @@ mod tests {
         assert_eq!(t.to_vec(), b"Q");
         t.advance(1);
         assert!(t.is_empty() && t.buf.is_empty());
+    }
+
+    /// A transmit of `ab XYZ cd Q ef` (splices in capitals).
+    fn sample() -> Transmit {
+        let mut t = Transmit::new();
+        t.buf.extend_from_slice(b"ab");
+        t.record_splice(Bytes::from_static(b"XYZ"));
+        t.buf.extend_from_slice(b"cd");
+        t.record_splice(Bytes::from_static(b"Q"));
+        t.buf.extend_from_slice(b"ef");
+        t
+    }
+
+    #[test]
+    fn compact_keeps_the_unwritten_bytes_at_every_cursor() {
+        let all = b"abXYZcdQef";
+        for written in 0..=all.len() {
+            let mut t = sample();
+            t.advance(written);
+            t.compact();
+            assert_eq!(t.to_vec(), &all[written..], "cursor {written}");
+            assert_eq!(t.len(), all.len() - written);
+            // Appending after a compaction continues the stream.
+            t.buf.extend_from_slice(b"g");
+            t.record_splice(Bytes::from_static(b"H"));
+            let mut want = all[written..].to_vec();
+            want.extend_from_slice(b"gH");
+            assert_eq!(t.to_vec(), want, "cursor {written}, appended");
+            t.advance(1);
+            t.compact();
+            assert_eq!(t.to_vec(), &want[1..], "cursor {written}, compacted twice");
+        }
+    }
+
+    #[test]
+    fn compact_drops_what_was_written() {
+        let mut t = sample();
+        t.advance(6); // "abXYZc"
+        t.compact();
+        assert_eq!(t.buf, b"def");
+        assert_eq!(t.splices.len(), 1);
+        assert_eq!(t.splices[0].0, 1);
     }
 }

@@ -102,7 +102,9 @@ pub struct PipeConfig {
     /// withhold the peer's credit. Small messages queue by the thousand, large
     /// streamed ones by the dozen.
     pub read_ahead: usize,
-    /// Largest batch of frames handed to the transport at once.
+    /// Largest batch of frames handed to the transport at once. When the transport
+    /// takes only part of a batch and less than a quarter of it is left, the driver
+    /// adds the next frames to the remainder rather than writing it alone.
     pub transmit_batch: usize,
     /// Read buffer size.
     pub read_buffer: usize,

@@ -402,6 +402,46 @@ impl Transport {
         tcp::notsent_lowat(sock)
     }
 
+    /// Holds back a partly filled TCP segment until more data fills it or the cork is
+    /// removed (Linux `TCP_CORK`), even with `TCP_NODELAY` set. Removing the cork
+    /// sends what is held at once.
+    ///
+    /// A sender with more bytes coming right behind a write corks the socket, so that
+    /// the tail of each write is not sent as a small segment of its own (each one is a
+    /// trip through both ends' TCP stacks and a wake-up of the receiver; on loopback,
+    /// where a segment holds up to 64 KiB, that doubled the segments of a bulk
+    /// transfer). The [`Pipe`](crate::Pipe) driver does this by itself.
+    ///
+    /// Fails with [`TransportError::Unsupported`] on non-TCP transports and non-Linux
+    /// systems.
+    ///
+    /// ```
+    /// use netcore_runtime::transport::{connect, listen, TransportAddr};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut l = listen(&"tcp://127.0.0.1:0".parse()?).await?;
+    /// let t = connect(&l.local_addr().unwrap()).await?;
+    /// t.set_tcp_cork(true)?;
+    /// assert!(t.tcp_cork()?);
+    /// t.set_tcp_cork(false)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_tcp_cork(&self, on: bool) -> Result<(), TransportError> {
+        let sock = self.tcp_socket("TCP_CORK")?;
+        tcp::set_cork(sock, on)
+    }
+
+    /// Reads back `TCP_CORK` (see [`Transport::set_tcp_cork`]).
+    ///
+    /// ```
+    /// use netcore_runtime::transport::mem_pair;
+    /// assert!(mem_pair(8).0.tcp_cork().is_err());
+    /// ```
+    pub fn tcp_cork(&self) -> Result<bool, TransportError> {
+        let sock = self.tcp_socket("TCP_CORK")?;
+        tcp::cork(sock)
+    }
+
     fn tcp_socket(&self, what: &'static str) -> Result<&socket2::Socket, TransportError> {
         self.tcp.as_deref().ok_or(TransportError::Unsupported {
             what,

@@ -148,6 +148,34 @@ pub(crate) fn notsent_lowat(sock: &socket2::Socket) -> Result<u32, TransportErro
         .map_err(|e| TransportError::io("read TCP_NOTSENT_LOWAT", e))
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn set_cork(sock: &socket2::Socket, on: bool) -> Result<(), TransportError> {
+    sock.set_tcp_cork(on)
+        .map_err(|e| TransportError::io("set TCP_CORK", e))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn cork(sock: &socket2::Socket) -> Result<bool, TransportError> {
+    sock.tcp_cork()
+        .map_err(|e| TransportError::io("read TCP_CORK", e))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn set_cork(_: &socket2::Socket, _: bool) -> Result<(), TransportError> {
+    Err(TransportError::Unsupported {
+        what: "TCP_CORK",
+        kind: TransportKind::Tcp,
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn cork(_: &socket2::Socket) -> Result<bool, TransportError> {
+    Err(TransportError::Unsupported {
+        what: "TCP_CORK",
+        kind: TransportKind::Tcp,
+    })
+}
+
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) fn set_notsent_lowat(_: &socket2::Socket, _: u32) -> Result<(), TransportError> {
     Err(TransportError::Unsupported {

@@ -13,6 +13,7 @@ mod commands;
 mod incoming;
 mod queue;
 mod wakers;
+mod write;
 
 pub(crate) use queue::{command_queue, CommandQueue, CommandSender};
 
@@ -38,7 +39,6 @@ use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
 use bytes::BufMut;
 use netcore_core::{ErrorCode, Event, Instant, MessageHead, MessageId, Transmit, Urgency};
-use std::io::IoSlice;
 
 /// Reply channel of a request.
 pub(crate) type ReplyTx = oneshot::Sender<Result<IncomingMessage, PipeError>>;
@@ -197,6 +197,8 @@ pub(crate) struct Driver<W: Wire> {
     /// cap with commands left.
     write_settled: bool,
     write_paced: bool,
+    /// `TCP_CORK` as last set (see `write.rs`).
+    cork: write::Cork,
     commands_capped: bool,
     /// An event handled since this was cleared may have left the driver work (data or
     /// credit to send, batches to start): all but a message fully sent, which only
@@ -252,6 +254,7 @@ impl<W: Wire> Driver<W> {
             }
         });
         let vectored = transport.is_write_vectored();
+        let is_tcp = transport.is_tcp();
         let mut conn = conn;
         // Batches of small messages complete by the range, not by one event each.
         conn.set_sent_ranges(true);
@@ -296,6 +299,7 @@ impl<W: Wire> Driver<W> {
             task_waker: Waker::noop().clone(),
             write_settled: false,
             write_paced: false,
+            cork: write::Cork::for_transport(is_tcp),
             commands_capped: false,
             event_work: false,
             urgent_in: false,
@@ -452,6 +456,8 @@ impl<W: Wire> Driver<W> {
             // resets the connection, which can destroy our final frames (an ERROR with
             // its code) before the peer has read them.
             if !self.write_closed && !self.shutdown_done {
+                // Nothing may stay corked behind the FIN.
+                self.set_cork(false);
                 match Pin::new(&mut self.io).poll_shutdown(cx) {
                     Poll::Ready(_) => self.shutdown_done = true,
                     Poll::Pending => return self.linger_wait(cx, linger),
@@ -652,98 +658,6 @@ impl<W: Wire> Driver<W> {
             }
         }
         false
-    }
-
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = false;
-        self.write_settled = false;
-        self.write_paced = false;
-        loop {
-            if self.write_closed {
-                self.write_settled = true;
-                return progress;
-            }
-            if self.out.is_empty() {
-                if self.poll_budget == 0 {
-                    break;
-                }
-                if !self.conn.has_transmit() {
-                    // The usual answer after a write, known without asking for frames.
-                    self.write_settled = true;
-                    break;
-                }
-                self.out.clear();
-                let mut limit = self.config.transmit_batch;
-                if let Some(p) = self.pacer.as_mut() {
-                    let budget = p.budget(self.clock.0);
-                    if budget < 1.0 {
-                        self.write_paced = true;
-                        self.write_settled = true;
-                        break;
-                    }
-                    limit = limit.min(budget as usize).max(1);
-                }
-                let now = self.now();
-                let n = self.conn.poll_transmit_vectored(now, &mut self.out, limit);
-                if n == 0 {
-                    self.write_settled = true;
-                    break;
-                }
-                if let Some(p) = self.pacer.as_mut() {
-                    p.tokens -= n as f64;
-                }
-                progress = true;
-            }
-            let polled = {
-                let mut chunks = self.out.chunks();
-                let first = chunks.next().unwrap_or_default();
-                match chunks.next() {
-                    // The usual small write: one piece, no slice table to fill.
-                    None => Pin::new(&mut self.io).poll_write(cx, first),
-                    Some(second) => {
-                        let mut slices = [IoSlice::new(&[]); 64];
-                        slices[0] = IoSlice::new(first);
-                        slices[1] = IoSlice::new(second);
-                        let mut count = 2;
-                        for (slot, chunk) in slices[2..].iter_mut().zip(chunks) {
-                            *slot = IoSlice::new(chunk);
-                            count += 1;
-                        }
-                        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
-                    }
-                }
-            };
-            match polled {
-                Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
-                Poll::Ready(Ok(n)) => {
-                    self.out.advance(n);
-                    self.poll_budget = self.poll_budget.saturating_sub(n);
-                    self.need_flush = true;
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
-                Poll::Pending => {
-                    self.write_settled = true;
-                    return progress;
-                }
-            }
-        }
-        if self.need_flush && !self.write_closed {
-            match Pin::new(&mut self.io).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.need_flush = false,
-                Poll::Ready(Err(e)) => self.write_failed(&e.to_string()),
-                Poll::Pending => {}
-            }
-        }
-        progress
-    }
-
-    fn write_failed(&mut self, why: &str) {
-        tracing::debug!(error = why, "transport write failed");
-        self.write_closed = true;
-        self.out.clear();
-        let now = self.now();
-        self.conn.handle_transport_closed(now);
     }
 
     // ----- events --------------------------------------------------------------------
