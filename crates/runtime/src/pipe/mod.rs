@@ -130,11 +130,20 @@ impl Default for PipeConfig {
     /// `max_message_window` only while the application reads a message fast, so a
     /// large body costs a couple of extra round trips at its start, nothing more.
     /// Add `read_ahead` (32 MiB) for messages in the accept queue.
+    ///
+    /// Each streamed message may have 1 MiB of its body in the core (`send_buffer`,
+    /// 256 KiB in [`Config::tcp`]): the core takes a writer's bytes in the room left
+    /// when it reports the message writable again (half the buffer), and a frame
+    /// never spans two of those pieces, so each refill ended in a frame of a few
+    /// bytes. With 1 MiB, a bulk sender's refills are 512 KiB (a quarter of the small
+    /// frames) and the sending CPU per GiB fell from 0.38 to 0.27 s between two
+    /// processes. The bytes are the writer's own `Bytes`, shared, not copied.
     fn default() -> Self {
         PipeConfig {
             core: Config {
                 max_incoming: 4096,
                 message_window: 16 * 1024,
+                send_buffer: 1024 * 1024,
                 ..Config::tcp()
             },
             body_buffer: 512 * 1024,
