@@ -80,6 +80,21 @@ impl Transmit {
         self.buf.len() + self.spliced_len - self.written
     }
 
+    /// Whether any of the unwritten bytes are bodies referenced in place (large
+    /// bodies on the `tcp` profile) rather than copied: a driver can tell bulk
+    /// transfer from small messages by it.
+    ///
+    /// ```
+    /// use netcore_core::Transmit;
+    ///
+    /// let mut out = Transmit::new();
+    /// out.extend_from_slice(b"a small frame");
+    /// assert!(!out.references_bodies());
+    /// ```
+    pub fn references_bodies(&self) -> bool {
+        !self.splices.is_empty()
+    }
+
     /// Whether everything was written.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
