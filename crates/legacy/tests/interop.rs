@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 // Generous: Python reassembles a 10 MB body slowly, more so on a loaded CI machine.
 const PY_TIMEOUT_SECS: u64 = 90;
 
+/// One Python peer at a time. Netcore 0.1.3's endpoint polls in busy loops on several
+/// threads, so two peers at once starve each other: in a CI run the Python server of
+/// `rust_client_talks_to_python_server` (4-9 s alone) left its first request
+/// unanswered past the 90 s timeout while the other test's peer reassembled its
+/// 10 MB body. Run one after the other, both take 45-58 s, as in parallel (51-69 s).
+static ONE_PYTHON_PEER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_python_peer() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it must not fail the other one too.
+    ONE_PYTHON_PEER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn python() -> Option<PathBuf> {
     let found = std::env::var_os("NETCORE_PYTHON")
         .map(PathBuf::from)
@@ -223,6 +237,7 @@ fn run_until(
 #[test]
 fn rust_client_talks_to_python_server() {
     let Some(py) = python() else { return };
+    let _one = one_python_peer();
     let server = Peer::spawn(&py, &["server"]);
     let port = server.line("PORT ", Duration::from_secs(30));
     let sock = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
@@ -394,6 +409,7 @@ fn serve_python_client_full(py: &PathBuf, scenario: &[&str]) -> (serde_json::Val
 #[test]
 fn python_client_talks_to_rust_server() {
     let Some(py) = python() else { return };
+    let _one = one_python_peer();
     let r = serve_python_client(&py, &["--scenario", "echo"]);
     assert_eq!(r["body"], "hello from python");
     assert_eq!(r["route"], "echo");
