@@ -92,7 +92,11 @@ impl Transmit {
     /// assert!(!out.references_bodies());
     /// ```
     pub fn references_bodies(&self) -> bool {
-        !self.splices.is_empty()
+        // The last body ends `spliced_len` bytes after its offset in `buf` (all bodies
+        // lie before it): unwritten bodies remain if the cursor is short of that.
+        self.splices
+            .last()
+            .is_some_and(|(at, _)| at + self.spliced_len > self.written)
     }
 
     /// Whether everything was written.
@@ -294,6 +298,16 @@ mod tests {
             t.compact();
             assert_eq!(t.to_vec(), &want[1..], "cursor {written}, compacted twice");
         }
+    }
+
+    #[test]
+    fn references_bodies_only_while_a_body_is_unwritten() {
+        let mut t = sample(); // ab XYZ cd Q ef
+        assert!(t.references_bodies());
+        t.advance(7); // through "cd": Q is still to write
+        assert!(t.references_bodies());
+        t.advance(1); // through Q: only "ef" is left
+        assert!(!t.references_bodies());
     }
 
     #[test]

@@ -190,9 +190,10 @@ async fn the_tail_of_a_corked_burst_goes_out_at_once() {
 }
 
 /// With `TCP_NOTSENT_LOWAT` below one loopback segment (~64 KiB), bytes held by the
-/// cork alone would keep the socket from ever reporting itself writable; the driver
-/// uncorks whenever a write meets a full socket. 32 MiB go through in about a second
-/// here; stalls of the 200 ms cork limit at each full socket would take minutes.
+/// cork count against the limit; the driver uncorks whenever a write meets a full
+/// socket, so they cannot keep it from reporting itself writable. 32 MiB take well
+/// under a second here. (Linux did not stall in this setting even without that uncork
+/// in my runs; this test fails if the cork is never released at the end of a burst.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_low_notsent_lowat_does_not_stall_corked_writes() {
     let config = PipeConfig {
