@@ -312,8 +312,12 @@ enum Link {
 pub struct IncomingBody {
     pub(crate) id: MessageId,
     link: Link,
-    /// The connection's record of abandoned messages.
-    abandons: Arc<Abandons>,
+    /// The connection's record of abandoned messages, attached by whoever hands the
+    /// message to the application (the accept queue's receiving end, or the driver for
+    /// a reply) rather than by the driver for every message: the reference count then
+    /// stays in the cache of the application's CPU instead of moving between the
+    /// driver's and the application's with every small message.
+    abandons: Option<Arc<Abandons>>,
     done: bool,
     /// `Whole` only: the bytes not read yet.
     ready: Option<Bytes>,
@@ -324,12 +328,11 @@ impl IncomingBody {
         id: MessageId,
         shared: Arc<BodyShared>,
         commands: CommandSender,
-        abandons: Arc<Abandons>,
     ) -> IncomingBody {
         IncomingBody {
             id,
             link: Link::Stream { shared, commands },
-            abandons,
+            abandons: None,
             done: false,
             ready: None,
         }
@@ -337,26 +340,32 @@ impl IncomingBody {
 
     /// A body that arrived whole (`chunk`, or nothing for an empty body) before its
     /// message was handed over: no driver link, nothing shared to lock.
-    pub(crate) fn whole(
-        id: MessageId,
-        total: Option<u64>,
-        chunk: Option<Bytes>,
-        abandons: Arc<Abandons>,
-    ) -> IncomingBody {
+    pub(crate) fn whole(id: MessageId, total: Option<u64>, chunk: Option<Bytes>) -> IncomingBody {
         let len = chunk.as_ref().map_or(0, |c| c.len() as u64);
         IncomingBody {
             id,
             link: Link::Whole { total, len },
-            abandons,
+            abandons: None,
             done: false,
             ready: chunk.filter(|c| !c.is_empty()),
+        }
+    }
+
+    /// Gives the body its connection's record of abandoned messages, on the side
+    /// that hands the message to the application (see the `abandons` field).
+    #[inline]
+    pub(crate) fn attach_abandons(&mut self, abandons: &Arc<Abandons>) {
+        if self.abandons.is_none() {
+            self.abandons = Some(abandons.clone());
         }
     }
 
     /// The signal of the peer abandoning this message.
     pub(crate) fn abandon_signal(&self) -> AbandonSignal {
         AbandonSignal {
-            abandons: self.abandons.clone(),
+            // Always attached before the application sees the message; a detached
+            // body (never handed over) has nobody to tell.
+            abandons: self.abandons.clone().unwrap_or_default(),
             id: self.id.0,
         }
     }

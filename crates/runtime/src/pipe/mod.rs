@@ -428,12 +428,16 @@ impl Pipe {
         Some(msg)
     }
 
-    /// Takes every message waiting in the accept queue, up to `max`, into `out`;
-    /// waits for the first if none is there. Returns how many were added: 0 once the
+    /// Takes messages waiting in the accept queue, up to `max`, into `out`; waits for
+    /// the first if none is there. Returns how many were added: 0 once the
     /// connection has ended and the queue is empty.
     ///
     /// One call instead of one [`accept`](Self::accept) per message: for many small
-    /// messages it saves most of the per-message cost of taking them.
+    /// messages it saves most of the per-message cost of taking them. Into an empty
+    /// `out`, a call takes the messages the driver handed over together (at most 256)
+    /// by swapping buffers, without copying them, and leaves later ones for the next
+    /// call; into an `out` that holds messages, it appends everything waiting up to
+    /// `max`.
     ///
     /// ```
     /// # use netcore_runtime::{MessageBatch, Pipe, PipeConfig};

@@ -126,7 +126,8 @@ impl<W: Wire> Driver<W> {
     /// Hands reply `msg` to the request `request` waiting for it. The caller may have
     /// given up: a reply nobody waits for (or one answering a one-way message) is not
     /// a request, so it is dropped, which stops it.
-    fn deliver_reply(&mut self, id: MessageId, request: MessageId, msg: IncomingMessage) {
+    fn deliver_reply(&mut self, id: MessageId, request: MessageId, mut msg: IncomingMessage) {
+        msg.body.attach_abandons(&self.abandons);
         match self.replies.remove(&request.0) {
             Some(tx) => drop(tx.send(Ok(msg))),
             None => {
@@ -247,7 +248,7 @@ impl<W: Wire> Driver<W> {
             id,
             head,
             connection: self.id,
-            body: IncomingBody::whole(id, total, body, self.abandons.clone()),
+            body: IncomingBody::whole(id, total, body),
         }
     }
 
@@ -278,12 +279,7 @@ impl<W: Wire> Driver<W> {
             id,
             head,
             connection: self.id,
-            body: IncomingBody::new(
-                id,
-                shared.clone(),
-                self.cmd_tx.clone(),
-                self.abandons.clone(),
-            ),
+            body: IncomingBody::new(id, shared.clone(), self.cmd_tx.clone()),
         };
         (msg, shared)
     }

@@ -241,6 +241,7 @@ impl<W: Wire> Driver<W> {
         state: watch::Sender<PipeState>,
     ) -> Driver<W> {
         let epoch = tokio::time::Instant::now();
+        let abandons = accept_tx.abandons().clone();
         let pacer = config.pace_bytes_per_sec.map(|rate| {
             let rate = rate.max(1) as f64;
             // About one frame may sit below the scheduler: an urgent message then
@@ -282,7 +283,7 @@ impl<W: Wire> Driver<W> {
             outgoing: IdHashMap::default(),
             replies: IdHashMap::default(),
             incoming: IdHashMap::default(),
-            abandons: Arc::default(),
+            abandons,
             finished_out: VecDeque::new(),
             read_closed: false,
             write_closed: false,
