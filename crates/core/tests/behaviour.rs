@@ -957,6 +957,69 @@ fn data_written_while_connection_credit_is_spent_resumes_with_max_data() {
     assert_eq!(got[&MessageId(2)].len(), 100_000);
 }
 
+/// Hundreds of messages waiting for connection credit at once (bench `sizes`, 16 KiB
+/// messages: each MAX_DATA used to search the list of waiting messages once per
+/// waiting message). Every message is listed once per wait and every one completes.
+#[test]
+fn hundreds_of_messages_waiting_for_connection_credit_all_complete() {
+    let mut cfg = Config::tcp();
+    cfg.connection_window = 32 * 1024;
+    cfg.max_connection_window = 32 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.connect();
+    const N: usize = 300;
+    const LEN: usize = 3000;
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let id = p.a.start(MessageHead::to_route("m")).unwrap();
+        ids.push((id, i));
+    }
+    // STARTs go out first; the bodies, written afterwards, wait for credit together.
+    p.drive();
+    for &(id, i) in &ids {
+        p.a.write(id, Bytes::from(vec![i as u8; LEN])).unwrap();
+        p.a.finish(id).unwrap();
+    }
+    let mut got = std::collections::HashMap::<MessageId, Vec<u8>>::new();
+    let mut ended = std::collections::HashSet::new();
+    for _ in 0..100_000 {
+        p.step();
+        let fresh: Vec<MessageId> = p
+            .b_events
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::Incoming { id, .. } | Event::Readable { id } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in fresh {
+            if !ended.contains(&id) {
+                let buf = got.entry(id).or_default();
+                if read_available(&mut p.b, id, buf) {
+                    ended.insert(id);
+                }
+            }
+        }
+        if ended.len() == N {
+            break;
+        }
+    }
+    assert_eq!(
+        ended.len(),
+        N,
+        "stalled with {} of {N} complete",
+        ended.len()
+    );
+    for (k, v) in &got {
+        let i = (k.0 - 1) as u8;
+        assert_eq!(v.len(), LEN);
+        assert!(
+            v.iter().all(|&b| b == i),
+            "message {k} carried another's bytes"
+        );
+    }
+}
+
 /// Regression (found by `netcore bench sizes`): a reader that takes messages strictly one
 /// after another deadlocked once the unread messages' bytes filled the connection window.
 #[test]

@@ -47,6 +47,10 @@ pub(super) struct Outgoing {
     credit: u64,
     scheduled: bool,
     blocked: bool,
+    /// Listed in `SendState::conn_blocked`: a flag, not a search of the list, which
+    /// holds every message waiting for connection credit (thousands when many large
+    /// messages are queued; the search made each MAX_DATA quadratic in them).
+    in_conn_blocked: bool,
 }
 
 #[derive(Debug)]
@@ -264,6 +268,7 @@ impl Connection {
                 credit: 0,
                 scheduled,
                 blocked: false,
+                in_conn_blocked: false,
             },
         );
         self.send.unstarted.push_back(id);

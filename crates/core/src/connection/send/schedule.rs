@@ -23,7 +23,8 @@ impl Connection {
         if !o.sendable(id, send.peer_max_messages, conn_credit) {
             // Data written while the connection credit is spent must still come back
             // when MAX_DATA arrives (bench `bulk8` stalled without this).
-            if o.conn_blocked() && !send.conn_blocked.contains(&id) {
+            if o.conn_blocked() && !o.in_conn_blocked {
+                o.in_conn_blocked = true;
                 send.conn_blocked.push(id);
             }
             return;
@@ -42,6 +43,9 @@ impl Connection {
         if max > self.send.peer_max_data {
             self.send.peer_max_data = max;
             for id in core::mem::take(&mut self.send.conn_blocked) {
+                if let Some(o) = self.send.messages.get_mut(id) {
+                    o.in_conn_blocked = false;
+                }
                 self.schedule(id);
             }
         }
@@ -76,7 +80,8 @@ impl Connection {
             return;
         };
         o.scheduled = false;
-        if o.conn_blocked() && !self.send.conn_blocked.contains(&id) {
+        if o.conn_blocked() && !o.in_conn_blocked {
+            o.in_conn_blocked = true;
             self.send.conn_blocked.push(id);
         }
     }
