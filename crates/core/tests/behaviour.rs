@@ -897,6 +897,46 @@ fn message_window_autotunes_under_its_cap_in_both_profiles() {
     }
 }
 
+/// Steps `p` (at most `steps` times) while B reads every message it is told about,
+/// until `n` have ended: the bytes read per message, and the ids that ended.
+fn receive_until_ended(
+    p: &mut Pair,
+    n: usize,
+    steps: usize,
+) -> (
+    std::collections::HashMap<MessageId, Vec<u8>>,
+    std::collections::HashSet<MessageId>,
+) {
+    let mut got = std::collections::HashMap::<MessageId, Vec<u8>>::new();
+    let mut ended = std::collections::HashSet::new();
+    for _ in 0..steps {
+        p.step();
+        let ids: Vec<MessageId> = p
+            .b_events
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::Incoming { id, .. } | Event::Readable { id } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for id in ids
+            .into_iter()
+            .chain(got.keys().copied().collect::<Vec<_>>())
+        {
+            if !ended.contains(&id) {
+                let buf = got.entry(id).or_default();
+                if read_available(&mut p.b, id, buf) {
+                    ended.insert(id);
+                }
+            }
+        }
+        if ended.len() == n {
+            break;
+        }
+    }
+    (got, ended)
+}
+
 /// Regression (found by `netcore bench bulk8`): a message whose data was written while
 /// the connection credit was spent was never rescheduled by MAX_DATA, stalling it.
 #[test]
@@ -920,33 +960,7 @@ fn data_written_while_connection_credit_is_spent_resumes_with_max_data() {
     p.drive();
     p.a.write(second, Bytes::from(vec![2u8; 100_000])).unwrap();
     p.a.finish(second).unwrap();
-    let mut got = std::collections::HashMap::<MessageId, Vec<u8>>::new();
-    let mut ended = std::collections::HashSet::new();
-    for _ in 0..10_000 {
-        p.step();
-        let ids: Vec<MessageId> = p
-            .b_events
-            .drain(..)
-            .filter_map(|e| match e {
-                Event::Incoming { id, .. } | Event::Readable { id } => Some(id),
-                _ => None,
-            })
-            .collect();
-        for id in ids
-            .into_iter()
-            .chain(got.keys().copied().collect::<Vec<_>>())
-        {
-            if !ended.contains(&id) {
-                let buf = got.entry(id).or_default();
-                if read_available(&mut p.b, id, buf) {
-                    ended.insert(id);
-                }
-            }
-        }
-        if ended.len() == 2 {
-            break;
-        }
-    }
+    let (got, ended) = receive_until_ended(&mut p, 2, 10_000);
     assert_eq!(
         ended.len(),
         2,
@@ -959,7 +973,8 @@ fn data_written_while_connection_credit_is_spent_resumes_with_max_data() {
 
 /// Hundreds of messages waiting for connection credit at once (bench `sizes`, 16 KiB
 /// messages: each MAX_DATA used to search the list of waiting messages once per
-/// waiting message). Every message is listed once per wait and every one completes.
+/// waiting message). Every one completes with its own bytes; it stalls if a message
+/// taken off the waiting list by MAX_DATA is not listed again while still blocked.
 #[test]
 fn hundreds_of_messages_waiting_for_connection_credit_all_complete() {
     let mut cfg = Config::tcp();
@@ -980,30 +995,7 @@ fn hundreds_of_messages_waiting_for_connection_credit_all_complete() {
         p.a.write(id, Bytes::from(vec![i as u8; LEN])).unwrap();
         p.a.finish(id).unwrap();
     }
-    let mut got = std::collections::HashMap::<MessageId, Vec<u8>>::new();
-    let mut ended = std::collections::HashSet::new();
-    for _ in 0..100_000 {
-        p.step();
-        let fresh: Vec<MessageId> = p
-            .b_events
-            .drain(..)
-            .filter_map(|e| match e {
-                Event::Incoming { id, .. } | Event::Readable { id } => Some(id),
-                _ => None,
-            })
-            .collect();
-        for id in fresh {
-            if !ended.contains(&id) {
-                let buf = got.entry(id).or_default();
-                if read_available(&mut p.b, id, buf) {
-                    ended.insert(id);
-                }
-            }
-        }
-        if ended.len() == N {
-            break;
-        }
-    }
+    let (got, ended) = receive_until_ended(&mut p, N, 100_000);
     assert_eq!(
         ended.len(),
         N,
