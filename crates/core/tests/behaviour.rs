@@ -1012,6 +1012,128 @@ fn hundreds_of_messages_waiting_for_connection_credit_all_complete() {
     }
 }
 
+/// A connection window of 64 KiB, fixed, so the credit runs out.
+fn tight_credit_pair(send_frame: usize) -> Pair {
+    let mut cfg = Config::tcp();
+    cfg.send_frame = send_frame;
+    cfg.connection_window = 64 * 1024;
+    cfg.max_connection_window = 64 * 1024;
+    let mut p = Pair::new(cfg.clone(), cfg);
+    p.connect();
+    p
+}
+
+/// Credit comes back to the messages waiting for it most urgent first, and those of
+/// one urgency share it, though each MAX_DATA wakes only as many as it covers.
+#[test]
+fn connection_credit_goes_to_the_most_urgent_waiting_messages_first() {
+    // 32 KiB frames: the 64 KiB of credit returned covers two of them.
+    let mut p = tight_credit_pair(32 * 1024);
+    let first = p.a.start(MessageHead::to_route("first")).unwrap();
+    let low =
+        p.a.start(MessageHead::to_route("low").with_urgency(Urgency::new(6)))
+            .unwrap();
+    let high: Vec<MessageId> = (0..2)
+        .map(|_| {
+            p.a.start(MessageHead::to_route("high").with_urgency(Urgency::new(1)))
+                .unwrap()
+        })
+        .collect();
+    p.drive();
+    // The first message's bytes, held in flight, spend the credit (b returns it as
+    // bytes arrive).
+    p.a.write(first, Bytes::from(vec![0u8; 64 * 1024])).unwrap();
+    let mut in_flight = Vec::new();
+    p.a.poll_transmit(p.now, &mut in_flight, usize::MAX);
+    // The low-urgency message waits longest.
+    for id in [low, high[0], high[1]] {
+        p.a.write(id, Bytes::from(vec![7u8; 48 * 1024])).unwrap();
+        p.a.finish(id).unwrap();
+    }
+    feed(&mut p.b, p.now, &in_flight, p.split);
+    let mut max_data = Vec::new();
+    p.b.poll_transmit(p.now, &mut max_data, usize::MAX);
+    feed(&mut p.a, p.now, &max_data, p.split);
+    let data_ids = |wire: &[u8]| -> Vec<u64> {
+        parse_tcp_wire(wire)
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Data(d) if !d.body.is_empty() => Some(d.id),
+                _ => None,
+            })
+            .collect()
+    };
+    // The credit goes to the two urgent messages, a frame each.
+    let mut out = Vec::new();
+    p.a.poll_transmit(p.now, &mut out, usize::MAX);
+    let mut sent = data_ids(&out);
+    sent.sort_unstable();
+    assert_eq!(sent, vec![high[0].0, high[1].0]);
+    feed(&mut p.b, p.now, &out, p.split);
+    // The rest, driven as usual: every urgent frame before the first low one.
+    p.a.finish(first).unwrap();
+    let mark = p.a_wire.len();
+    let (got, ended) = receive_until_ended(&mut p, 4, 10_000);
+    assert_eq!(ended.len(), 4, "stalled");
+    assert_eq!(got[&low].len(), 48 * 1024);
+    let rest = data_ids(&p.a_wire[mark..]);
+    let is_high = |id: &u64| high.iter().any(|h| h.0 == *id);
+    if let Some(last_high) = rest.iter().rposition(is_high) {
+        let first_low = rest.iter().position(|&id| id == low.0).unwrap();
+        assert!(last_high < first_low, "order: {rest:?}");
+    }
+}
+
+/// Credit the messages woken for it leave unused (one of them was cancelled) goes at
+/// once to those still waiting, not at the next MAX_DATA.
+#[test]
+fn credit_left_by_a_cancelled_message_goes_to_the_others_waiting() {
+    // 64 KiB frames: each waiting message's 16 KiB is one frame.
+    let mut p = tight_credit_pair(64 * 1024);
+    let first = p.a.start(MessageHead::to_route("first")).unwrap();
+    let waiting: Vec<MessageId> = (0..5)
+        .map(|_| p.a.start(MessageHead::to_route("w")).unwrap())
+        .collect();
+    p.drive();
+    // b returns connection credit as bytes arrive, so hold the first message's bytes
+    // back: in flight, they spend the credit.
+    p.a.write(first, Bytes::from(vec![0u8; 64 * 1024])).unwrap();
+    let mut in_flight = Vec::new();
+    p.a.poll_transmit(p.now, &mut in_flight, usize::MAX);
+    for &id in &waiting {
+        p.a.write(id, Bytes::from(vec![3u8; 16 * 1024])).unwrap();
+        p.a.finish(id).unwrap();
+    }
+    let mut nothing = Vec::new();
+    p.a.poll_transmit(p.now, &mut nothing, usize::MAX);
+    assert!(nothing.is_empty(), "sent without credit");
+    // They arrive; b's MAX_DATA gives 64 KiB: enough for four of the five waiting.
+    feed(&mut p.b, p.now, &in_flight, p.split);
+    let mut max_data = Vec::new();
+    p.b.poll_transmit(p.now, &mut max_data, usize::MAX);
+    assert!(
+        parse_tcp_wire(&max_data)
+            .iter()
+            .any(|f| matches!(f, Frame::MaxData(_))),
+        "b returned no credit"
+    );
+    feed(&mut p.a, p.now, &max_data, p.split);
+    p.a.cancel(waiting[0], ErrorCode::CANCELLED);
+    let mut out = Vec::new();
+    p.a.poll_transmit(p.now, &mut out, usize::MAX);
+    let sent: BTreeSet<u64> = parse_tcp_wire(&out)
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) if !d.body.is_empty() => Some(d.id),
+            _ => None,
+        })
+        .collect();
+    assert!(!sent.contains(&waiting[0].0), "{sent:?}");
+    for id in &waiting[1..] {
+        assert!(sent.contains(&id.0), "{id:?} still waits: {sent:?}");
+    }
+}
+
 /// Regression (found by `netcore bench sizes`): a reader that takes messages strictly one
 /// after another deadlocked once the unread messages' bytes filled the connection window.
 #[test]

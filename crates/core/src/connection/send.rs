@@ -4,7 +4,9 @@
 //! Scheduling: eight urgency rings; the most urgent non-empty ring is served, one frame
 //! per turn, its message going to the back of the ring if it has more to send. A message
 //! whose credit ran out leaves the ring and comes back when credit arrives, so a
-//! blocked message never stalls others. START frames go out in id order (the receiver
+//! blocked message never stalls others; of those waiting for connection credit, a
+//! MAX_DATA brings back (most urgent, longest waiting first) only as many as it can
+//! feed. START frames go out in id order (the receiver
 //! reconstructs ids from their low byte): before a message's first frame, the STARTs of
 //! lower ids still waiting are sent head-only, a few bytes each.
 
@@ -64,7 +66,9 @@ pub(super) struct SendState {
     peer_max_data: u64,
     peer_max_messages: u64,
     peer_message_window: u64,
-    conn_blocked: Vec<u64>,
+    /// Messages that can send as soon as connection credit comes back (MAX_DATA, or a
+    /// refund after a loss), by urgency, longest waiting first. See `wake_conn_blocked`.
+    conn_blocked: [VecDeque<u64>; Urgency::CLASSES],
     /// Recently completed outgoing messages (all frames sent), oldest first, so that a
     /// receiver's CANCEL arriving after `Sent` (refused by GOAWAY, stopped unread) is
     /// still reported as `Stopped`. Bounded by `RECENTLY_SENT`.
@@ -85,7 +89,7 @@ impl SendState {
             peer_max_data: 0,
             peer_max_messages: 0,
             peer_message_window: 0,
-            conn_blocked: Vec::new(),
+            conn_blocked: Default::default(),
             recently_sent: VecDeque::new(),
             sent_ranges: false,
             routes: RouteTable::new(),
@@ -122,7 +126,7 @@ impl SendState {
             }
         }
         self.unstarted.clear();
-        for ring in &mut self.rings {
+        for ring in self.rings.iter_mut().chain(&mut self.conn_blocked) {
             ring.clear();
         }
     }
@@ -675,10 +679,14 @@ impl SendState {
         writable
     }
 
-    /// Whether any message waits in an urgency ring (may have a frame to send).
+    /// Whether a message frame may be ready: a message in an urgency ring, or
+    /// connection credit left over while messages wait for it (`poll_message_frame`
+    /// wakes them).
     #[inline]
     pub(super) fn has_scheduled(&self) -> bool {
         self.rings.iter().any(|r| !r.is_empty())
+            || (self.conn_sent < self.peer_max_data
+                && self.conn_blocked.iter().any(|q| !q.is_empty()))
     }
 
     /// Forgets fully sent message `id`, remembering it as recently sent.
