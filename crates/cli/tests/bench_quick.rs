@@ -144,5 +144,13 @@ fn bench_quick_writes_every_field() {
             s["usage"]["peak_rss_mib"].as_f64().is_some_and(|m| m > 0.0),
             "usage: {s}"
         );
+        // Run without --realtime: the scenario processes kept the normal policy.
+        assert!(
+            s["usage"]["scheduling"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("SCHED_OTHER nice ")),
+            "scheduling: {s}"
+        );
     }
+    assert!(v["realtime_priority"].is_null());
 }

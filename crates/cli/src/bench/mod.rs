@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// Arguments of `netcore bench`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Examples:\n  netcore bench --quick                 # every scenario, small sizes (CI smoke, < 2 min)\n  netcore bench                         # the full run BENCHMARKS.md reports\n  netcore bench latency hol-tcp --out bench-out\n  netcore bench --list\n\nWrites DIR/results.json (one record per figure and baseline: scenario, metric, unit, value,\nbaseline, baseline_value, ratio, runs, min, median, max) and DIR/*.png."
+    after_help = "Examples:\n  netcore bench --quick                 # every scenario, small sizes (CI smoke, < 2 min)\n  netcore bench                         # the full run BENCHMARKS.md reports\n  netcore bench latency hol-tcp --out bench-out\n  sudo netcore bench hol-tcp --realtime   # scenarios under SCHED_FIFO (chrt)\n  netcore bench --list\n\nWrites DIR/results.json (one record per figure and baseline: scenario, metric, unit, value,\nbaseline, baseline_value, ratio, runs, min, median, max) and DIR/*.png."
 )]
 pub struct BenchArgs {
     /// Scenarios to run (default: all). See `--list`.
@@ -40,6 +40,16 @@ pub struct BenchArgs {
     /// Runs per measurement (default: 3, or 1 with --quick).
     #[arg(long)]
     pub runs: Option<usize>,
+    /// Run each scenario's process under the real-time policy SCHED_FIFO through
+    /// `chrt` (util-linux), so that the machine's other threads, kernel daemons
+    /// included, cannot preempt its runtime workers. Baselines share the process and so
+    /// the policy. Needs root or CAP_SYS_NICE.
+    #[arg(long)]
+    pub realtime: bool,
+    /// The SCHED_FIFO priority of `--realtime` (1-99).
+    #[arg(long, value_name = "PRIO", default_value_t = 10, requires = "realtime",
+          value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub realtime_priority: u8,
     /// Internal: run one scenario in this process and print its result as JSON.
     #[arg(long, hide = true)]
     pub child: Option<String>,
@@ -72,6 +82,9 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         args.scenarios.clone()
     };
+    if args.realtime {
+        check_realtime(args.realtime_priority).await?;
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let runs = args
@@ -108,6 +121,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         "wall_s": started.elapsed().as_secs_f64(),
         "machine": sys::machine(),
         "pipe_config_override": std::env::var("NETCORE_BENCH_PIPE").ok(),
+        "realtime_priority": args.realtime.then_some(args.realtime_priority),
         "scenarios": results,
         "records": results.iter().flat_map(|r| r.records.iter()).collect::<Vec<_>>(),
         "plots": plots.iter().map(|p| p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()).collect::<Vec<_>>(),
@@ -138,6 +152,24 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         eprintln!("failed scenarios: {}", failed.join(", "));
         Ok(ExitCode::from(1))
     }
+}
+
+/// Fails early, with what to do, when `chrt` cannot start a process under SCHED_FIFO at
+/// `prio` (not installed, or no permission).
+async fn check_realtime(prio: u8) -> Result<()> {
+    let out = tokio::process::Command::new("chrt")
+        .args(["--fifo", &prio.to_string(), "true"])
+        .output()
+        .await
+        .context("--realtime runs scenarios through `chrt` (util-linux), which did not start")?;
+    if !out.status.success() {
+        bail!(
+            "--realtime: `chrt --fifo {prio}` failed ({}): {}; run as root or with CAP_SYS_NICE, or without --realtime",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Runs for one scenario: `runs`, except that the loopback throughput scenarios take
@@ -176,7 +208,19 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
         Ok(e) => e,
         Err(e) => return failed("failed", format!("cannot find this executable: {e}")),
     };
-    let mut cmd = tokio::process::Command::new(exe);
+    let mut cmd = match args.realtime.then_some(args.realtime_priority) {
+        None => tokio::process::Command::new(exe),
+        Some(prio) => {
+            // chrt execs the path it is given: /proc/self/exe would name chrt itself.
+            let exe = match std::fs::read_link(&exe) {
+                Ok(real) => real,
+                Err(_) => exe,
+            };
+            let mut c = tokio::process::Command::new("chrt");
+            c.args(["--fifo", &prio.to_string()]).arg(exe);
+            c
+        }
+    };
     cmd.args([
         "bench",
         "--child",
@@ -270,6 +314,7 @@ async fn child(role: &str, args: &BenchArgs) -> Result<ExitCode> {
             cpu_user_s: user,
             cpu_sys_s: system,
             peak_rss_mib: sys::peak_rss_kib() as f64 / 1024.0,
+            scheduling: sys::scheduling(),
         },
         records: ctx.records,
         series: ctx.series,

@@ -194,6 +194,10 @@ pub struct Usage {
     pub cpu_sys_s: f64,
     /// Peak resident set size (VmHWM) in MiB.
     pub peak_rss_mib: f64,
+    /// The process's scheduling policy, e.g. `SCHED_OTHER nice 0` (`--realtime`:
+    /// `SCHED_FIFO priority 10`).
+    #[serde(default)]
+    pub scheduling: String,
 }
 
 /// What one scenario produced.
@@ -232,13 +236,14 @@ fn fmt_num(v: f64) -> String {
 /// Prints the summary table of a scenario.
 pub fn print_table(r: &ScenarioResult) {
     println!(
-        "\n== {} [{}]  wall {:.1} s, cpu {:.1}+{:.1} s, peak RSS {:.1} MiB",
+        "\n== {} [{}]  wall {:.1} s, cpu {:.1}+{:.1} s, peak RSS {:.1} MiB, {}",
         r.name,
         r.status,
         r.usage.wall_s,
         r.usage.cpu_user_s,
         r.usage.cpu_sys_s,
-        r.usage.peak_rss_mib
+        r.usage.peak_rss_mib,
+        r.usage.scheduling
     );
     for n in &r.notes {
         println!("   note: {n}");
@@ -298,16 +303,17 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
             ));
         }
     }
-    s.push_str("\n| scenario | status | wall s | cpu user s | cpu sys s | peak RSS MiB |\n|---|---|---:|---:|---:|---:|\n");
+    s.push_str("\n| scenario | status | wall s | cpu user s | cpu sys s | peak RSS MiB | scheduling |\n|---|---|---:|---:|---:|---:|---|\n");
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
             r.name,
             r.status,
             r.usage.wall_s,
             r.usage.cpu_user_s,
             r.usage.cpu_sys_s,
-            r.usage.peak_rss_mib
+            r.usage.peak_rss_mib,
+            r.usage.scheduling
         ));
     }
     s

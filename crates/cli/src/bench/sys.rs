@@ -77,6 +77,38 @@ pub fn cpu_seconds() -> (f64, f64) {
     (get(11), get(12))
 }
 
+/// How the kernel schedules this process, e.g. `SCHED_OTHER nice -19` or
+/// `SCHED_FIFO priority 10`, from /proc/self/sched and /proc/self/stat; empty when
+/// unknown. Recorded with each scenario because on a small machine the policy decides
+/// whether kernel threads may preempt the runtime's workers (BENCHMARKS.md, session 10).
+pub fn scheduling() -> String {
+    let sched = std::fs::read_to_string("/proc/self/sched").unwrap_or_default();
+    let field = |name: &str| {
+        sched.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().parse::<i64>().ok())?
+        })
+    };
+    let Some(policy) = field("policy") else {
+        return String::new();
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the ")" that ends the command name: priority is field 18, nice 19, rt_priority 40.
+    let f: Vec<&str> = stat
+        .rfind(')')
+        .map_or("", |i| &stat[i + 1..])
+        .split_whitespace()
+        .collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    match policy {
+        1 => format!("SCHED_FIFO priority {}", get(37)),
+        2 => format!("SCHED_RR priority {}", get(37)),
+        3 => format!("SCHED_BATCH nice {}", get(16)),
+        5 => format!("SCHED_IDLE nice {}", get(16)),
+        _ => format!("SCHED_OTHER nice {}", get(16)),
+    }
+}
+
 /// The machine: nproc, CPU model, memory, kernel.
 pub fn machine() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -115,5 +147,8 @@ mod tests {
         assert!(super::rss_kib() > 0);
         let (u, s) = super::cpu_seconds();
         assert!(u >= 0.0 && s >= 0.0);
+        // Tests run under the normal policy unless started with chrt.
+        let sched = super::scheduling();
+        assert!(sched.starts_with("SCHED_"), "{sched}");
     }
 }
