@@ -43,7 +43,9 @@ pub struct BenchArgs {
     /// Run each scenario's process under the real-time policy SCHED_FIFO through
     /// `chrt` (util-linux), so that the machine's other threads, kernel daemons
     /// included, cannot preempt its runtime workers. Baselines share the process and so
-    /// the policy. Needs root or CAP_SYS_NICE.
+    /// the policy. Not `python`: its Python peers stay busy on both CPUs, and at one
+    /// real-time priority they starve each other (no time slices). Needs root or
+    /// CAP_SYS_NICE.
     #[arg(long)]
     pub realtime: bool,
     /// The SCHED_FIFO priority of `--realtime` (1-99).
@@ -208,7 +210,8 @@ async fn run_child(name: &str, args: &BenchArgs, runs: usize) -> ScenarioResult 
         Ok(e) => e,
         Err(e) => return failed("failed", format!("cannot find this executable: {e}")),
     };
-    let mut cmd = match args.realtime.then_some(args.realtime_priority) {
+    let realtime = args.realtime && name != "python";
+    let mut cmd = match realtime.then_some(args.realtime_priority) {
         None => tokio::process::Command::new(exe),
         Some(prio) => {
             // chrt execs the path it is given: /proc/self/exe would name chrt itself.
