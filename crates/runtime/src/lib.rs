@@ -31,6 +31,16 @@
 //! calls between your code, this crate and `netcore-core` inline: ~1.1× more small
 //! messages per second in `netcore bench pipelined`.
 //!
+//! An urgent message overtakes a bulk transfer within a driver poll (under a
+//! millisecond on loopback), unless the operating system deschedules the worker
+//! running that poll. On a small machine kept busy by the bulk, kernel threads do:
+//! on the two-CPU VM of `BENCHMARKS.md` a memory-monitoring daemon took a worker's
+//! CPU for 1–9 ms every half second, which set the p99 of requests made during a
+//! 1 GiB transfer: 1.9 ms at normal priority, 0.64 ms under SCHED_FIFO (medians of
+//! five and seven measurements). Where that
+//! tail matters, run the process under a real-time policy (`chrt --fifo 10 your-app`,
+//! needs CAP_SYS_NICE) or keep the runtime's workers on CPUs that such threads avoid.
+//!
 //! ```
 //! use netcore_runtime::{Pipe, PipeConfig};
 //! use netcore_runtime::transport::mem_pair;
