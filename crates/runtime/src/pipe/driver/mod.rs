@@ -7,11 +7,18 @@
 //! Nothing here ever waits on the application: a full incoming body buffer only stops
 //! this driver from reading *that message* out of the core, which withholds credit from
 //! the peer; everything else keeps flowing.
+//!
+//! This file has the driver's state and its turn; the steps live in the submodules:
+//! `commands` (handles' requests), `read` (transport → core), `events` (core →
+//! handles), `incoming` (bodies to readers), `batches` (small messages in bulk),
+//! `write` (core → transport), with `queue` and `wakers` as their plumbing.
 
 mod batches;
 mod commands;
+mod events;
 mod incoming;
 mod queue;
+mod read;
 mod wakers;
 mod write;
 
@@ -37,8 +44,7 @@ use super::message::{IncomingMessage, OutShared};
 use super::wire::Wire;
 use super::{AcceptCount, ConnectionId, PipeConfig, PipeState};
 use crate::transport::Transport;
-use bytes::BufMut;
-use netcore_core::{ErrorCode, Event, Instant, MessageHead, MessageId, Transmit, Urgency};
+use netcore_core::{ErrorCode, Instant, MessageHead, MessageId, Transmit, Urgency};
 
 /// Reply channel of a request.
 pub(crate) type ReplyTx = oneshot::Sender<Result<IncomingMessage, PipeError>>;
@@ -530,95 +536,6 @@ impl<W: Wire> Driver<W> {
         progress
     }
 
-    fn poll_read(&mut self) -> bool {
-        let mut progress = false;
-        if !self.read_source.needs_poll() {
-            // The transport has not signalled input since a read found none.
-            return false;
-        }
-        let read_waker = self.read_source.take_waker();
-        let cx = &mut Context::from_waker(&read_waker);
-        self.read_source.settled = false;
-        for _ in 0..16 {
-            if self.read_closed || self.conn.is_closed() {
-                self.read_source.settled = true;
-                break;
-            }
-            if self.poll_budget == 0 {
-                break;
-            }
-            let want = self.config.read_buffer.max(1024);
-            // tcp profile: read straight into the core's frame buffer (no copy), as
-            // much as its current block has room for.
-            let polled = match self.conn.input_buffer(MIN_READ_ROOM) {
-                Some(buf) => {
-                    let room = (buf.capacity() - buf.len()).min(want);
-                    match tokio_util::io::poll_read_buf(
-                        Pin::new(&mut self.io),
-                        cx,
-                        &mut buf.limit(room),
-                    ) {
-                        Poll::Ready(Ok(n)) => Poll::Ready(Ok((n, true))),
-                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-                None => {
-                    if self.read_buf.len() < want {
-                        self.read_buf = vec![0; want];
-                    }
-                    let mut rb = ReadBuf::new(&mut self.read_buf);
-                    match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
-                        Poll::Ready(Ok(())) => Poll::Ready(Ok((rb.filled().len(), false))),
-                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            };
-            match polled {
-                Poll::Ready(Ok((n, in_place))) => {
-                    // Arrival time, for round-trip measurements.
-                    if self.clock_stale {
-                        self.tick();
-                    }
-                    self.clock_stale = true;
-                    let now = self.now();
-                    if n == 0 {
-                        self.read_closed = true;
-                        self.conn.handle_transport_closed(now);
-                    } else if in_place {
-                        self.conn.handle_received(now);
-                        self.poll_budget = self.poll_budget.saturating_sub(n);
-                    } else {
-                        self.conn.handle_input(now, &self.read_buf[..n]);
-                        self.poll_budget = self.poll_budget.saturating_sub(n);
-                    }
-                    // Events of each read are handled before the next: a read of small
-                    // messages yields thousands, and letting several reads pile up
-                    // grows the core's event queue to megabytes.
-                    self.dispatch_events();
-                    progress = true;
-                    if self.urgent_in || self.handed_over_many {
-                        break;
-                    }
-                }
-                Poll::Ready(Err(e)) => {
-                    tracing::debug!(error = %e, "transport read failed");
-                    self.read_closed = true;
-                    let now = self.now();
-                    self.conn.handle_transport_closed(now);
-                    progress = true;
-                }
-                Poll::Pending => {
-                    self.read_source.settled = true;
-                    break;
-                }
-            }
-        }
-        self.read_source.put_waker(read_waker);
-        progress
-    }
-
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let now = self.now();
         let mut next = self.conn.poll_timeout();
@@ -660,117 +577,4 @@ impl<W: Wire> Driver<W> {
         }
         false
     }
-
-    // ----- events --------------------------------------------------------------------
-
-    fn dispatch_events(&mut self) -> bool {
-        let mut progress = false;
-        while let Some(ev) = self.conn.poll_event() {
-            progress = true;
-            if !matches!(ev, Event::Sent { .. } | Event::SentRange { .. })
-                || !self.batches.is_empty()
-            {
-                self.event_work = true;
-            }
-            self.handle_event(ev);
-        }
-        self.flush_accepted();
-        self.sync_whole_delivery();
-        progress
-    }
-
-    /// Messages `first..end` were fully sent: batch messages by their run, the
-    /// others one by one.
-    fn messages_sent(&mut self, first: u64, end: u64) {
-        let mut id = first;
-        while id < end {
-            if let Some(next) = self.batch_messages_sent(id, end) {
-                id = next;
-                continue;
-            }
-            if let Some(o) = self.outgoing.remove(&id) {
-                o.shared.complete(Ok(()));
-                if self.finished_out.len() >= FINISHED_OUT_KEPT {
-                    self.finished_out.pop_front();
-                }
-                self.finished_out.push_back((id, Arc::downgrade(&o.shared)));
-            }
-            id += 1;
-        }
-    }
-
-    fn handle_event(&mut self, ev: Event) {
-        match ev {
-            Event::Connected(params) => {
-                tracing::debug!(?params, "connected");
-                self.state.send_modify(|s| s.connected = Some(params));
-            }
-            Event::Message { id, head, body } => self.incoming_whole(id, head, body),
-            Event::Incoming { id, head } => self.incoming_message(id, head),
-            Event::Readable { id } => self.pump(id.0),
-            Event::Reset { id, error } => {
-                if let Some(shared) = self.incoming.remove(&id.0) {
-                    shared.finish(Err(PipeError::Message(error)));
-                }
-                // Arriving or finished, its abandon signal looks here.
-                self.abandons.mark(id.0);
-            }
-            Event::Rejected { id, error } => {
-                tracing::debug!(%id, %error, "refused an incoming message");
-            }
-            Event::Writable { id } => self.flush_pending(id.0),
-            Event::Sent { id } => self.messages_sent(id.0, id.0 + 1),
-            Event::SentRange { first, count } => {
-                self.messages_sent(first.0, first.0.saturating_add(count))
-            }
-            Event::Stopped { id, error } => {
-                if let Some(o) = self.outgoing.remove(&id.0) {
-                    o.shared.complete(Err(PipeError::Message(error.clone())));
-                } else if let Some(i) = self.finished_out.iter().rposition(|(f, _)| *f == id.0) {
-                    // Lost after it was fully sent: its handle reported success too early.
-                    if let Some((_, shared)) = self.finished_out.remove(i) {
-                        if let Some(shared) = shared.upgrade() {
-                            shared.complete(Err(PipeError::Message(error.clone())));
-                        }
-                    }
-                } else if !self.runs.is_empty() || !self.done_runs.is_empty() {
-                    self.batch_message_stopped(id.0, &error);
-                }
-                if let Some(r) = self.replies.remove(&id.0) {
-                    let _ = r.send(Err(PipeError::Message(error)));
-                }
-            }
-            Event::GoingAway { code, reason } => {
-                tracing::debug!(%code, reason, "peer is going away");
-                self.state.send_modify(|s| s.going_away = true);
-                if !self.config.manual_close {
-                    self.conn.close(ErrorCode::NO_ERROR, "peer closed");
-                }
-            }
-            Event::Closed { error } => {
-                match &error {
-                    None => tracing::debug!("closed"),
-                    Some(e) => tracing::debug!(error = %e, "closed"),
-                }
-                let err = PipeError::Closed(error.clone());
-                for (_, o) in self.outgoing.drain() {
-                    o.shared.complete(Err(err.clone()));
-                }
-                for (_, r) in self.replies.drain() {
-                    let _ = r.send(Err(err.clone()));
-                }
-                for (_, b) in self.incoming.drain() {
-                    b.finish(Err(err.clone()));
-                }
-                self.fail_batches(&err);
-                self.flush_accepted();
-                self.accept_tx = None;
-                self.state.send_modify(|s| s.closed = Some(error));
-            }
-            _ => {}
-        }
-    }
 }
-
-/// Fully sent messages remembered for a late `Stopped`.
-const FINISHED_OUT_KEPT: usize = 4096;
