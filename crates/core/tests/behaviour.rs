@@ -1023,6 +1023,32 @@ fn tight_credit_pair(send_frame: usize) -> Pair {
     p
 }
 
+/// Delivers `in_flight` (bytes a sent and held back, so they kept its connection
+/// credit spent) to b, and b's MAX_DATA back to a, without letting a transmit.
+fn return_credit(p: &mut Pair, in_flight: &[u8]) {
+    feed(&mut p.b, p.now, in_flight, p.split);
+    let mut max_data = Vec::new();
+    p.b.poll_transmit(p.now, &mut max_data, usize::MAX);
+    assert!(
+        parse_tcp_wire(&max_data)
+            .iter()
+            .any(|f| matches!(f, Frame::MaxData(_))),
+        "b returned no credit"
+    );
+    feed(&mut p.a, p.now, &max_data, p.split);
+}
+
+/// Ids of the DATA/END frames on `wire` that carry body bytes, in order.
+fn data_frame_ids(wire: &[u8]) -> Vec<u64> {
+    parse_tcp_wire(wire)
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) if !d.body.is_empty() => Some(d.id),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Credit comes back to the messages waiting for it most urgent first, and those of
 /// one urgency share it, though each MAX_DATA wakes only as many as it covers.
 #[test]
@@ -1050,23 +1076,11 @@ fn connection_credit_goes_to_the_most_urgent_waiting_messages_first() {
         p.a.write(id, Bytes::from(vec![7u8; 48 * 1024])).unwrap();
         p.a.finish(id).unwrap();
     }
-    feed(&mut p.b, p.now, &in_flight, p.split);
-    let mut max_data = Vec::new();
-    p.b.poll_transmit(p.now, &mut max_data, usize::MAX);
-    feed(&mut p.a, p.now, &max_data, p.split);
-    let data_ids = |wire: &[u8]| -> Vec<u64> {
-        parse_tcp_wire(wire)
-            .iter()
-            .filter_map(|f| match f {
-                Frame::Data(d) if !d.body.is_empty() => Some(d.id),
-                _ => None,
-            })
-            .collect()
-    };
+    return_credit(&mut p, &in_flight);
     // The credit goes to the two urgent messages, a frame each.
     let mut out = Vec::new();
     p.a.poll_transmit(p.now, &mut out, usize::MAX);
-    let mut sent = data_ids(&out);
+    let mut sent = data_frame_ids(&out);
     sent.sort_unstable();
     assert_eq!(sent, vec![high[0].0, high[1].0]);
     feed(&mut p.b, p.now, &out, p.split);
@@ -1076,7 +1090,7 @@ fn connection_credit_goes_to_the_most_urgent_waiting_messages_first() {
     let (got, ended) = receive_until_ended(&mut p, 4, 10_000);
     assert_eq!(ended.len(), 4, "stalled");
     assert_eq!(got[&low].len(), 48 * 1024);
-    let rest = data_ids(&p.a_wire[mark..]);
+    let rest = data_frame_ids(&p.a_wire[mark..]);
     let is_high = |id: &u64| high.iter().any(|h| h.0 == *id);
     if let Some(last_high) = rest.iter().rposition(is_high) {
         let first_low = rest.iter().position(|&id| id == low.0).unwrap();
@@ -1108,26 +1122,11 @@ fn credit_left_by_a_cancelled_message_goes_to_the_others_waiting() {
     p.a.poll_transmit(p.now, &mut nothing, usize::MAX);
     assert!(nothing.is_empty(), "sent without credit");
     // They arrive; b's MAX_DATA gives 64 KiB: enough for four of the five waiting.
-    feed(&mut p.b, p.now, &in_flight, p.split);
-    let mut max_data = Vec::new();
-    p.b.poll_transmit(p.now, &mut max_data, usize::MAX);
-    assert!(
-        parse_tcp_wire(&max_data)
-            .iter()
-            .any(|f| matches!(f, Frame::MaxData(_))),
-        "b returned no credit"
-    );
-    feed(&mut p.a, p.now, &max_data, p.split);
+    return_credit(&mut p, &in_flight);
     p.a.cancel(waiting[0], ErrorCode::CANCELLED);
     let mut out = Vec::new();
     p.a.poll_transmit(p.now, &mut out, usize::MAX);
-    let sent: BTreeSet<u64> = parse_tcp_wire(&out)
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Data(d) if !d.body.is_empty() => Some(d.id),
-            _ => None,
-        })
-        .collect();
+    let sent: BTreeSet<u64> = data_frame_ids(&out).into_iter().collect();
     assert!(!sent.contains(&waiting[0].0), "{sent:?}");
     for id in &waiting[1..] {
         assert!(sent.contains(&id.0), "{id:?} still waits: {sent:?}");
