@@ -62,50 +62,46 @@ fn status_field(name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The fields of /proc/self/stat after the ")" that ends the command name (field 2,
+/// which may itself hold spaces); empty when unreadable. See [`stat_field`].
+fn stat_fields() -> Vec<String> {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rfind(')').map_or("", |i| &s[i + 1..]);
+    rest.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Field `n` of /proc/self/stat, numbered as in proc(5) (utime is 14, policy 41).
+fn stat_field<T: std::str::FromStr>(fields: &[String], n: usize) -> Option<T> {
+    fields.get(n.checked_sub(3)?)?.parse().ok()
+}
+
 /// User and system CPU seconds of this process (all threads) from /proc/self/stat,
 /// assuming the usual 100 clock ticks per second.
 pub fn cpu_seconds() -> (f64, f64) {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return (0.0, 0.0);
-    };
-    // Fields after the ")" that ends the command name: state is field 3; utime 14, stime 15.
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 1..]) else {
-        return (0.0, 0.0);
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
-    (get(11), get(12))
+    let f = stat_fields();
+    let secs = |n| stat_field::<f64>(&f, n).unwrap_or(0.0) / 100.0;
+    (secs(14), secs(15))
 }
 
 /// How the kernel schedules this process, e.g. `SCHED_OTHER nice -19` or
-/// `SCHED_FIFO priority 10`, from /proc/self/sched and /proc/self/stat; empty when
-/// unknown. Recorded with each scenario because on a small machine the policy decides
-/// whether kernel threads may preempt the runtime's workers (BENCHMARKS.md, session 10).
+/// `SCHED_FIFO priority 10`, from /proc/self/stat; empty when unknown. Recorded with
+/// each scenario because on a small machine the policy decides whether kernel threads
+/// may preempt the runtime's workers (BENCHMARKS.md, session 10).
 pub fn scheduling() -> String {
-    let sched = std::fs::read_to_string("/proc/self/sched").unwrap_or_default();
-    let field = |name: &str| {
-        sched.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().parse::<i64>().ok())?
-        })
-    };
-    let Some(policy) = field("policy") else {
+    let f = stat_fields();
+    let (Some(nice), Some(rt_priority), Some(policy)) = (
+        stat_field::<i64>(&f, 19),
+        stat_field::<i64>(&f, 40),
+        stat_field::<u32>(&f, 41),
+    ) else {
         return String::new();
     };
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the ")" that ends the command name: priority is field 18, nice 19, rt_priority 40.
-    let f: Vec<&str> = stat
-        .rfind(')')
-        .map_or("", |i| &stat[i + 1..])
-        .split_whitespace()
-        .collect();
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     match policy {
-        1 => format!("SCHED_FIFO priority {}", get(37)),
-        2 => format!("SCHED_RR priority {}", get(37)),
-        3 => format!("SCHED_BATCH nice {}", get(16)),
-        5 => format!("SCHED_IDLE nice {}", get(16)),
-        _ => format!("SCHED_OTHER nice {}", get(16)),
+        1 => format!("SCHED_FIFO priority {rt_priority}"),
+        2 => format!("SCHED_RR priority {rt_priority}"),
+        3 => format!("SCHED_BATCH nice {nice}"),
+        5 => format!("SCHED_IDLE nice {nice}"),
+        _ => format!("SCHED_OTHER nice {nice}"),
     }
 }
 
