@@ -133,6 +133,27 @@ fn bench_quick_writes_every_field() {
         }
     }
     assert!(failed.is_empty(), "scenarios failed: {failed:?}");
+    // Every bulk run is paired with how far apart the CPUs were just before it.
+    for name in ["bulk", "bulk8", "bulk-procs"] {
+        let s = scenarios
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        if s["status"] != "ok" {
+            continue;
+        }
+        let notes: Vec<&str> = s["notes"]
+            .as_array()
+            .map(|n| n.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        for who in ["netcore's runs", "raw TCP's runs"] {
+            let want = format!("{who} (MiB/s @ CPU-to-CPU cache-line ns");
+            assert!(
+                notes.iter().any(|n| n.starts_with(&want)),
+                "{name}: no note {want:?} in {notes:?}"
+            );
+        }
+    }
     // 0: all ok; 1: some scenario failed (here: only tolerated stalls).
     assert!(
         matches!(status.code(), Some(0) | Some(1)),

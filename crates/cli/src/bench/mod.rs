@@ -5,6 +5,7 @@
 //! tables and writes `results.json` and PNG plots. Owned by the benchmark author;
 //! `main.rs` only wires [`BenchArgs`] and [`run`].
 
+mod cpus;
 mod memory;
 mod net;
 mod plot;

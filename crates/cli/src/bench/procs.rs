@@ -7,6 +7,7 @@
 //! each end has its own runtime and its own two workers, as in a deployment where a
 //! client and a server share a host.
 
+use super::cpus;
 use super::net::{self, Tasks};
 use super::report::{Better, Samples};
 use super::scen::{human, Ctx};
@@ -32,18 +33,27 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     }
     let limit = Duration::from_secs(if ctx.quick { 60 } else { 120 });
     let mut mib_s = [Samples::default(), Samples::default()];
+    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
     for run in 0..ctx.runs {
-        for (samples, proto) in mib_s.iter_mut().zip(PROTOS) {
+        for ((samples, probed), proto) in mib_s.iter_mut().zip(&mut probed).zip(PROTOS) {
+            let ns = cpus::line_transfer_ns_async().await;
             let secs = tokio::time::timeout(limit, transfer(proto, size))
                 .await
                 .map_err(|_| anyhow!("bulk-procs/{proto}: no result within {limit:?}"))??;
             samples.push(size as f64 / MIB / secs);
+            probed.push((size as f64 / MIB / secs, ns));
         }
         eprintln!(
-            "    bulk-procs run {run}: netcore {:.0}, raw {:.0} MiB/s",
-            mib_s[0].0[run], mib_s[1].0[run]
+            "    bulk-procs run {run}: netcore {:.0}, raw {:.0} MiB/s (CPU to CPU {})",
+            mib_s[0].0[run],
+            mib_s[1].0[run],
+            cpus::text(probed[0][run].1)
         );
     }
+    ctx.notes
+        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
+    ctx.notes
+        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
     ctx.add_record(
         "bulk-procs",
         &format!("one_{}_message_two_processes", human(size)),

@@ -7,25 +7,38 @@ pub(super) async fn bulk(ctx: &mut Ctx) -> Result<()> {
     let size: u64 = ctx.qs(128 << 20, 1 << 30);
     let mut s: Vec<Samples> = vec![Samples::default(); 3];
     let limit = Duration::from_secs(ctx.q(30, 120));
+    // How far apart the CPUs were just before each netcore and raw run (cpus.rs).
+    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
     for run in 0..ctx.runs {
         let mut tasks = Tasks::default();
         let c = connect(Proto::Netcore, &Link::Tcp, None, &mut tasks).await?;
+        let ns = cpus::line_transfer_ns_async().await;
         let t = Instant::now();
         with_limit(limit, "bulk/netcore", c.bulk(size)).await?;
         s[0].push(size as f64 / MIB / t.elapsed().as_secs_f64());
+        probed[0].push((s[0].0[run], ns));
         drop(tasks);
+        let ns = cpus::line_transfer_ns_async().await;
         let t = with_limit(limit, "bulk/raw", raw_bulk(size, 1 << 20)).await?;
         s[1].push(size as f64 / MIB / t);
+        probed[1].push((s[1].0[run], ns));
         let mut tasks = Tasks::default();
         let c = connect(Proto::Yamux, &Link::Tcp, None, &mut tasks).await?;
         let t = Instant::now();
         with_limit(limit, "bulk/yamux", c.bulk(size)).await?;
         s[2].push(size as f64 / MIB / t.elapsed().as_secs_f64());
         progress(&format!(
-            "bulk run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s",
-            s[0].0[run], s[1].0[run], s[2].0[run]
+            "bulk run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s (CPU to CPU {})",
+            s[0].0[run],
+            s[1].0[run],
+            s[2].0[run],
+            cpus::text(probed[0][run].1)
         ));
     }
+    ctx.notes
+        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
+    ctx.notes
+        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
     let m = format!("one_{}_message", human(size));
     ctx.add_record(
         "bulk",
@@ -60,12 +73,18 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
     let stall = Duration::from_secs(ctx.q(15, 60));
     let mut stalls = 0usize;
     let mut attempts = 0usize;
+    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
     for run in 0..ctx.runs.max(3) {
         for (i, p) in [Proto::Netcore, Proto::Yamux].iter().enumerate() {
             let mut done = false;
             for _attempt in 0..3 {
                 let mut tasks = Tasks::default();
                 let c = connect(*p, &Link::Tcp, None, &mut tasks).await?;
+                let ns = if i == 0 {
+                    cpus::line_transfer_ns_async().await
+                } else {
+                    None
+                };
                 let t = Instant::now();
                 let all = futures::future::join_all((0..8).map(|_| c.bulk(each)));
                 attempts += usize::from(i == 0);
@@ -74,8 +93,11 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
                         for r in rs {
                             r?;
                         }
-                        s[if i == 0 { 0 } else { 2 }]
-                            .push(total as f64 / MIB / t.elapsed().as_secs_f64());
+                        let mib_s = total as f64 / MIB / t.elapsed().as_secs_f64();
+                        s[if i == 0 { 0 } else { 2 }].push(mib_s);
+                        if i == 0 {
+                            probed[0].push((mib_s, ns));
+                        }
                         done = true;
                         break;
                     }
@@ -90,13 +112,22 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
                 bail!("bulk8/{}: stalled three times in a row", p.name());
             }
         }
+        let ns = cpus::line_transfer_ns_async().await;
         let t = with_limit(limit, "bulk8/raw", raw_bulk(total, 1 << 20)).await?;
         s[1].push(total as f64 / MIB / t);
+        probed[1].push((s[1].0[run], ns));
         progress(&format!(
-            "bulk8 run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s",
-            s[0].0[run], s[1].0[run], s[2].0[run]
+            "bulk8 run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s (CPU to CPU {})",
+            s[0].0[run],
+            s[1].0[run],
+            s[2].0[run],
+            cpus::text(probed[0][run].1)
         ));
     }
+    ctx.notes
+        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
+    ctx.notes
+        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
     if stalls > 0 {
         ctx.notes.push(format!(
             "netcore stalled in {stalls} of {attempts} attempts (a flow-control bug: report it)"

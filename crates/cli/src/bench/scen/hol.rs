@@ -65,8 +65,15 @@ pub(super) async fn hol(
     // Every probe of every run: one run has only a few hundred probes, so its p99 is
     // its second- or third-worst probe; pooling the runs steadies it.
     let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    // TCP: how far apart the CPUs were before each netcore run (cpus.rs).
+    let mut probed = Vec::new();
     for run in 0..runs {
         for (i, p) in protos.iter().enumerate() {
+            let ns = if i == 0 && matches!(link, Link::Tcp) {
+                cpus::line_transfer_ns_async().await
+            } else {
+                None
+            };
             let what = format!("{scen}/{} loaded run {run}", p.name());
             let (lat, mib) = retrying(&mut ctx.notes, &what, limit, || {
                 let (p, link, cfg) = (*p, link.clone(), cfg.clone());
@@ -81,14 +88,22 @@ pub(super) async fn hol(
             p99[i].push(percentile(&lat, 99.0));
             pooled[i].extend_from_slice(&lat);
             tput[i].push(mib);
+            if i == 0 && matches!(link, Link::Tcp) {
+                probed.push((percentile(&lat, 99.0), ns));
+            }
             progress(&format!(
-                "{scen} run {run} {}: {} probes p50 {:.2} ms p99 {:.2} ms max {:.2} ms; bulk {:.2} {tunit}",
+                "{scen} run {run} {}: {} probes p50 {:.2} ms p99 {:.2} ms max {:.2} ms; bulk {:.2} {tunit}{}",
                 p.name(),
                 lat.len(),
                 percentile(&lat, 50.0),
                 percentile(&lat, 99.0),
                 percentile(&lat, 100.0),
-                mib
+                mib,
+                if i == 0 && matches!(link, Link::Tcp) {
+                    format!(" (CPU to CPU {})", cpus::text(ns))
+                } else {
+                    String::new()
+                }
             ));
         }
         // netcore unloaded: the bulk alone, then probes alone, on fresh connections.
@@ -129,6 +144,10 @@ pub(super) async fn hol(
         "probe_p99_all_probes: p99 over every probe of the {runs} run(s) ({} netcore probes); probe_p99_under_load: median of the runs' p99s",
         pooled[0].len()
     ));
+    if !probed.is_empty() {
+        ctx.notes
+            .push(cpus::note("netcore's loaded p99", "ms", &probed));
+    }
     let all_runs = |v: &Vec<f64>| Samples(vec![percentile(v, 99.0)]);
     for i in 1..3 {
         let b = protos[i].name();

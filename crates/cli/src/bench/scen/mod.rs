@@ -14,6 +14,7 @@ use latency::latency;
 use messages::{fixed, pipelined, sizes};
 use realistic::realistic;
 
+use super::cpus;
 use super::net::{self, connect, payload, tcp_pair, Client, Link, Proto, Tasks};
 use super::report::{percentile, record, Better, Goal, Record, Samples, Series};
 use anyhow::{anyhow, bail, Result};
