@@ -429,8 +429,22 @@ fn python_client_talks_to_rust_server() {
     assert_eq!(r["count"], 20);
     assert_eq!(r["all"], true);
 
-    let (r, cancelled) =
-        serve_python_client_full(&py, &["--scenario", "cancel", "--size", "200000"]);
+    // Python's send thread can die in a race inside its own cancel_mission
+    // (netcore_peer.py explains); such a run says nothing about this side, so it is
+    // run again, three tries at most.
+    let (r, cancelled) = (1..=3)
+        .map(|_| serve_python_client_full(&py, &["--scenario", "cancel", "--size", "200000"]))
+        .find(|(r, _)| {
+            let raced = !r["peer_error"].is_null();
+            if raced {
+                eprintln!(
+                    "Python Netcore's send thread died ({}); again",
+                    r["peer_error"]
+                );
+            }
+            !raced
+        })
+        .expect("Python Netcore's send thread died in three tries in a row");
     assert_eq!(r["cancelled"], true);
     assert_eq!(r["first_len"], 200_000);
     assert_eq!(cancelled, 1, "the Rust side saw the Python cancel");

@@ -51,6 +51,9 @@ async fn serve(pipe: Pipe, seen: Arc<Seen>) {
                     seen.cancelled.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
+                // The peer went away mid-body (Python's send thread dying in its
+                // cancel race, see the cancel test): its scenario reports that.
+                Err(PipeError::Message(MessageError::ConnectionClosed(_))) => return,
                 Err(e) => panic!("body of {route}: {e}"),
             };
             let (route, reply) = match route.as_str() {
@@ -167,7 +170,25 @@ async fn python_client_cancels_a_message() {
     // 2 MB each: the cancel must reach us before the second body is complete, and a
     // loaded machine (the whole test suite in parallel) once let a 200 KB body finish
     // first, so the handler was served instead of cancelled.
-    let (r, seen) = python_client(&py, &["--scenario", "cancel", "--size", "2000000"]).await;
+    // Python's send thread can die in a race inside its own cancel_mission
+    // (netcore_peer.py explains): such a run says nothing about netcore, so it is run
+    // again, three tries at most.
+    let mut tries = 0;
+    let (r, seen) = loop {
+        tries += 1;
+        let (r, seen) = python_client(&py, &["--scenario", "cancel", "--size", "2000000"]).await;
+        if r["peer_error"].is_null() {
+            break (r, seen);
+        }
+        eprintln!(
+            "Python Netcore's send thread died ({}); again",
+            r["peer_error"]
+        );
+        assert!(
+            tries < 3,
+            "Python Netcore's send thread died in three tries in a row"
+        );
+    };
     assert_eq!(r["cancelled"], true);
     assert_eq!(r["first_len"], 2_000_000);
     // The handler task reports the cancel asynchronously.

@@ -16,6 +16,7 @@ uses os._exit.
 import argparse
 import base64
 import json
+import logging
 import os
 import random
 import socket
@@ -154,6 +155,20 @@ def run_client(args):
         # first one's response.
         body = b"c" * args.size
         got = {}
+        # Netcore 0.1.3's send thread iterates a snapshot of its missions and
+        # then looks each one up again: when cancel_mission removes one in
+        # between, the thread dies of a KeyError ("Pipe error: '<id>'") and
+        # the first mission is never finished. Report that instead of
+        # waiting out the timeout, so the caller can tell it apart.
+        peer_errors = []
+
+        class CatchPipeError(logging.Handler):
+            def emit(self, record):
+                if record.getMessage().startswith("Pipe error"):
+                    peer_errors.append(record.getMessage())
+                    done.set()
+
+        logging.getLogger("netcore.lso").addHandler(CatchPipeError())
 
         def cb(req):
             got["len"] = len(req.meta)
@@ -162,8 +177,12 @@ def run_client(args):
         ep.send("echo", body, callback=cb)
         ret = ep.send("echo", body)
         cancelled = ep.cancel_mission(ret["mission_extension"])
-        done.wait(args.timeout)
-        result({"cancelled": cancelled, "first_len": got.get("len")})
+        done.wait(args.timeout / 2)
+        result({
+            "cancelled": cancelled,
+            "first_len": got.get("len"),
+            "peer_error": peer_errors[0] if peer_errors else None,
+        })
     elif args.scenario == "unknown":
         resp = ep.send("no/such/route", b"?", blocking_recv=True)
         result({"is_response": resp.is_response, "json": resp.json})
