@@ -97,6 +97,30 @@ pub fn text(ns: Option<f64>) -> String {
     ns.map_or_else(|| "not measured".into(), |ns| format!("{ns:.0} ns"))
 }
 
+/// Each run's MiB/s beside the probe taken before it, for netcore and for raw TCP.
+#[derive(Debug, Default)]
+pub struct Probed {
+    /// netcore's runs.
+    pub netcore: Vec<(f64, Option<f64>)>,
+    /// Raw TCP's runs.
+    pub raw: Vec<(f64, Option<f64>)>,
+}
+
+impl Probed {
+    /// The scenario's two notes, netcore's runs then raw TCP's (see [`note`]).
+    pub fn notes(&self) -> [String; 2] {
+        [
+            note("netcore's runs", "MiB/s", &self.netcore),
+            note("raw TCP's runs", "MiB/s", &self.raw),
+        ]
+    }
+
+    /// The probe before netcore's run `run`, for a progress line (see [`text`]).
+    pub fn netcore_text(&self, run: usize) -> String {
+        text(self.netcore.get(run).and_then(|r| r.1))
+    }
+}
+
 /// Above this the two CPUs share no cache (same-complex cores measure 30–50 ns).
 pub const FAR_NS: f64 = 100.0;
 
@@ -168,5 +192,20 @@ mod tests {
         assert!(p99.ends_with("(ms @ CPU-to-CPU cache-line ns, probed just before): 0.46 @ 40"));
         assert_eq!(text(Some(41.6)), "42 ns");
         assert_eq!(text(None), "not measured");
+        let p = Probed {
+            netcore: vec![(3000.0, Some(33.0))],
+            raw: vec![(5000.0, None)],
+        };
+        let [nc, raw] = p.notes();
+        assert!(
+            nc.starts_with("netcore's runs (MiB/s @") && nc.ends_with("3000 @ 33"),
+            "{nc}"
+        );
+        assert!(
+            raw.starts_with("raw TCP's runs (MiB/s @") && raw.ends_with("5000 @ -"),
+            "{raw}"
+        );
+        assert_eq!(p.netcore_text(0), "33 ns");
+        assert_eq!(p.netcore_text(1), "not measured");
     }
 }

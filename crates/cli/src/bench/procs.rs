@@ -33,9 +33,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
     }
     let limit = Duration::from_secs(if ctx.quick { 60 } else { 120 });
     let mut mib_s = [Samples::default(), Samples::default()];
-    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
+    let mut probed = cpus::Probed::default();
     for run in 0..ctx.runs {
-        for ((samples, probed), proto) in mib_s.iter_mut().zip(&mut probed).zip(PROTOS) {
+        let runs = [&mut probed.netcore, &mut probed.raw];
+        for ((samples, probed), proto) in mib_s.iter_mut().zip(runs).zip(PROTOS) {
             let ns = cpus::line_transfer_ns_async().await;
             let secs = tokio::time::timeout(limit, transfer(proto, size))
                 .await
@@ -47,13 +48,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<()> {
             "    bulk-procs run {run}: netcore {:.0}, raw {:.0} MiB/s (CPU to CPU {})",
             mib_s[0].0[run],
             mib_s[1].0[run],
-            cpus::text(probed[0][run].1)
+            probed.netcore_text(run)
         );
     }
-    ctx.notes
-        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
-    ctx.notes
-        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
+    ctx.notes.extend(probed.notes());
     ctx.add_record(
         "bulk-procs",
         &format!("one_{}_message_two_processes", human(size)),

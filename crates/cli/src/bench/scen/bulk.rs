@@ -8,7 +8,7 @@ pub(super) async fn bulk(ctx: &mut Ctx) -> Result<()> {
     let mut s: Vec<Samples> = vec![Samples::default(); 3];
     let limit = Duration::from_secs(ctx.q(30, 120));
     // How far apart the CPUs were just before each netcore and raw run (cpus.rs).
-    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
+    let mut probed = cpus::Probed::default();
     for run in 0..ctx.runs {
         let mut tasks = Tasks::default();
         let c = connect(Proto::Netcore, &Link::Tcp, None, &mut tasks).await?;
@@ -16,12 +16,12 @@ pub(super) async fn bulk(ctx: &mut Ctx) -> Result<()> {
         let t = Instant::now();
         with_limit(limit, "bulk/netcore", c.bulk(size)).await?;
         s[0].push(size as f64 / MIB / t.elapsed().as_secs_f64());
-        probed[0].push((s[0].0[run], ns));
+        probed.netcore.push((s[0].0[run], ns));
         drop(tasks);
         let ns = cpus::line_transfer_ns_async().await;
         let t = with_limit(limit, "bulk/raw", raw_bulk(size, 1 << 20)).await?;
         s[1].push(size as f64 / MIB / t);
-        probed[1].push((s[1].0[run], ns));
+        probed.raw.push((s[1].0[run], ns));
         let mut tasks = Tasks::default();
         let c = connect(Proto::Yamux, &Link::Tcp, None, &mut tasks).await?;
         let t = Instant::now();
@@ -32,13 +32,10 @@ pub(super) async fn bulk(ctx: &mut Ctx) -> Result<()> {
             s[0].0[run],
             s[1].0[run],
             s[2].0[run],
-            cpus::text(probed[0][run].1)
+            probed.netcore_text(run)
         ));
     }
-    ctx.notes
-        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
-    ctx.notes
-        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
+    ctx.notes.extend(probed.notes());
     let m = format!("one_{}_message", human(size));
     ctx.add_record(
         "bulk",
@@ -73,7 +70,7 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
     let stall = Duration::from_secs(ctx.q(15, 60));
     let mut stalls = 0usize;
     let mut attempts = 0usize;
-    let mut probed: [Vec<(f64, Option<f64>)>; 2] = Default::default();
+    let mut probed = cpus::Probed::default();
     for run in 0..ctx.runs.max(3) {
         for (i, p) in [Proto::Netcore, Proto::Yamux].iter().enumerate() {
             let mut done = false;
@@ -96,7 +93,7 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
                         let mib_s = total as f64 / MIB / t.elapsed().as_secs_f64();
                         s[if i == 0 { 0 } else { 2 }].push(mib_s);
                         if i == 0 {
-                            probed[0].push((mib_s, ns));
+                            probed.netcore.push((mib_s, ns));
                         }
                         done = true;
                         break;
@@ -115,19 +112,16 @@ pub(super) async fn bulk8(ctx: &mut Ctx) -> Result<()> {
         let ns = cpus::line_transfer_ns_async().await;
         let t = with_limit(limit, "bulk8/raw", raw_bulk(total, 1 << 20)).await?;
         s[1].push(total as f64 / MIB / t);
-        probed[1].push((s[1].0[run], ns));
+        probed.raw.push((s[1].0[run], ns));
         progress(&format!(
             "bulk8 run {run}: netcore {:.0}, raw {:.0}, yamux {:.0} MiB/s (CPU to CPU {})",
             s[0].0[run],
             s[1].0[run],
             s[2].0[run],
-            cpus::text(probed[0][run].1)
+            probed.netcore_text(run)
         ));
     }
-    ctx.notes
-        .push(cpus::note("netcore's runs", "MiB/s", &probed[0]));
-    ctx.notes
-        .push(cpus::note("raw TCP's runs", "MiB/s", &probed[1]));
+    ctx.notes.extend(probed.notes());
     if stalls > 0 {
         ctx.notes.push(format!(
             "netcore stalled in {stalls} of {attempts} attempts (a flow-control bug: report it)"
