@@ -77,6 +77,9 @@ pub fn tcp_config() -> PipeConfig {
                     c.core.connection_window = c.core.connection_window.min(n as _);
                     c.core.max_connection_window = n as _;
                 }
+                "qtarget" => {
+                    c.tcp_queue_target = (n > 0).then(|| std::time::Duration::from_micros(n as u64))
+                }
                 "maxin" => c.core.max_incoming = n as u64,
                 "initwin" => c.core.message_window = n as _,
                 "msgwin" => {

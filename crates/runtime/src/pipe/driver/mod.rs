@@ -19,6 +19,7 @@ mod events;
 mod incoming;
 mod queue;
 mod read;
+mod sizing;
 mod wakers;
 mod write;
 
@@ -205,6 +206,8 @@ pub(crate) struct Driver<W: Wire> {
     write_paced: bool,
     /// `TCP_CORK` as last set (see `write.rs`).
     cork: write::Cork,
+    /// TCP with an unsent limit: batch and limit sized to the drain rate (`sizing.rs`).
+    sizing: Option<sizing::SendSizing>,
     commands_capped: bool,
     /// An event handled since this was cleared may have left the driver work (data or
     /// credit to send, batches to start): all but a message fully sent, which only
@@ -307,6 +310,14 @@ impl<W: Wire> Driver<W> {
             write_settled: false,
             write_paced: false,
             cork: write::Cork::for_transport(is_tcp),
+            sizing: match (is_tcp, config.tcp_notsent_lowat, config.tcp_queue_target) {
+                (true, Some(lowat), Some(target)) => Some(sizing::SendSizing::new(
+                    target,
+                    config.transmit_batch,
+                    lowat,
+                )),
+                _ => None,
+            },
             commands_capped: false,
             event_work: false,
             urgent_in: false,

@@ -1,7 +1,8 @@
 //! The write path: frames from the core in batches of `transmit_batch`, written with
 //! one vectored write each; a remainder left by a partial write topped up with the
 //! next frames rather than written alone; and, on TCP, the socket corked while a
-//! write of large bodies has more frames behind it.
+//! write of large bodies has more frames behind it (not on a slow path), and the batch
+//! and `TCP_NOTSENT_LOWAT` sized to the rate the socket drains (`sizing.rs`).
 //!
 //! Why both: Linux sends the tail of every write at once as a segment of its own
 //! (`TCP_NODELAY`), and each segment costs a trip through both ends' TCP stacks and
@@ -53,8 +54,12 @@ impl<W: Wire> Driver<W> {
             // empty: written alone, a remainder of a few hundred bytes would be a
             // segment of its own through the kernel (and the peer's wake-up).
             let leftover = self.out.len();
-            if leftover < (self.config.transmit_batch / 4).max(1) {
-                let mut limit = self.config.transmit_batch - leftover;
+            let batch = self
+                .sizing
+                .as_ref()
+                .map_or(self.config.transmit_batch, |s| s.batch());
+            if leftover < (batch / 4).max(1) {
+                let mut limit = batch - leftover;
                 let mut paced = false;
                 if let Some(p) = self.pacer.as_mut() {
                     let budget = p.budget(self.clock.0);
@@ -84,7 +89,14 @@ impl<W: Wire> Driver<W> {
                     break;
                 }
             }
-            if self.cork == Cork::Off && self.out.references_bodies() && self.conn.has_transmit() {
+            // Not on a path slow enough to have shrunk the batch: there the kernel
+            // would hold up to a whole GSO segment (~64 KiB) of corked bytes below the
+            // scheduler, which the sizing is there to prevent.
+            if self.cork == Cork::Off
+                && batch >= self.config.transmit_batch
+                && self.out.references_bodies()
+                && self.conn.has_transmit()
+            {
                 // Large bodies with more frames right behind this write: hold its
                 // last, partly filled segment for them. (Batches of small messages
                 // gain nothing from it: their bursts are a write or two, so the tail
@@ -114,6 +126,9 @@ impl<W: Wire> Driver<W> {
             match polled {
                 Poll::Ready(Ok(0)) => self.write_failed("transport accepted no bytes"),
                 Poll::Ready(Ok(n)) => {
+                    if let Some(s) = self.sizing.as_mut() {
+                        s.wrote(n);
+                    }
                     self.out.advance(n);
                     self.poll_budget = self.poll_budget.saturating_sub(n);
                     self.need_flush = true;
@@ -126,6 +141,7 @@ impl<W: Wire> Driver<W> {
                     // TCP_NOTSENT_LOWAT below a segment, held bytes alone could keep
                     // the socket from ever reporting itself writable again.
                     self.set_cork(false);
+                    self.resize_queue();
                     return progress;
                 }
             }
@@ -134,6 +150,9 @@ impl<W: Wire> Driver<W> {
             // Stopped with nothing left to send (not merely out of this poll's budget,
             // after which the driver runs again at once): the tail goes out now.
             self.set_cork(false);
+            if let Some(s) = self.sizing.as_mut() {
+                s.idle();
+            }
         }
         if self.need_flush && !self.write_closed {
             match Pin::new(&mut self.io).poll_flush(cx) {
@@ -151,6 +170,23 @@ impl<W: Wire> Driver<W> {
         self.out.clear();
         let now = self.now();
         self.conn.handle_transport_closed(now);
+    }
+
+    /// The socket pushed back: a drain-rate sample may be complete, and a new unsent
+    /// limit is applied when it moved (`sizing.rs`).
+    fn resize_queue(&mut self) {
+        let now = tokio::time::Instant::now();
+        let Some(lowat) = self.sizing.as_mut().and_then(|s| s.pushed_back(now)) else {
+            return;
+        };
+        let batch = self.sizing.as_ref().map_or(0, |s| s.batch());
+        tracing::debug!(lowat, batch, "send queue sized to the drain rate");
+        if let Err(e) = self.io.set_tcp_notsent_lowat(lowat) {
+            // The socket is gone (the next write says so) or the option is not
+            // supported: keep the batch sizing, stop setting the limit.
+            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not resized");
+            self.sizing = None;
+        }
     }
 
     /// Sets `TCP_CORK` if it is available and not already so.
