@@ -44,8 +44,8 @@
 //! Over a slow TCP path the bytes already below the scheduler set the wait instead.
 //! The driver measures the rate at which the socket drains and keeps its write batch
 //! and `TCP_NOTSENT_LOWAT` to [`PipeConfig::tcp_queue_target`] (4 ms) of it: through a
-//! 1 MB/s bottleneck a 64-byte request during a bulk upload waited 133–139 ms at p99
-//! instead of 194–274 ms (p50 57–125 ms instead of 180–261). What is left is mostly
+//! 1 MB/s bottleneck a 64-byte request during a bulk upload waited 133–140 ms at p99
+//! instead of 194–275 ms (p50 57–125 ms instead of 143–261). What is left is mostly
 //! the kernel's: it held 25–65 KB of unsent data past that limit, plus what TCP had in
 //! flight in the bottleneck's queue. The 20 ms p99 of the benchmarks' 1 MB/s link is
 //! the simulated link's, whose rate the driver knows and paces to.
