@@ -69,7 +69,8 @@ pub(super) async fn hol(
     let mut probed = Vec::new();
     for run in 0..runs {
         for (i, p) in protos.iter().enumerate() {
-            let ns = if i == 0 && matches!(link, Link::Tcp) {
+            let probe = i == 0 && matches!(link, Link::Tcp);
+            let ns = if probe {
                 cpus::line_transfer_ns_async().await
             } else {
                 None
@@ -88,7 +89,7 @@ pub(super) async fn hol(
             p99[i].push(percentile(&lat, 99.0));
             pooled[i].extend_from_slice(&lat);
             tput[i].push(mib);
-            if i == 0 && matches!(link, Link::Tcp) {
+            if probe {
                 probed.push((percentile(&lat, 99.0), ns));
             }
             progress(&format!(
@@ -99,7 +100,7 @@ pub(super) async fn hol(
                 percentile(&lat, 99.0),
                 percentile(&lat, 100.0),
                 mib,
-                if i == 0 && matches!(link, Link::Tcp) {
+                if probe {
                     format!(" (CPU to CPU {})", cpus::text(ns))
                 } else {
                     String::new()

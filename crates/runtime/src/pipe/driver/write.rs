@@ -175,7 +175,8 @@ impl<W: Wire> Driver<W> {
     /// The socket pushed back: a drain-rate sample may be complete, and a new unsent
     /// limit is applied when it moved (`sizing.rs`).
     fn resize_queue(&mut self) {
-        let now = tokio::time::Instant::now();
+        // The round's clock reading: the writes it times were made in this round.
+        let now = self.clock.0;
         let Some(lowat) = self.sizing.as_mut().and_then(|s| s.pushed_back(now)) else {
             return;
         };
@@ -183,8 +184,8 @@ impl<W: Wire> Driver<W> {
         tracing::debug!(lowat, batch, "send queue sized to the drain rate");
         if let Err(e) = self.io.set_tcp_notsent_lowat(lowat) {
             // The socket is gone (the next write says so) or the option is not
-            // supported: keep the batch sizing, stop setting the limit.
-            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not resized");
+            // supported: stop sizing; batches go back to the configured size.
+            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not resized; sizing stopped");
             self.sizing = None;
         }
     }
